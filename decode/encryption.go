@@ -1,0 +1,263 @@
+package decode
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
+	"k8s.io/apiserver/pkg/storage/value"
+	aestransformer "k8s.io/apiserver/pkg/storage/value/encrypt/aes"
+	"k8s.io/apiserver/pkg/storage/value/encrypt/secretbox"
+	"sigs.k8s.io/yaml"
+)
+
+// EncryptedPrefix starts every value kube-apiserver encrypted at rest.
+const EncryptedPrefix = "k8s:enc:"
+
+var (
+	// ErrEncrypted: the value is encrypted at rest and no key for its
+	// provider and key name was given.
+	ErrEncrypted = errors.New("value is encrypted at rest and no matching key was given")
+	// ErrDecrypt: a key with the right name was given but it does not
+	// decrypt the value (wrong secret, or a corrupted value).
+	ErrDecrypt = errors.New("decryption failed: wrong key or corrupted value")
+	// ErrKMS: the value was encrypted by a KMS plugin; only that plugin can
+	// unwrap its data key, so etcdsafe cannot decrypt it offline.
+	ErrKMS = errors.New("value is encrypted by a KMS provider, which only its KMS plugin can decrypt")
+	// ErrBadEncryptionConfig: the EncryptionConfiguration cannot be used.
+	ErrBadEncryptionConfig = errors.New("invalid encryption configuration")
+)
+
+// EncryptionInfo describes the outer layer of a stored value.
+type EncryptionInfo struct {
+	// Provider is "identity" for a plain value, otherwise the provider named
+	// in the prefix: "aescbc", "aesgcm", "secretbox", "kms".
+	Provider string
+	// Version is the prefix version ("v1", "v2" for kms v2).
+	Version string
+	// KeyName is the key (or KMS plugin) name from the prefix.
+	KeyName string
+	// HeaderLen is the length of the "k8s:enc:...:" prefix.
+	HeaderLen int
+}
+
+// String gives "aescbc:key1", "kms:v2:vault" or "identity".
+func (e EncryptionInfo) String() string {
+	switch e.Provider {
+	case "identity", "":
+		return "identity"
+	case "kms":
+		return "kms:" + e.Version + ":" + e.KeyName
+	}
+	return e.Provider + ":" + e.KeyName
+}
+
+// Encrypted reports whether the value carried an encryption prefix.
+func (e EncryptionInfo) Encrypted() bool { return e.HeaderLen > 0 }
+
+// SniffEncryption reads the encryption prefix of a stored value, if any:
+// "k8s:enc:<provider>:<version>:<keyname>:". It never allocates the value.
+func SniffEncryption(v []byte) EncryptionInfo {
+	if !bytes.HasPrefix(v, []byte(EncryptedPrefix)) {
+		return EncryptionInfo{Provider: "identity"}
+	}
+	rest := v[len(EncryptedPrefix):]
+	// provider and version are short ASCII words; the key name ends at the
+	// next ':'. Key names are limited in practice; cap the search so that a
+	// corrupt value does not make us scan megabytes.
+	var parts [3]string
+	off := len(EncryptedPrefix)
+	for i := 0; i < 3; i++ {
+		limit := len(rest)
+		if limit > 256 {
+			limit = 256
+		}
+		j := bytes.IndexByte(rest[:limit], ':')
+		if j < 0 {
+			return EncryptionInfo{Provider: "unknown", HeaderLen: len(EncryptedPrefix)}
+		}
+		parts[i] = string(rest[:j])
+		rest = rest[j+1:]
+		off += j + 1
+	}
+	return EncryptionInfo{Provider: parts[0], Version: parts[1], KeyName: parts[2], HeaderLen: off}
+}
+
+// KMSError says which KMS provider encrypted a value.
+type KMSError struct {
+	Info EncryptionInfo
+}
+
+func (e *KMSError) Error() string {
+	return fmt.Sprintf("value is encrypted by KMS %s provider %q: only its KMS plugin can decrypt it, etcdsafe cannot do so offline", e.Info.Version, e.Info.KeyName)
+}
+
+// Unwrap returns [ErrKMS].
+func (e *KMSError) Unwrap() error { return ErrKMS }
+
+// Decrypter removes the encryption-at-rest layer of values, with the keys of
+// an EncryptionConfiguration. It holds secrets: its String method redacts.
+type Decrypter struct {
+	// by prefix "k8s:enc:aescbc:v1:key1:", every transformer configured for
+	// it (the same key name can appear under several resources with
+	// different secrets; each is tried in order).
+	byPrefix map[string][]value.Transformer
+	kms      map[string]bool // KMS provider names in the config
+}
+
+func (d *Decrypter) String() string {
+	if d == nil {
+		return "decrypter(none)"
+	}
+	return fmt.Sprintf("decrypter(%d keys, redacted)", len(d.byPrefix))
+}
+
+// Prefixes lists the key prefixes the decrypter knows, sorted.
+func (d *Decrypter) Prefixes() []string {
+	if d == nil {
+		return nil
+	}
+	out := make([]string, 0, len(d.byPrefix))
+	for p := range d.byPrefix {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParseEncryptionConfig builds a [Decrypter] from the bytes of an
+// EncryptionConfiguration (apiserver.config.k8s.io/v1, YAML or JSON), the
+// file kube-apiserver reads with --encryption-provider-config. Errors never
+// contain key material.
+func ParseEncryptionConfig(data []byte) (*Decrypter, error) {
+	var cfg apiserverv1.EncryptionConfiguration
+	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+		// yaml errors quote the offending line, which may hold a secret.
+		return nil, fmt.Errorf("%w: not a valid EncryptionConfiguration document", ErrBadEncryptionConfig)
+	}
+	if cfg.Kind != "" && cfg.Kind != "EncryptionConfiguration" {
+		return nil, fmt.Errorf("%w: kind is %q, want EncryptionConfiguration", ErrBadEncryptionConfig, cfg.Kind)
+	}
+	d := &Decrypter{byPrefix: map[string][]value.Transformer{}, kms: map[string]bool{}}
+	for ri, rc := range cfg.Resources {
+		for pi, p := range rc.Providers {
+			where := fmt.Sprintf("resources[%d].providers[%d]", ri, pi)
+			switch {
+			case p.AESCBC != nil:
+				for _, k := range p.AESCBC.Keys {
+					block, err := encAESBlock(k, where+".aescbc")
+					if err != nil {
+						return nil, err
+					}
+					d.add("aescbc", k.Name, aestransformer.NewCBCTransformer(block))
+				}
+			case p.AESGCM != nil:
+				for _, k := range p.AESGCM.Keys {
+					block, err := encAESBlock(k, where+".aesgcm")
+					if err != nil {
+						return nil, err
+					}
+					t, err := aestransformer.NewGCMTransformer(block)
+					if err != nil {
+						return nil, fmt.Errorf("%w: %s key %q: %v", ErrBadEncryptionConfig, where, k.Name, err)
+					}
+					d.add("aesgcm", k.Name, t)
+				}
+			case p.Secretbox != nil:
+				for _, k := range p.Secretbox.Keys {
+					raw, err := encKeyBytes(k, where+".secretbox")
+					if err != nil {
+						return nil, err
+					}
+					if len(raw) != 32 {
+						return nil, fmt.Errorf("%w: %s key %q: secretbox keys are 32 bytes, got %d", ErrBadEncryptionConfig, where, k.Name, len(raw))
+					}
+					var key [32]byte
+					copy(key[:], raw)
+					d.add("secretbox", k.Name, secretbox.NewSecretboxTransformer(key))
+				}
+			case p.KMS != nil:
+				d.kms[p.KMS.Name] = true
+			}
+		}
+	}
+	return d, nil
+}
+
+func (d *Decrypter) add(provider, keyName string, t value.Transformer) {
+	p := EncryptedPrefix + provider + ":v1:" + keyName + ":"
+	d.byPrefix[p] = append(d.byPrefix[p], t)
+}
+
+func encKeyBytes(k apiserverv1.Key, where string) ([]byte, error) {
+	if k.Name == "" {
+		return nil, fmt.Errorf("%w: %s: a key has no name", ErrBadEncryptionConfig, where)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k.Secret))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s key %q: secret is not valid base64", ErrBadEncryptionConfig, where, k.Name)
+	}
+	return raw, nil
+}
+
+func encAESBlock(k apiserverv1.Key, where string) (cipher.Block, error) {
+	raw, err := encKeyBytes(k, where)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s key %q: AES keys are 16, 24 or 32 bytes, got %d", ErrBadEncryptionConfig, where, k.Name, len(raw))
+	}
+	return block, nil
+}
+
+// Decrypt removes the encryption layer of val, stored under the etcd key
+// key (GCM authenticates the key). A plain value is returned as it is. The
+// result may alias val. Errors wrap [ErrEncrypted], [ErrDecrypt] or
+// [ErrKMS] and never contain the value.
+func (d *Decrypter) Decrypt(key, val []byte) ([]byte, EncryptionInfo, error) {
+	info := SniffEncryption(val)
+	if !info.Encrypted() {
+		return val, info, nil
+	}
+	if info.Provider == "kms" {
+		return nil, info, &KMSError{Info: info}
+	}
+	if info.Provider == "unknown" {
+		return nil, info, &FormatError{What: "encrypted value", Reason: "malformed k8s:enc: prefix", Err: ErrDecrypt}
+	}
+	var ts []value.Transformer
+	if d != nil {
+		ts = d.byPrefix[string(val[:info.HeaderLen])]
+	}
+	if len(ts) == 0 {
+		return nil, info, fmt.Errorf("%w (provider %s, key %q)", ErrEncrypted, info.Provider, info.KeyName)
+	}
+	payload := val[info.HeaderLen:]
+	for _, t := range ts {
+		// The transformers' own messages add nothing a user can act on.
+		if out, _, err := encTransform(t, payload, key); err == nil {
+			return out, info, nil
+		}
+	}
+	return nil, info, fmt.Errorf("%w (provider %s, key %q)", ErrDecrypt, info.Provider, info.KeyName)
+}
+
+// encTransform calls a third-party transformer, turning a panic on hostile
+// input into an error (the boundary STYLE.md allows for recover).
+func encTransform(t value.Transformer, payload, key []byte) (out []byte, stale bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, stale, err = nil, false, ErrDecrypt
+		}
+	}()
+	return t.TransformFromStorage(context.Background(), payload, value.DefaultContext(key))
+}

@@ -1,0 +1,197 @@
+package inspect
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/etcdsafe/etcdsafe/decode"
+)
+
+// Query selects keys for [Snapshot.Index].
+type Query struct {
+	// Prefixes: a key matches if it starts with one of them; none = all.
+	Prefixes [][]byte
+	// Exact: match only this key (overrides Prefixes when set).
+	Exact []byte
+	// Revision: the state as of this revision; 0 = the newest.
+	Revision int64
+	// Deleted: return the keys whose newest record is a deletion (their
+	// last value is still in the file) instead of the live ones.
+	Deleted bool
+}
+
+func (q *Query) match(key []byte) bool {
+	if q.Exact != nil {
+		return bytes.Equal(key, q.Exact)
+	}
+	if len(q.Prefixes) == 0 {
+		return true
+	}
+	for _, p := range q.Prefixes {
+		if bytes.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Entry is the small summary kept for one key: where its newest value is.
+type Entry struct {
+	Key            string
+	Rev            decode.Revision // revision of the newest put of the key
+	CreateRevision int64
+	ModRevision    int64
+	Version        int64
+	Lease          int64
+	ValueSize      int
+	// Encryption is the provider of the newest value ("identity",
+	// "aescbc:key1", "kms:v2:vault", ...).
+	Encryption string
+	// Deleted is set when the key's newest record is a deletion, at
+	// DeletedRevision; the entry then describes the last value before it.
+	Deleted         bool
+	DeletedRevision int64
+}
+
+// Problem is a record the walk could not read; the walk goes on.
+type Problem struct {
+	Revision []byte // raw revision key, for the message
+	Err      error
+}
+
+func (p Problem) Error() string {
+	if rev, err := decode.ParseRevision(p.Revision); err == nil {
+		return fmt.Sprintf("record at revision %s: %v", rev, p.Err)
+	}
+	return fmt.Sprintf("record with key %x: %v", p.Revision, p.Err)
+}
+
+// Index walks the key bucket once, in revision order, and returns the
+// matching keys sorted by key, with the problems met on the way. Only one
+// [Entry] per matching key is kept; values stay in the file.
+func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, error) {
+	m := map[string]*Entry{}
+	var problems []Problem
+	providers := map[string]string{} // interning
+	err := guard("walk key bucket", func() error {
+		c := s.tx.Bucket(bucketKey).Cursor()
+		n := 0
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n&0xffff == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rev, err := decode.ParseRevision(k)
+			if err != nil {
+				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
+				continue
+			}
+			if q.Revision > 0 && rev.Main > q.Revision {
+				break // the bucket is ordered by revision
+			}
+			kv, err := decode.ParseKeyValue(v)
+			if err != nil {
+				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
+				continue
+			}
+			if !q.match(kv.Key) {
+				continue
+			}
+			e := m[string(kv.Key)]
+			if rev.Tombstone {
+				if e != nil {
+					if q.Deleted {
+						e.Deleted, e.DeletedRevision = true, rev.Main
+					} else {
+						delete(m, string(kv.Key))
+					}
+				}
+				continue
+			}
+			if e == nil {
+				e = &Entry{Key: string(kv.Key)}
+				m[e.Key] = e
+			}
+			enc := decode.SniffEncryption(kv.Value).String()
+			if p, ok := providers[enc]; ok {
+				enc = p
+			} else {
+				providers[enc] = enc
+			}
+			*e = Entry{Key: e.Key, Rev: rev, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
+				Version: kv.Version, Lease: kv.Lease, ValueSize: len(kv.Value), Encryption: enc}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, problems, err
+	}
+	out := make([]Entry, 0, len(m))
+	for _, e := range m {
+		if e.Deleted == q.Deleted {
+			out = append(out, *e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, problems, nil
+}
+
+// Record is one revision of a key, with its value (valid until Close).
+type Record struct {
+	Rev decode.Revision
+	decode.KeyValue
+}
+
+// Get returns the record stored at revision rev (a put, not a tombstone).
+func (s *Snapshot) Get(rev decode.Revision) (Record, error) {
+	var rec Record
+	err := guard("read record", func() error {
+		k, v := s.tx.Bucket(bucketKey).Cursor().Seek(rev.Bytes())
+		if k == nil || !bytes.Equal(k, rev.Bytes()) {
+			return fmt.Errorf("no record at revision %s", rev)
+		}
+		kv, err := decode.ParseKeyValue(v)
+		if err != nil {
+			return fmt.Errorf("record at revision %s: %w", rev, err)
+		}
+		rec = Record{Rev: rev, KeyValue: kv}
+		return nil
+	})
+	return rec, err
+}
+
+// History returns every record of key still in the file, oldest first,
+// deletions included (a deletion's Value is empty), up to revision maxRev
+// (0 = all).
+func (s *Snapshot) History(ctx context.Context, key []byte, maxRev int64) ([]Record, []Problem, error) {
+	var out []Record
+	var problems []Problem
+	err := guard("walk key bucket", func() error {
+		c := s.tx.Bucket(bucketKey).Cursor()
+		n := 0
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n&0xffff == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			rev, err := decode.ParseRevision(k)
+			if err != nil {
+				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
+				continue
+			}
+			if maxRev > 0 && rev.Main > maxRev {
+				break
+			}
+			kv, err := decode.ParseKeyValue(v)
+			if err != nil {
+				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
+				continue
+			}
+			if bytes.Equal(kv.Key, key) {
+				out = append(out, Record{Rev: rev, KeyValue: kv})
+			}
+		}
+		return nil
+	})
+	return out, problems, err
+}
