@@ -1,4 +1,6 @@
-package main
+// Package deps pins the modules the project builds on before every one of
+// them is imported by real code, so that `go mod tidy` keeps them.
+package deps
 import (
  _ "go.etcd.io/bbolt"
  _ "go.etcd.io/etcd/etcdutl/v3/snapshot"
@@ -20,4 +22,3 @@ import (
  _ "github.com/rogpeppe/go-internal/testscript"
  _ "github.com/pmezard/go-difflib/difflib"
 )
-func main(){}
