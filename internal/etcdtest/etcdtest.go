@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -41,6 +41,8 @@ type Server struct {
 
 	etcd     *embed.Etcd
 	stopOnce sync.Once
+	quiet    func() // silences the test logger before shutdown noise
+
 }
 
 type config struct {
@@ -93,6 +95,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("start embedded etcd: %v", err)
 	}
+	// etcd logs "use of closed network connection" errors while it shuts
+	// down; they are not failures.
+	s.quiet = func() { w.done.Store(true) }
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -201,6 +206,9 @@ func StartDir(dir string, opts ...Option) (*Server, error) {
 // can be read offline.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		if s.quiet != nil {
+			s.quiet()
+		}
 		if s.Client != nil {
 			_ = s.Client.Close()
 		}

@@ -1,0 +1,125 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Info describes a snapshot written by [Save].
+type Info struct {
+	// Size is the file size in bytes, trailer included.
+	Size int64
+	// SHA256 is the hex trailer: the SHA-256 of the first Size-32 bytes.
+	SHA256 string
+	// EtcdVersion is the server version the member reported for the
+	// snapshot, e.g. "3.7.0"; empty if it did not say.
+	EtcdVersion string
+}
+
+// testOnlyAfterWrite, when set, is called after each chunk is written to
+// the temp file with the running byte count.
+var testOnlyAfterWrite func(n int64)
+
+// Save streams a snapshot from the member c is connected to (the
+// Maintenance Snapshot RPC goes to one endpoint) into path. The file is
+// created 0600 only after the whole stream has arrived and its trailer has
+// been verified; on any error nothing exists under path. Save refuses to
+// replace an existing path (the error wraps [fs.ErrExist]). It may be
+// retried after an error.
+func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err error) {
+	if _, err := os.Lstat(path); err == nil {
+		return Info{}, fmt.Errorf("save snapshot to %q: %w", path, fs.ErrExist)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Info{}, fmt.Errorf("save snapshot to %q: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return Info{}, fmt.Errorf("create temp file for %q: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmpName)
+		}
+	}()
+
+	resp, err := c.SnapshotWithVersion(ctx)
+	if err != nil {
+		return Info{}, fmt.Errorf("request snapshot: %w", err)
+	}
+	defer resp.Snapshot.Close()
+
+	tw := newTrailerWriter()
+	dst := io.MultiWriter(tmp, tw)
+	if testOnlyAfterWrite != nil {
+		dst = hookWriter{w: dst, tw: tw}
+	}
+	n, err := io.CopyBuffer(dst, resp.Snapshot, make([]byte, 1<<20))
+	if err != nil {
+		return Info{}, fmt.Errorf("receive snapshot after %d bytes: %w", n, err)
+	}
+	// The stream may end "cleanly" when the context is cancelled between
+	// messages; never trust a stream the caller abandoned.
+	if err := ctx.Err(); err != nil {
+		return Info{}, fmt.Errorf("receive snapshot: %w", err)
+	}
+	sum, err := tw.check()
+	if err != nil {
+		return Info{}, fmt.Errorf("verify snapshot stream: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return Info{}, fmt.Errorf("sync %q: %w", tmpName, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return Info{}, fmt.Errorf("close %q: %w", tmpName, err)
+	}
+	// Link instead of Rename: it fails rather than replace a file that
+	// appeared at path while we were streaming.
+	if err := os.Link(tmpName, path); err != nil {
+		return Info{}, fmt.Errorf("commit snapshot to %q: %w", path, err)
+	}
+	if err := os.Remove(tmpName); err != nil {
+		_ = os.Remove(path)
+		return Info{}, fmt.Errorf("remove temp file %q: %w", tmpName, err)
+	}
+	if err := syncDir(dir); err != nil {
+		_ = os.Remove(path)
+		return Info{}, err
+	}
+	return Info{Size: n, SHA256: sum, EtcdVersion: resp.Version}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %q: %w", dir, err)
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return fmt.Errorf("sync dir %q: %w", dir, err)
+	}
+	if err := d.Close(); err != nil {
+		return fmt.Errorf("close dir %q: %w", dir, err)
+	}
+	return nil
+}
+
+type hookWriter struct {
+	w  io.Writer
+	tw *trailerWriter
+}
+
+func (h hookWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	testOnlyAfterWrite(h.tw.n)
+	return n, err
+}
