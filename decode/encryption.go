@@ -53,6 +53,8 @@ func (e EncryptionInfo) String() string {
 	switch e.Provider {
 	case "identity", "":
 		return "identity"
+	case "unknown":
+		return "unknown"
 	case "kms":
 		return "kms:" + e.Version + ":" + e.KeyName
 	}

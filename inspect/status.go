@@ -5,6 +5,8 @@ import (
 	"hash/crc32"
 	"sort"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/etcdsafe/etcdsafe/decode"
 )
 
@@ -41,9 +43,16 @@ func (s *Snapshot) Status(ctx context.Context, check bool) (*Status, error) {
 	err := guard("status", func() error {
 		tx := s.tx
 		st.DBSize = tx.Size()
-		stats := s.db.Stats()
+		// bbolt does not load the freelist in read-only mode, so count the
+		// pages the buckets use (plus the two meta pages and the root page).
 		pageSize := int64(s.db.Info().PageSize)
-		st.DBSizeInUse = st.DBSize - int64(stats.FreePageN+stats.PendingPageN)*pageSize
+		inUse := int64(3)
+		_ = tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			bs := b.Stats()
+			inUse += int64(bs.BranchPageN + bs.BranchOverflowN + bs.LeafPageN + bs.LeafOverflowN)
+			return nil
+		})
+		st.DBSizeInUse = min(inUse*pageSize, st.DBSize)
 
 		if b := tx.Bucket(bucketMeta); b != nil {
 			if v := b.Get([]byte("storageVersion")); v != nil {
