@@ -1,0 +1,67 @@
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/etcdsafe/etcdsafe/"
+
+// allowed lists, per package, the project packages it may import
+// (internal/* helpers excepted, which every package may use).
+var allowed = map[string][]string{
+	"decode":   {},
+	"archive":  {},
+	"snapshot": {},
+	"inspect":  {"decode"},
+	"restore":  {"archive", "decode", "inspect", "snapshot"},
+}
+
+func TestImportDirections(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for pkg, ok := range allowed {
+		dir := filepath.Join(root, pkg)
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, f := range files {
+			test := strings.HasSuffix(f, "_test.go")
+			af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range af.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				if !strings.HasPrefix(p, module) {
+					continue
+				}
+				rel := strings.TrimPrefix(p, module)
+				if strings.HasPrefix(rel, "internal/") && (test || !strings.HasPrefix(rel, "internal/cmd")) {
+					continue
+				}
+				if rel == "cmd" || strings.HasPrefix(rel, "cmd/") {
+					t.Errorf("%s imports %s: nothing imports cmd", f, p)
+					continue
+				}
+				if !contains(ok, rel) {
+					t.Errorf("%s imports %s: %s may import only %v (and internal/*)", f, p, pkg, ok)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("repo root not found: %v", err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
