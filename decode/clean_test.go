@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -668,4 +669,41 @@ func FuzzCreateReady(f *testing.F) {
 			}
 		}
 	})
+}
+
+func ExampleCreateReady() {
+	svc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Service",
+		"metadata": map[string]any{
+			"name": "web", "namespace": "shop",
+			"uid": "1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b6", "resourceVersion": "270",
+		},
+		"spec": map[string]any{
+			"type":      "NodePort",
+			"clusterIP": "10.96.140.12",
+			"ports":     []any{map[string]any{"port": int64(80), "nodePort": int64(31080)}},
+		},
+		"status": map[string]any{"loadBalancer": map[string]any{}},
+	}}
+	for _, p := range CreateReady(svc, CleanOptions{}) {
+		fmt.Println("removed", p)
+	}
+	out, _ := yaml.Marshal(svc.Object)
+	fmt.Print(string(out))
+	// Output:
+	// removed metadata.uid
+	// removed metadata.resourceVersion
+	// removed status
+	// removed spec.clusterIP
+	// removed spec.ports[0].nodePort
+	// apiVersion: v1
+	// kind: Service
+	// metadata:
+	//   name: web
+	//   namespace: shop
+	// spec:
+	//   ports:
+	//   - port: 80
+	//   type: NodePort
 }
