@@ -86,3 +86,18 @@ func kvError(off int, reason string, err error) error {
 	}
 	return &FormatError{What: "KeyValue", Offset: off, Reason: reason, Err: err}
 }
+
+// PeekKey returns the key of a KeyValue record when it is the first field,
+// as etcd always writes it, without parsing the rest: the fast path for
+// walks that skip most records. ok is false when the record does not start
+// with the key; callers then use [ParseKeyValue].
+func PeekKey(b []byte) (key []byte, ok bool) {
+	if len(b) < 2 || b[0] != 0x0a { // field 1, wire type bytes
+		return nil, false
+	}
+	n, l := protowire.ConsumeVarint(b[1:])
+	if l < 0 || n > uint64(len(b)-1-l) {
+		return nil, false
+	}
+	return b[1+l : 1+l+int(n)], true
+}

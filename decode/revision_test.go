@@ -136,3 +136,15 @@ func FuzzKeyValue(f *testing.F) {
 		}
 	})
 }
+
+func TestPeekKey(t *testing.T) {
+	b, _ := proto.Marshal(&mvccpb.KeyValue{Key: []byte("/registry/a/b"), ModRevision: 3, Value: []byte("v")})
+	if k, ok := PeekKey(b); !ok || string(k) != "/registry/a/b" {
+		t.Fatalf("PeekKey = %q, %v", k, ok)
+	}
+	for _, in := range [][]byte{nil, {0x0a}, {0x10, 0x01}, {0x0a, 0x05, 'a'}, {0x0a, 0xff}} {
+		if k, ok := PeekKey(in); ok {
+			t.Errorf("PeekKey(%x) = %q, true", in, k)
+		}
+	}
+}

@@ -90,6 +90,9 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 			if q.Revision > 0 && rev.Main > q.Revision {
 				break // the bucket is ordered by revision
 			}
+			if key, ok := decode.PeekKey(v); ok && !q.match(key) {
+				continue // most records, on a targeted query
+			}
 			kv, err := decode.ParseKeyValue(v)
 			if err != nil {
 				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
