@@ -707,3 +707,90 @@ func ExampleCreateReady() {
 	//   - port: 80
 	//   type: NodePort
 }
+
+// TestCreateReadyKeepsAppliedFields checks that cleaning never removes or
+// changes what the user wrote: at every leaf path of the kubectl
+// last-applied-configuration annotation, the cleaned object holds exactly what
+// the served object held there. (The served value itself may differ from the
+// annotation after imperative edits such as kubectl scale.)
+func TestCreateReadyKeepsAppliedFields(t *testing.T) {
+	checked := 0
+	for _, in := range cleanInputs(t) {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		data, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := cleanLoad(t, data)
+		applied, ok := u.GetAnnotations()[cleanLastApplied]
+		if !ok {
+			continue
+		}
+		checked++
+		t.Run(name, func(t *testing.T) {
+			var want map[string]any
+			if err := json.Unmarshal([]byte(applied), &want); err != nil {
+				t.Fatal(err)
+			}
+			orig := cleanJSONMap(t, u.Object)
+			CreateReady(u, CleanOptions{})
+			leaves := cleanSubset(t, "", want, orig, cleanJSONMap(t, u.Object))
+			if leaves == 0 {
+				t.Fatal("no user-written leaf found in the served object")
+			}
+		})
+	}
+	if checked < 10 {
+		t.Fatalf("only %d inputs carry a last-applied annotation, want at least 10", checked)
+	}
+}
+
+func cleanJSONMap(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	j, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(j, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// cleanSubset walks the leaves of want and reports each one where got differs
+// from orig; it returns how many leaves orig had.
+func cleanSubset(t *testing.T, path string, want, orig, got any) int {
+	t.Helper()
+	n := 0
+	switch w := want.(type) {
+	case map[string]any:
+		o, _ := orig.(map[string]any)
+		g, _ := got.(map[string]any)
+		for k, v := range w {
+			n += cleanSubset(t, cleanPath(path, k), v, o[k], g[k])
+		}
+	case []any:
+		o, _ := orig.([]any)
+		g, _ := got.([]any)
+		for i := range w {
+			if i >= len(o) {
+				break
+			}
+			var gi any
+			if i < len(g) {
+				gi = g[i]
+			}
+			n += cleanSubset(t, cleanIndex(path, i), w[i], o[i], gi)
+		}
+	default:
+		if orig == nil {
+			return 0 // not served at this path (e.g. Secret stringData)
+		}
+		if !reflect.DeepEqual(orig, got) {
+			t.Errorf("%s: cleaned %v, served %v (user-written field changed)", path, got, orig)
+		}
+		n = 1
+	}
+	return n
+}
