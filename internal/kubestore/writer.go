@@ -403,6 +403,9 @@ func (w *Writer) PrepareUpdate(obj runtime.Object, manager string) (key string, 
 }
 
 func (w *Writer) prepareCreate(t target, obj runtime.Object) (string, []byte, error) {
+	if _, ok := w.state[t.key]; ok {
+		return "", nil, fmt.Errorf("create %s: already exists", t.key)
+	}
 	obj.GetObjectKind().SetGroupVersionKind(t.gvk)
 	m, err := meta.Accessor(obj)
 	if err != nil {
