@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -28,6 +29,9 @@ import (
 var EncryptionKey = kubestore.EncryptionKey{
 	Resource: "secrets", Provider: "aescbc", Name: "key1", Secret: []byte("etcdsafe-demo-key-32-bytes-long!"),
 }
+
+// MasterLeaseID is the etcd lease the masterleases key is attached to.
+const MasterLeaseID = 0x3f7e5c0de0d1e5a1
 
 // WriterOptions returns the writer options the demo expects: Secrets
 // encrypted with [EncryptionKey], fixed seed and deterministic IVs.
@@ -162,12 +166,14 @@ func (f *filler) fill() error {
 	if _, err := f.w.PutObject(f.ctx, f.w.Prefix()+"/ranges/servicenodeports", np); err != nil {
 		return err
 	}
-	lease, err := f.c.Grant(f.ctx, 60)
+	// A fixed lease ID (etcd would derive one from its member ID and the
+	// clock) keeps the fixture's values identical across runs.
+	lease, err := etcdserverpb.NewLeaseClient(f.c.ActiveConnection()).LeaseGrant(f.ctx, &etcdserverpb.LeaseGrantRequest{TTL: 60, ID: MasterLeaseID})
 	if err != nil {
 		return fmt.Errorf("demo lease: %w", err)
 	}
 	ml := &corev1.Endpoints{Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.10"}}}}} //nolint:staticcheck // Endpoints is what masterleases hold
-	rev, err := f.w.PutObject(f.ctx, f.w.Prefix()+"/masterleases/192.0.2.10", ml, clientv3.WithLease(lease.ID))
+	rev, err := f.w.PutObject(f.ctx, f.w.Prefix()+"/masterleases/192.0.2.10", ml, clientv3.WithLease(clientv3.LeaseID(lease.ID)))
 	if err != nil {
 		return err
 	}
