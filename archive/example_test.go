@@ -1,4 +1,4 @@
-package archive_test
+package archive
 
 import (
 	"bytes"
@@ -10,20 +10,19 @@ import (
 	"path/filepath"
 
 	"filippo.io/age"
-	"github.com/etcdsafe/etcdsafe/archive"
 )
 
 func Example() {
-	id, _ := archive.GenerateIdentity(true)
-	recips, _ := archive.ParseRecipients([]string{id.Recipient()})
+	id, _ := GenerateIdentity(true)
+	recips, _ := ParseRecipients([]string{id.Recipient()})
 
 	snap := []byte("bbolt bytes and a sha256 trailer")
 	sum := sha256.Sum256(snap)
 
 	var out bytes.Buffer // a temp file committed with internal/fsx in real use
-	w, _ := archive.NewWriter(&out, archive.WriterOptions{
+	w, _ := NewWriter(&out, WriterOptions{
 		Recipients: recips,
-		Manifest:   archive.Manifest{Tool: "etcdsafe", Host: "master-0", Revision: 1234},
+		Manifest:   Manifest{Tool: "etcdsafe", Host: "master-0", Revision: 1234},
 	})
 	_ = w.AddSnapshot(bytes.NewReader(snap), int64(len(snap)), hex.EncodeToString(sum[:]))
 	if err := w.Close(); err != nil {
@@ -31,8 +30,8 @@ func Example() {
 		return
 	}
 
-	opts := archive.ReaderOptions{Identities: []age.Identity{id.Age()}}
-	rep, err := archive.Verify(context.Background(), bytes.NewReader(out.Bytes()), opts)
+	opts := ReaderOptions{Identities: []age.Identity{id.Age()}}
+	rep, err := Verify(context.Background(), bytes.NewReader(out.Bytes()), opts)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -41,7 +40,7 @@ func Example() {
 
 	dir, _ := os.MkdirTemp("", "example-")
 	defer os.RemoveAll(dir)
-	p, _, err := archive.ExtractSnapshot(context.Background(), bytes.NewReader(out.Bytes()), opts, dir)
+	p, _, err := ExtractSnapshot(context.Background(), bytes.NewReader(out.Bytes()), opts, dir)
 	if err != nil {
 		fmt.Println(err)
 		return
