@@ -1,0 +1,237 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"sigs.k8s.io/yaml"
+)
+
+type dumpOptions struct {
+	listOptions
+	render renderOptions
+	out    string
+}
+
+func newDumpCmd() *cobra.Command {
+	o := &dumpOptions{}
+	c := &cobra.Command{
+		Use:   "dump SOURCE --out DIR [TYPE[/NAME]]",
+		Short: "Write every selected object as a create-ready YAML file",
+		Long: `Write one YAML file per object, DIR/<namespace or _cluster>/<resource>/<name>.yaml.
+The files are written to a temporary directory next to DIR, which is renamed to DIR only
+when every object has been written: an interrupted dump leaves no DIR behind. DIR must
+not exist. Keys that would escape DIR (.., separators, NUL) are refused and reported.` + exitStatusHelp,
+		Example: `  etcdsafe dump snapshot.db --out ./payments -n payments --decryption-config enc.yaml
+  kubectl create -f ./payments/payments/deployments.apps/`,
+		Args: cobra.RangeArgs(1, 100),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(args[1:]); err != nil {
+				return err
+			}
+			if o.out == "" {
+				return usagef("dump needs --out DIR")
+			}
+			return runDump(cmd, o, args[0], args[1:])
+		},
+	}
+	o.addFlags(c)
+	o.render.addFlags(c, true)
+	c.Flags().StringVar(&o.out, "out", "", "directory to create (must not exist)")
+	return c
+}
+
+// errUnsafeName: a key segment that cannot be a file name under the root.
+var errUnsafeName = errors.New("unsafe name for a file path")
+
+// safeSegment checks one path segment taken from an etcd key.
+func safeSegment(s string) error {
+	switch {
+	case s == "", s == ".", s == "..":
+		return fmt.Errorf("%w: %q", errUnsafeName, s)
+	case strings.ContainsAny(s, "/\\\x00"):
+		return fmt.Errorf("%w: %q has a separator or NUL", errUnsafeName, s)
+	case len(s) > 250:
+		return fmt.Errorf("%w: %d bytes is too long", errUnsafeName, len(s))
+	}
+	return nil
+}
+
+func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (err error) {
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	fails := &failures{w: stderr}
+	out := filepath.Clean(o.out)
+	if _, err := os.Lstat(out); err == nil {
+		return usagef("--out %s already exists; dump writes a new directory", out)
+	}
+	s, err := openSource(path, &o.src)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	sel, err := s.selection(cmd, &o.listOptions, args, fails)
+	if err != nil {
+		return err
+	}
+	if sel.resource == nil {
+		if err := s.loadCRDs(ctx, o.revision, fails); err != nil {
+			return err
+		}
+	}
+	entries, problems, err := s.snap.Index(ctx, s.query(sel, o.revision, false))
+	if err != nil {
+		return err
+	}
+	fails.addProblems(problems)
+
+	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".etcdsafe-tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	prog := newProgress(stderr, len(entries))
+	written, skipped := 0, 0
+	for i, e := range entries {
+		if i&0xff == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		prog.update(i)
+		ki, ok := s.keep(sel, e)
+		if !ok {
+			continue
+		}
+		if ki.Name == "" {
+			skipped++ // not an object of a known resource
+			continue
+		}
+		obj, rerr := s.render(e, o.render.present(), stderr)
+		if rerr != nil {
+			if errors.Is(rerr, errNotObject) {
+				skipped++
+				continue
+			}
+			fails.add(e.Key, rerr)
+			continue
+		}
+		ns := ki.Namespace
+		if ns == "" {
+			ns = "_cluster"
+		}
+		res := ki.Resource.Plural
+		if ki.Resource.Group != "" {
+			res += "." + ki.Resource.Group
+		}
+		if werr := writeObjectFile(tmp, []string{ns, res, ki.Name + ".yaml"}, obj.Object); werr != nil {
+			if errors.Is(werr, errUnsafeName) {
+				fails.add(e.Key, werr)
+				continue
+			}
+			return fmt.Errorf("write %s: %w", e.Key, werr)
+		}
+		written++
+	}
+	prog.done()
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", tmp, out, err)
+	}
+	if err := syncDir(filepath.Dir(out)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s to %s", plural(written, "object"), out)
+	if skipped > 0 {
+		fmt.Fprintf(stderr, " (%s that hold no object of a known resource skipped)", plural(skipped, "key"))
+	}
+	fmt.Fprintln(stderr)
+	return fails.err()
+}
+
+// writeObjectFile writes obj as YAML under root/segs..., refusing any
+// segment that could leave root and never following a symlink.
+func writeObjectFile(root string, segs []string, obj map[string]any) error {
+	for _, s := range segs {
+		if err := safeSegment(s); err != nil {
+			return err
+		}
+	}
+	dir := root
+	for _, s := range segs[:len(segs)-1] {
+		dir = filepath.Join(dir, s)
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%w: %s is not a directory", errUnsafeName, dir)
+		}
+	}
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, segs[len(segs)-1]), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// progress prints a one-line counter on a terminal, and nothing elsewhere.
+type progress struct {
+	w     io.Writer
+	total int
+	tty   bool
+	last  time.Time
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	p := &progress{w: w, total: total}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) update(i int) {
+	if !p.tty || time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "\r%d/%d objects", i, p.total)
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

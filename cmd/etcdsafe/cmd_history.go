@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/etcdsafe/etcdsafe/inspect"
+)
+
+type historyOptions struct {
+	list   listOptions
+	render renderOptions
+	key    string
+}
+
+func newHistoryCmd() *cobra.Command {
+	o := &historyOptions{}
+	c := &cobra.Command{
+		Use:   "history SOURCE TYPE/NAME | history SOURCE --key KEY",
+		Short: "Show every revision of one object the file still holds, deletion included, as YAML diffs",
+		Long: `Print every revision of one object that the snapshot still holds (etcd keeps old revisions
+until compaction): the first in full, then a unified YAML diff between consecutive revisions,
+and the deletion if there is one. Objects are shown as the API server would serve them.
+Without -n, NAME is looked up in every namespace and must be unique.` + exitStatusHelp,
+		Example: `  etcdsafe history snapshot.db deployment/api -n payments
+  etcdsafe history snapshot.db configmap/tmp-debug -n payments`,
+		Args: cobra.RangeArgs(1, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.list.validate(nil); err != nil {
+				return err
+			}
+			if o.key == "" && len(args) < 2 {
+				return usagef("history needs TYPE/NAME or --key KEY")
+			}
+			return runHistory(cmd, o, args[0], args[1:], cmd.OutOrStdout())
+		},
+	}
+	o.list.src.addFlags(c.Flags())
+	c.Flags().StringVarP(&o.list.namespace, "namespace", "n", "", "the object's namespace")
+	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
+	o.render.addFlags(c, false)
+	o.render.raw = true
+	return c
+}
+
+func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []string, out io.Writer) error {
+	ctx := cmd.Context()
+	fails := &failures{w: cmd.ErrOrStderr()}
+	s, err := openSource(path, &o.list.src)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	key := o.key
+	if key == "" {
+		sel, err := s.selection(cmd, &o.list, args, fails)
+		if err != nil {
+			return err
+		}
+		if len(sel.names) != 1 {
+			return usagef("history needs exactly one object: TYPE/NAME")
+		}
+		if key, err = s.findKey(cmd, sel); err != nil {
+			return err
+		}
+	}
+	recs, problems, err := s.snap.History(ctx, []byte(key), 0)
+	if err != nil {
+		return err
+	}
+	fails.addProblems(problems)
+	if len(recs) == 0 {
+		return fmt.Errorf("key %s has no revisions in this file", key)
+	}
+	fmt.Fprintf(out, "# %s: %d revision(s) in this file\n", key, len(recs))
+	prev := ""
+	for i, rec := range recs {
+		switch {
+		case rec.Rev.Tombstone:
+			fmt.Fprintf(out, "\n# revision %d: deleted\n", rec.Rev.Main)
+			prev = ""
+			continue
+		}
+		event := "updated"
+		if rec.Version == 1 {
+			event = "created"
+		}
+		fmt.Fprintf(out, "\n# revision %d: %s (version %d, created at revision %d)\n", rec.Rev.Main, event, rec.Version, rec.CreateRevision)
+		cur, err := s.historyText(rec, o.render, cmd)
+		if err != nil {
+			fails.add(fmt.Sprintf("%s@%d", key, rec.Rev.Main), err)
+			prev = ""
+			continue
+		}
+		if prev == "" || i == 0 {
+			fmt.Fprint(out, cur)
+		} else {
+			diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+				A: difflib.SplitLines(prev), B: difflib.SplitLines(cur),
+				FromFile: fmt.Sprintf("revision %d", recs[i-1].Rev.Main), ToFile: fmt.Sprintf("revision %d", rec.Rev.Main), Context: 3,
+			})
+			if diff == "" {
+				diff = "(no change)\n"
+			}
+			fmt.Fprint(out, diff)
+		}
+		prev = cur
+	}
+	return fails.err()
+}
+
+func (s *source) historyText(rec inspect.Record, ro renderOptions, cmd *cobra.Command) (string, error) {
+	obj, err := s.renderRecord(rec, ro.present(), cmd.ErrOrStderr())
+	if err == errNotObject {
+		return string(rec.Value) + "\n", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	b, err := yaml.Marshal(obj.Object)
+	return string(b), err
+}
+
+// findKey finds the one key of TYPE/NAME, live or deleted, looking in every
+// namespace when none is given.
+func (s *source) findKey(cmd *cobra.Command, sel selector) (string, error) {
+	keys := map[string]bool{}
+	for _, deleted := range []bool{false, true} {
+		entries, _, err := s.snap.Index(cmd.Context(), s.query(sel, 0, deleted))
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			if _, ok := s.keep(sel, e); ok {
+				keys[e.Key] = true
+			}
+		}
+	}
+	var list []string
+	for k := range keys {
+		list = append(list, k)
+	}
+	sort.Strings(list)
+	switch len(list) {
+	case 0:
+		return "", fmt.Errorf("%s %q not found%s, neither live nor deleted", sel.resource.Plural, sel.names[0], nsLabel(sel.namespace))
+	case 1:
+		return list[0], nil
+	}
+	return "", usagef("%s %q exists in several namespaces, pick one with -n: %s", sel.resource.Plural, sel.names[0], strings.Join(list, ", "))
+}

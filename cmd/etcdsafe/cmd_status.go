@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/snapshot"
+)
+
+type statusOptions struct {
+	src    sourceOptions
+	output string
+	check  bool
+}
+
+func newStatusCmd() *cobra.Command {
+	o := &statusOptions{}
+	c := &cobra.Command{
+		Use:   "status SOURCE",
+		Short: "Show revisions, members, key counts and integrity of a snapshot or data dir",
+		Long: `Show what a snapshot holds: storage and cluster version, current and compacted revision,
+consistent index and term, members, alarms, live keys, revisions, tombstones, db size and
+space in use, and whether the SHA-256 trailer is present and matches. The hash and key count
+are computed as 'etcdutl snapshot status' computes them. --check runs bbolt's full
+consistency check.` + exitStatusHelp,
+		Example: `  etcdsafe status /var/backups/etcd/snapshot.db
+  etcdsafe status /var/lib/etcd --check -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.output != "table" && o.output != "json" {
+				return usagef("-o must be table or json")
+			}
+			return runStatus(cmd, o, args[0], cmd.OutOrStdout())
+		},
+	}
+	o.src.addFlags(c.Flags())
+	c.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
+	c.Flags().BoolVar(&o.check, "check", false, "run bbolt's full consistency check")
+	return c
+}
+
+// statusReport is status plus the trailer verdict.
+type statusReport struct {
+	Source  string `json:"source"`
+	DBPath  string `json:"dbPath"`
+	Trailer string `json:"trailer"` // "verified", "MISMATCH", "absent ..."
+	*inspect.Status
+}
+
+func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer) error {
+	s, err := openSource(path, &o.src)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, err := s.snap.Status(cmd.Context(), o.check)
+	if err != nil {
+		return err
+	}
+	rep := statusReport{Source: path, DBPath: s.snap.DBPath, Status: st}
+	ts, terr := snapshot.VerifyTrailer(s.snap.DBPath)
+	switch ts {
+	case snapshot.TrailerValid:
+		rep.Trailer = "verified"
+	case snapshot.TrailerMismatch:
+		rep.Trailer = "MISMATCH"
+	default:
+		rep.Trailer = "absent (a raw db copy, or the trailer was cut)"
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printStatus(out, &rep)
+	}
+	switch {
+	case terr != nil:
+		return fmt.Errorf("snapshot trailer: %w", terr)
+	case len(st.CheckErrors) > 0:
+		return fmt.Errorf("bbolt consistency check found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)
+	case len(st.Problems) > 0:
+		return &partialError{n: len(st.Problems), code: exitIntegrity}
+	}
+	return nil
+}
+
+func printStatus(out io.Writer, r *statusReport) {
+	st := r.Status
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	row("Source", r.Source)
+	if r.DBPath != r.Source {
+		row("DB file", r.DBPath)
+	}
+	row("Storage version", orDash(st.StorageVersion))
+	row("Cluster version", orDash(st.ClusterVersion))
+	row("Revision", st.Revision)
+	row("Compacted revision", st.CompactRevision)
+	if st.ScheduledCompactRevision != st.CompactRevision {
+		row("Scheduled compaction", st.ScheduledCompactRevision)
+	}
+	row("Consistent index", st.ConsistentIndex)
+	row("Raft term", st.Term)
+	for i, m := range st.Members {
+		role := "voter"
+		if m.IsLearner {
+			role = "learner"
+		}
+		label := ""
+		if i == 0 {
+			label = "Members"
+		}
+		row(label, fmt.Sprintf("%s %s (%s) peers=%s", m.IDString(), orDash(m.Name), role, strings.Join(m.PeerURLs, ",")))
+	}
+	if len(st.Members) == 0 {
+		row("Members", "-")
+	}
+	if len(st.RemovedMembers) > 0 {
+		row("Removed members", strings.Join(st.RemovedMembers, ","))
+	}
+	alarms := "none"
+	if len(st.Alarms) > 0 {
+		var a []string
+		for _, al := range st.Alarms {
+			a = append(a, fmt.Sprintf("%s (member %x)", al.Type, al.MemberID))
+		}
+		alarms = strings.Join(a, ", ")
+	}
+	row("Alarms", alarms)
+	row("Live keys", st.LiveKeys)
+	row("Revisions", st.Revisions)
+	row("Tombstones", st.Tombstones)
+	row("File size", humanBytes(st.FileSize))
+	row("DB size", fmt.Sprintf("%s (in use %s)", humanBytes(st.DBSize), humanBytes(st.DBSizeInUse)))
+	row("Hash (etcdutl)", fmt.Sprintf("%x", st.Hash))
+	row("SHA-256 trailer", r.Trailer)
+	if st.CheckRun {
+		if len(st.CheckErrors) == 0 {
+			row("Consistency check", "ok")
+		} else {
+			row("Consistency check", fmt.Sprintf("%d error(s)", len(st.CheckErrors)))
+			for _, e := range st.CheckErrors {
+				row("", e)
+			}
+		}
+	}
+	for _, p := range st.Problems {
+		row("Problem", p)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdsafe/etcdsafe/decode"
+	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/snapshot"
+)
+
+// Exit codes, documented in the README and in --help.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitIntegrity   = 3
+	exitKey         = 4
+	exitLocked      = 5
+	exitInterrupted = 130
+)
+
+const exitStatusHelp = `
+EXIT STATUS
+  0    success
+  1    failure (some objects could not be decoded, I/O errors, bugs)
+  2    usage error
+  3    integrity: truncated, corrupted or mismatching input
+  4    wrong or missing decryption key
+  5    locked: a running etcd holds the db (use a copy or a snapshot)
+  130  interrupted`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks errors in the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// partialError: the command went on past per-object failures and reports
+// them at the end; code is the most specific exit code among them.
+type partialError struct {
+	n    int
+	code int
+}
+
+func (e *partialError) Error() string {
+	return fmt.Sprintf("%d object(s) could not be read (see the messages above)", e.n)
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "etcdsafe",
+		Short: "Offline backup and forensic restore of etcd for Kubernetes control planes",
+		Long: `etcdsafe reads etcd snapshots and data dirs directly (no etcd running), decodes the
+Kubernetes objects in them (protobuf, JSON, CBOR, encrypted at rest) into clean YAML,
+and shows history and deleted objects still in the file.
+
+SOURCE is a snapshot file (with or without its SHA-256 trailer), a copied member/snap/db,
+or an etcd data dir. SOURCE is only ever read.` + exitStatusHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newStatusCmd(), newLsCmd(), newGetCmd(), newDumpCmd(), newHistoryCmd())
+	return root
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code, hints := classify(ctx, err)
+	fmt.Fprintf(stderr, "etcdsafe: error: %v\n", err)
+	for _, h := range hints {
+		fmt.Fprintf(stderr, "etcdsafe: hint: %s\n", h)
+	}
+	return code
+}
+
+// classify maps an error to an exit code and hints: the one place that
+// inspects errors.
+func classify(ctx context.Context, err error) (int, []string) {
+	var ue usageError
+	var pe *partialError
+	var kms *decode.KMSError
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupted, nil
+	case errors.As(err, &ue):
+		return exitUsage, []string{"run 'etcdsafe help' for usage"}
+	case errors.As(err, &pe):
+		return pe.code, nil
+	case errors.Is(err, inspect.ErrLocked):
+		return exitLocked, []string{"etcd holds this file: run etcdsafe on a snapshot ('etcdctl snapshot save') or a copy of member/snap/db"}
+	case errors.Is(err, snapshot.ErrTrailerMismatch):
+		return exitIntegrity, []string{"the file was changed or damaged after etcd wrote it; do not restore from it without --skip-hash-check and a good reason"}
+	case errors.Is(err, inspect.ErrTruncated), errors.Is(err, inspect.ErrCorrupt), errors.Is(err, inspect.ErrNotSnapshot), errors.Is(err, inspect.ErrNotEtcd):
+		return exitIntegrity, []string{"the file is damaged or not an etcd db; 'etcdsafe status --check' tells more"}
+	case errors.As(err, &kms):
+		return exitKey, nil
+	case errors.Is(err, decode.ErrEncrypted):
+		return exitKey, []string{"pass the cluster's EncryptionConfiguration with --decryption-config"}
+	case errors.Is(err, decode.ErrDecrypt), errors.Is(err, decode.ErrBadEncryptionConfig):
+		return exitKey, []string{"check that --decryption-config is the file kube-apiserver used when these values were written"}
+	case errors.Is(err, os.ErrNotExist):
+		return exitFailure, nil
+	}
+	return exitFailure, nil
+}
+
+// objectCode is the exit code one per-object failure contributes.
+func objectCode(err error) int {
+	switch {
+	case errors.Is(err, decode.ErrEncrypted), errors.Is(err, decode.ErrDecrypt), errors.Is(err, decode.ErrKMS):
+		return exitKey
+	case errors.Is(err, decode.ErrBadRevision), errors.Is(err, decode.ErrBadKeyValue):
+		return exitIntegrity
+	}
+	return exitFailure
+}
+
+// failures collects per-object errors: printed at once, summed up at the end.
+type failures struct {
+	w    io.Writer
+	n    int
+	code int
+}
+
+func (f *failures) add(key string, err error) {
+	f.n++
+	if c := objectCode(err); f.code == 0 || c > f.code && c != exitFailure {
+		f.code = c
+	}
+	if key != "" {
+		fmt.Fprintf(f.w, "etcdsafe: error: %s: %v\n", key, err)
+	} else {
+		fmt.Fprintf(f.w, "etcdsafe: error: %v\n", err)
+	}
+}
+
+func (f *failures) addProblems(ps []inspect.Problem) {
+	for _, p := range ps {
+		f.add("", p)
+	}
+}
+
+func (f *failures) err() error {
+	if f.n == 0 {
+		return nil
+	}
+	return &partialError{n: f.n, code: f.code}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(word, "s"))
+}

@@ -1,0 +1,53 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// PresentOptions says how an object is shown.
+type PresentOptions struct {
+	// Raw shows the object as the API server would serve it
+	// (resourceVersion = the record's mod revision). Otherwise it is made
+	// create-ready with Clean.
+	Raw bool
+	// StorageVersion keeps the object at the version it was stored at.
+	StorageVersion bool
+	// ShowManagedFields keeps metadata.managedFields, which kubectl hides.
+	ShowManagedFields bool
+	Clean             CleanOptions
+}
+
+// Present turns a decoded value into the object to print. notes tell the
+// user about choices made (a version that could not be converted). v is not
+// modified.
+func Present(v *Value, modRevision int64, opts PresentOptions) (obj *unstructured.Unstructured, notes []string, err error) {
+	obj = v.Object.DeepCopy()
+	if !opts.StorageVersion {
+		conv, changed, err := ConvertToServed(obj)
+		switch {
+		case errors.Is(err, ErrNoConversion):
+			notes = append(notes, fmt.Sprintf("shown at its storage version %s: %v", obj.GetAPIVersion(), err))
+		case err != nil:
+			return nil, nil, err
+		case changed:
+			obj = conv
+		}
+	}
+	if !opts.Raw {
+		// CreateReady reads managedFields (node ports an apply requested)
+		// before it removes them.
+		CreateReady(obj, opts.Clean)
+		return obj, notes, nil
+	}
+	if !opts.ShowManagedFields {
+		unstructured.RemoveNestedField(obj.Object, "metadata", "managedFields")
+	}
+	if modRevision > 0 {
+		obj.SetResourceVersion(strconv.FormatInt(modRevision, 10))
+	}
+	return obj, notes, nil
+}
