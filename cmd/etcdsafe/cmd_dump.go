@@ -116,8 +116,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		if !ok {
 			continue
 		}
-		if ki.Name == "" {
-			skipped++ // not an object of a known resource
+		if ki.Name == "" || ki.Resource.Internal {
+			skipped++ // not an object of a known resource, or apiserver bookkeeping
 			continue
 		}
 		obj, rerr := s.render(e, o.render.present(), stderr)
@@ -136,6 +136,10 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		res := ki.Resource.Plural
 		if ki.Resource.Group != "" {
 			res += "." + ki.Resource.Group
+		}
+		if werr := safeSegment(ki.Name); werr != nil {
+			fails.add(e.Key, werr)
+			continue
 		}
 		if werr := writeObjectFile(tmp, []string{ns, res, ki.Name + ".yaml"}, obj.Object); werr != nil {
 			if errors.Is(werr, errUnsafeName) {
@@ -158,7 +162,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	}
 	fmt.Fprintf(stderr, "wrote %s to %s", plural(written, "object"), out)
 	if skipped > 0 {
-		fmt.Fprintf(stderr, " (%s that hold no object of a known resource skipped)", plural(skipped, "key"))
+		fmt.Fprintf(stderr, " (skipped %s: not objects of a known resource, or kube-apiserver bookkeeping such as ranges and masterleases)", plural(skipped, "key"))
 	}
 	fmt.Fprintln(stderr)
 	return fails.err()

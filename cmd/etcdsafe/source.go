@@ -138,7 +138,8 @@ func (s *source) query(sel selector, rev int64, deleted bool) inspect.Query {
 func (s *source) keep(sel selector, e inspect.Entry) (decode.KeyInfo, bool) {
 	ki, ok := s.table.ForKey(s.prefix, e.Key)
 	if sel.resource == nil || sel.rawPrefix != "" {
-		return ki, true
+		// -n without TYPE: only the namespaced objects of that namespace
+		return ki, sel.namespace == "" || ok && ki.Namespace == sel.namespace
 	}
 	if !ok || ki.Resource.KeyPath != sel.resource.KeyPath {
 		return ki, false
