@@ -2,6 +2,8 @@ package snapshot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,10 @@ type Info struct {
 	Size int64
 	// SHA256 is the hex trailer: the SHA-256 of the first Size-32 bytes.
 	SHA256 string
+	// FileSHA256 is the hex SHA-256 of the whole file, trailer included,
+	// computed while saving (what archive.Writer.AddSnapshot needs, so
+	// the file is not read a second time).
+	FileSHA256 string
 	// EtcdVersion is the server version the member reported for the
 	// snapshot, e.g. "3.7.0"; empty if it did not say.
 	EtcdVersion string
@@ -59,7 +65,8 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 	defer resp.Snapshot.Close()
 
 	tw := newTrailerWriter()
-	dst := io.MultiWriter(tmp, tw)
+	whole := sha256.New()
+	dst := io.MultiWriter(tmp, tw, whole)
 	if testOnlyAfterWrite != nil {
 		dst = hookWriter{w: dst, tw: tw}
 	}
@@ -95,7 +102,7 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 		_ = os.Remove(path)
 		return Info{}, err
 	}
-	return Info{Size: n, SHA256: sum, EtcdVersion: resp.Version}, nil
+	return Info{Size: n, SHA256: sum, FileSHA256: hex.EncodeToString(whole.Sum(nil)), EtcdVersion: resp.Version}, nil
 }
 
 func syncDir(dir string) error {

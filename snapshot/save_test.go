@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,6 +46,11 @@ func TestSave(t *testing.T) {
 	}
 	if info.EtcdVersion == "" {
 		t.Error("no etcd version")
+	}
+	if whole, err := os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	} else if got := fmt.Sprintf("%x", sha256.Sum256(whole)); got != info.FileSHA256 {
+		t.Errorf("FileSHA256 = %q, whole file hashes to %q", info.FileSHA256, got)
 	}
 	if got, err := VerifyTrailer(path); got != TrailerValid || err != nil {
 		t.Fatalf("VerifyTrailer = %v, %v", got, err)
