@@ -1,0 +1,136 @@
+package archive
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// RetentionPolicy is a grandfather-father-son policy, with the semantics
+// of restic's `forget`: each rule keeps the newest backup of each of its
+// most recent N periods that hold a backup. A backup kept by any rule is
+// kept. A negative count means "every period"; zero disables the rule.
+type RetentionPolicy struct {
+	// Last keeps the N newest backups.
+	Last int
+	// Daily keeps the newest backup of each of the last N days with one.
+	Daily int
+	// Weekly keeps the newest backup of each of the last N ISO weeks.
+	Weekly int
+	// Monthly keeps the newest backup of each of the last N months.
+	Monthly int
+}
+
+// Empty reports whether no rule is set. [ApplyRetention] keeps everything
+// under an empty policy; callers should refuse to prune with one.
+func (p RetentionPolicy) Empty() bool {
+	return p.Last == 0 && p.Daily == 0 && p.Weekly == 0 && p.Monthly == 0
+}
+
+// String describes the policy, e.g. "last=7 daily=14".
+func (p RetentionPolicy) String() string {
+	s := ""
+	add := func(k string, v int) {
+		if v == 0 {
+			return
+		}
+		if s != "" {
+			s += " "
+		}
+		if v < 0 {
+			s += k + "=all"
+		} else {
+			s += fmt.Sprintf("%s=%d", k, v)
+		}
+	}
+	add("last", p.Last)
+	add("daily", p.Daily)
+	add("weekly", p.Weekly)
+	add("monthly", p.Monthly)
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// RetentionItem is one backup as retention sees it.
+type RetentionItem struct {
+	// Name identifies the backup (its file name); it breaks ties between
+	// equal times so the result is deterministic.
+	Name string
+	// Time is when the backup was taken. Periods (days, weeks, months) are
+	// computed in Time's location: pass UTC times for UTC periods.
+	Time time.Time
+}
+
+// RetentionDecision is the verdict on one item.
+type RetentionDecision struct {
+	RetentionItem
+	// Keep is true when at least one rule keeps the item.
+	Keep bool
+	// Reasons names the rules that keep it ("last", "daily", "weekly",
+	// "monthly"); empty when it is to be removed, or "policy empty" when the
+	// policy keeps everything.
+	Reasons []string
+}
+
+// ApplyRetention decides which items policy p keeps. It returns one
+// decision per item, newest first. It does not modify items.
+func ApplyRetention(items []RetentionItem, p RetentionPolicy) []RetentionDecision {
+	out := make([]RetentionDecision, len(items))
+	for i, it := range items {
+		out[i] = RetentionDecision{RetentionItem: it}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].Name > out[j].Name
+	})
+	if p.Empty() {
+		for i := range out {
+			out[i].Keep = true
+			out[i].Reasons = []string{"policy empty"}
+		}
+		return out
+	}
+	type rule struct {
+		name   string
+		count  int
+		bucket func(time.Time) string
+		last   string
+		seen   bool
+	}
+	rules := []*rule{
+		{name: "last", count: p.Last, bucket: nil},
+		{name: "daily", count: p.Daily, bucket: func(t time.Time) string { return t.Format("2006-01-02") }},
+		{name: "weekly", count: p.Weekly, bucket: func(t time.Time) string {
+			y, w := t.ISOWeek()
+			return fmt.Sprintf("%04d-W%02d", y, w)
+		}},
+		{name: "monthly", count: p.Monthly, bucket: func(t time.Time) string { return t.Format("2006-01") }},
+	}
+	for i := range out {
+		d := &out[i]
+		for _, r := range rules {
+			if r.count == 0 {
+				continue
+			}
+			if r.bucket == nil { // last: every item is its own period
+				d.Keep = true
+				d.Reasons = append(d.Reasons, r.name)
+				r.count--
+				continue
+			}
+			b := r.bucket(d.Time)
+			if r.seen && b == r.last {
+				continue
+			}
+			r.seen, r.last = true, b
+			d.Keep = true
+			d.Reasons = append(d.Reasons, r.name)
+			r.count--
+		}
+	}
+	return out
+}

@@ -1,0 +1,212 @@
+package archive
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestApplyRetention checks decisions against a calendar worked out by
+// hand, following restic's documented `forget` examples.
+func TestApplyRetention(t *testing.T) {
+	at := func(s string) time.Time {
+		tm, err := time.Parse("2006-01-02 15:04", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	// Nightly backups at 02:00 plus an extra one some days, over ~3 months.
+	// 2026-03-02 is a Monday (ISO week 10); 2026-01-01 a Thursday.
+	items := []RetentionItem{
+		{"a", at("2025-12-30 02:00")}, // Tue, ISO 2026-W01, Dec
+		{"b", at("2025-12-31 02:00")}, // Wed, ISO 2026-W01, Dec (newest of Dec)
+		{"c", at("2026-01-01 02:00")}, // Thu, W01, Jan
+		{"d", at("2026-01-31 02:00")}, // Sat, W05, Jan (newest of Jan)
+		{"e", at("2026-02-28 02:00")}, // Sat, W09, Feb (newest of Feb)
+		{"f", at("2026-03-01 02:00")}, // Sun, W09
+		{"g", at("2026-03-02 02:00")}, // Mon, W10
+		{"h", at("2026-03-02 14:00")}, // Mon, W10, extra run same day
+		{"i", at("2026-03-03 02:00")}, // Tue, W10
+	}
+	tests := []struct {
+		name   string
+		policy RetentionPolicy
+		keep   map[string][]string // name -> reasons; absent = removed
+	}{
+		{"empty policy keeps all", RetentionPolicy{}, map[string][]string{
+			"a": {"policy empty"}, "b": {"policy empty"}, "c": {"policy empty"}, "d": {"policy empty"}, "e": {"policy empty"},
+			"f": {"policy empty"}, "g": {"policy empty"}, "h": {"policy empty"}, "i": {"policy empty"}}},
+		{"last 3", RetentionPolicy{Last: 3}, map[string][]string{"i": {"last"}, "h": {"last"}, "g": {"last"}}},
+		{"last more than items", RetentionPolicy{Last: 20}, map[string][]string{
+			"a": {"last"}, "b": {"last"}, "c": {"last"}, "d": {"last"}, "e": {"last"},
+			"f": {"last"}, "g": {"last"}, "h": {"last"}, "i": {"last"}}},
+		{"daily 3 takes the newest of each day", RetentionPolicy{Daily: 3}, map[string][]string{
+			"i": {"daily"}, "h": {"daily"}, "f": {"daily"}}},
+		{"weekly 3 uses ISO weeks across the year end", RetentionPolicy{Weekly: 3}, map[string][]string{
+			"i": {"weekly"}, "f": {"weekly"}, "d": {"weekly"}}},
+		{"weekly 5 reaches week 1 of 2026 in December", RetentionPolicy{Weekly: 5}, map[string][]string{
+			"i": {"weekly"}, "f": {"weekly"}, "d": {"weekly"}, "c": {"weekly"}}},
+		{"monthly 3", RetentionPolicy{Monthly: 3}, map[string][]string{
+			"i": {"monthly"}, "e": {"monthly"}, "d": {"monthly"}}},
+		{"monthly all", RetentionPolicy{Monthly: -1}, map[string][]string{
+			"i": {"monthly"}, "e": {"monthly"}, "d": {"monthly"}, "b": {"monthly"}}},
+		{"rules combine", RetentionPolicy{Last: 1, Daily: 2, Weekly: 2, Monthly: 2}, map[string][]string{
+			"i": {"last", "daily", "weekly", "monthly"}, "h": {"daily"}, "f": {"weekly"}, "e": {"monthly"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ApplyRetention(items, tc.policy)
+			if len(got) != len(items) {
+				t.Fatalf("%d decisions for %d items", len(got), len(items))
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i].Time.After(got[i-1].Time) {
+					t.Fatalf("not newest first: %s before %s", got[i-1].Name, got[i].Name)
+				}
+			}
+			for _, d := range got {
+				want, ok := tc.keep[d.Name]
+				if d.Keep != ok {
+					t.Errorf("%s (%s): keep=%v, want %v (reasons %v)", d.Name, d.Time.Format(time.DateTime), d.Keep, ok, d.Reasons)
+					continue
+				}
+				if ok && !reflect.DeepEqual(d.Reasons, want) {
+					t.Errorf("%s: reasons %v, want %v", d.Name, d.Reasons, want)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyRetentionTiesAndInput(t *testing.T) {
+	ts := time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
+	items := []RetentionItem{{"x", ts}, {"z", ts}, {"y", ts}}
+	got := ApplyRetention(items, RetentionPolicy{Last: 1})
+	if got[0].Name != "z" || !got[0].Keep || got[1].Keep || got[2].Keep {
+		t.Fatalf("tie not broken by name: %+v", got)
+	}
+	if items[0].Name != "x" || items[1].Name != "z" {
+		t.Fatal("input was reordered")
+	}
+	if len(ApplyRetention(nil, RetentionPolicy{Last: 1})) != 0 {
+		t.Fatal("decisions for no items")
+	}
+}
+
+func TestRetentionPolicyString(t *testing.T) {
+	tests := []struct {
+		p    RetentionPolicy
+		want string
+	}{
+		{RetentionPolicy{}, "none"},
+		{RetentionPolicy{Last: 7, Monthly: -1}, "last=7 monthly=all"},
+		{RetentionPolicy{Daily: 1, Weekly: 2}, "daily=1 weekly=2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := tc.p.String(); got != tc.want {
+				t.Errorf("String() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSidecar(t *testing.T) {
+	dir := t.TempDir()
+	arch := filepath.Join(dir, "m0-20260501T020000Z.tar.zst.age")
+	content := randBytes(t, 100_000)
+	if err := os.WriteFile(arch, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc := &Sidecar{Version: SidecarVersion, Archive: filepath.Base(arch), FormatVersion: FormatVersion,
+		Created: time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC), Host: "m0", Revision: 42,
+		ArchiveSize: int64(len(content)), ArchiveSHA256: sumHex(content), Encrypted: true,
+		Recipients: []string{RecipientFingerprint("age1qqqq")}}
+	b, err := sc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(SidecarPath(arch), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadSidecar(SidecarPath(arch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, sc) {
+		t.Fatalf("round trip: %+v != %+v", back, sc)
+	}
+	if err := VerifyAgainstSidecar(arch, back); err != nil {
+		t.Fatalf("verify intact: %v", err)
+	}
+
+	tests := []struct {
+		name   string
+		mutate func([]byte) []byte
+		want   error
+	}{
+		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }, ErrTruncated},
+		{"appended", func(b []byte) []byte { return append(b, 0) }, ErrTampered},
+		{"flipped", func(b []byte) []byte { b[500] ^= 1; return b }, ErrTampered},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "a")
+			if err := os.WriteFile(p, tc.mutate(append([]byte(nil), content...)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyAgainstSidecar(p, back); !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+
+	bad := []struct {
+		name, json string
+		want       error
+	}{
+		{"not json", "{", ErrNotArchive},
+		{"no hash", `{"sidecar_version":1,"archive":"a"}`, ErrNotArchive},
+		{"newer", `{"sidecar_version":99}`, ErrUnsupportedVersion},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "s.json")
+			if err := os.WriteFile(p, []byte(tc.json), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ReadSidecar(p); !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecipientFingerprint(t *testing.T) {
+	fp := RecipientFingerprint("ssh-ed25519 AAAAC3Nza key@host")
+	tests := []struct {
+		line, prefix string
+	}{
+		{"", "scrypt"},
+		{"age1pq1abc", "mlkem768x25519:sha256:"},
+		{"age1abc", "x25519:sha256:"},
+		{"ssh-rsa AAAAB3 c", "ssh-rsa:sha256:"},
+		{"ssh-ed25519 AAAAC3Nza other-comment", fp},
+	}
+	for _, tc := range tests {
+		t.Run(tc.prefix, func(t *testing.T) {
+			got := RecipientFingerprint(tc.line)
+			if !strings.HasPrefix(got, tc.prefix) {
+				t.Fatalf("RecipientFingerprint(%q) = %q, want prefix %q", tc.line, got, tc.prefix)
+			}
+		})
+	}
+	if RecipientFingerprint("age1abc") == RecipientFingerprint("age1abd") {
+		t.Fatal("different recipients share a fingerprint")
+	}
+}
