@@ -72,7 +72,12 @@ func (p Problem) Error() string {
 // matching keys sorted by key, with the problems met on the way. Only one
 // [Entry] per matching key is kept; values stay in the file.
 func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, error) {
-	m := map[string]*Entry{}
+	// Entries live in one slice, found through a map from key to position:
+	// one small struct and one copy of the key per matching key. A key
+	// deleted (when deleted keys are not wanted) leaves a hole, marked by
+	// an empty Key, removed at the end.
+	var es []Entry
+	idx := map[string]int{}
 	var problems []Problem
 	providers := map[string]string{} // interning
 	err := guard("walk key bucket", func() error {
@@ -101,20 +106,22 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 			if !q.match(kv.Key) {
 				continue
 			}
-			e := m[string(kv.Key)]
+			i, seen := idx[string(kv.Key)]
 			if rev.Tombstone {
-				if e != nil {
+				if seen {
 					if q.Deleted {
-						e.Deleted, e.DeletedRevision = true, rev.Main
+						es[i].Deleted, es[i].DeletedRevision = true, rev.Main
 					} else {
-						delete(m, string(kv.Key))
+						delete(idx, es[i].Key)
+						es[i] = Entry{}
 					}
 				}
 				continue
 			}
-			if e == nil {
-				e = &Entry{Key: string(kv.Key)}
-				m[e.Key] = e
+			if !seen {
+				i = len(es)
+				es = append(es, Entry{Key: string(kv.Key)})
+				idx[es[i].Key] = i
 			}
 			enc := decode.SniffEncryption(kv.Value).String()
 			if p, ok := providers[enc]; ok {
@@ -122,18 +129,19 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 			} else {
 				providers[enc] = enc
 			}
-			*e = Entry{Key: e.Key, Rev: rev, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
+			es[i] = Entry{Key: es[i].Key, Rev: rev, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
 				Version: kv.Version, Lease: kv.Lease, ValueSize: len(kv.Value), Encryption: enc}
 		}
 		return nil
 	})
+	idx = nil
 	if err != nil {
 		return nil, problems, err
 	}
-	out := make([]Entry, 0, len(m))
-	for _, e := range m {
-		if e.Deleted == q.Deleted {
-			out = append(out, *e)
+	out := es[:0]
+	for _, e := range es {
+		if e.Key != "" && e.Deleted == q.Deleted {
+			out = append(out, e)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -124,33 +126,56 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		return err
 	}
 	fails.addProblems(problems)
-	var rows []lsRow
-	for _, e := range entries {
-		ki, ok := s.keep(sel, e)
-		if !ok {
-			continue
+	// Rows are made on the fly from the index entries, twice for a table
+	// (column widths, then lines): nothing per row is kept.
+	each := func(fn func(lsRow) error) error {
+		for _, e := range entries {
+			if ki, ok := s.keep(sel, e); ok {
+				if err := fn(newLsRow(e, ki, ki.Name != "" || ki.Resource.Kind != "")); err != nil {
+					return err
+				}
+			}
 		}
-		rows = append(rows, newLsRow(e, ki, ok))
+		return nil
 	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	n := 0
 	switch o.output {
 	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if rows == nil {
-			rows = []lsRow{}
+		sep := "[\n"
+		err = each(func(r lsRow) error {
+			b, err := json.MarshalIndent(r, "  ", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(bw, "%s  %s", sep, b)
+			sep = ",\n"
+			n++
+			return nil
+		})
+		if n == 0 {
+			fmt.Fprint(bw, "[")
 		}
-		if err := enc.Encode(rows); err != nil {
-			return err
-		}
+		fmt.Fprint(bw, "\n]\n")
 	case "keys":
-		for _, r := range rows {
-			fmt.Fprintln(out, r.Key)
-		}
+		err = each(func(r lsRow) error { n++; _, err := fmt.Fprintln(bw, r.Key); return err })
 	default:
-		printLsTable(out, rows, o.deleted)
-		if len(rows) == 0 {
-			fmt.Fprintln(cmd.ErrOrStderr(), "No matching keys found.")
+		var t lsTable
+		t.deleted = o.deleted
+		_ = each(func(r lsRow) error { t.measure(r); n++; return nil })
+		if n > 0 {
+			t.header(bw)
+			err = each(func(r lsRow) error { return t.line(bw, r) })
 		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if n == 0 && o.output == "table" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "No matching keys found.")
 	}
 	return fails.err()
 }
@@ -170,29 +195,52 @@ func newLsRow(e inspect.Entry, ki decode.KeyInfo, known bool) lsRow {
 	return r
 }
 
-func printLsTable(out io.Writer, rows []lsRow, deleted bool) {
-	if len(rows) == 0 {
-		return
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	hdr := "NAMESPACE\tNAME\tKIND\tAPIVERSION\tREVISION\tSIZE\tENCRYPTION"
-	if deleted {
-		hdr += "\tDELETED-AT"
-	}
-	fmt.Fprintln(tw, hdr)
-	for _, r := range rows {
-		name, kind := r.Name, r.Kind
-		if kind == "" {
-			name, kind = r.Key, "(key)"
-		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%d\t%s", orDash(r.Namespace), name, kind, orDash(r.APIVersion), r.ModRevision, r.Size, r.Encryption)
-		if deleted {
-			line += fmt.Sprintf("\t%d", r.DeletedRevision)
-		}
-		fmt.Fprintln(tw, line)
-	}
-	tw.Flush()
+// lsTable prints aligned columns like kubectl, in two passes over rows
+// instead of buffering them all (text/tabwriter keeps every line).
+type lsTable struct {
+	deleted bool
+	w       [8]int
 }
+
+func (t *lsTable) cells(r lsRow) [8]string {
+	name, kind := r.Name, r.Kind
+	if kind == "" {
+		name, kind = r.Key, "(key)"
+	}
+	c := [8]string{orDash(r.Namespace), name, kind, orDash(r.APIVersion), strconv.FormatInt(r.ModRevision, 10), strconv.Itoa(r.Size), r.Encryption, ""}
+	if t.deleted {
+		c[7] = strconv.FormatInt(r.DeletedRevision, 10)
+	}
+	return c
+}
+
+var lsHeader = [8]string{"NAMESPACE", "NAME", "KIND", "APIVERSION", "REVISION", "SIZE", "ENCRYPTION", "DELETED-AT"}
+
+func (t *lsTable) measure(r lsRow) {
+	for i, c := range t.cells(r) {
+		t.w[i] = max(t.w[i], len(c), len(lsHeader[i]))
+	}
+}
+
+func (t *lsTable) write(w io.Writer, c [8]string) error {
+	last := 6
+	if t.deleted {
+		last = 7
+	}
+	var b strings.Builder
+	for i := 0; i <= last; i++ {
+		b.WriteString(c[i])
+		if i < last {
+			b.WriteString(strings.Repeat(" ", t.w[i]-len(c[i])+2))
+		}
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (t *lsTable) header(w io.Writer) error        { return t.write(w, lsHeader) }
+func (t *lsTable) line(w io.Writer, r lsRow) error { return t.write(w, t.cells(r)) }
 
 // selection resolves TYPE[/NAME] -n -A --prefix into a selector.
 func (s *source) selection(cmd *cobra.Command, o *listOptions, args []string, fails *failures) (selector, error) {

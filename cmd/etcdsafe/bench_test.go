@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// benchSource is ETCDSAFE_BENCH_DB (`make bench-data`), else the demo fixture.
+func benchSource(b *testing.B) (db, deployNS, deployName string) {
+	if p := os.Getenv("ETCDSAFE_BENCH_DB"); p != "" {
+		return p, "ns-00000", "obj-0006935"
+	}
+	return demoDB, "payments", "api"
+}
+
+func benchCLI(b *testing.B, args ...string) {
+	b.Helper()
+	for b.Loop() {
+		if code := run(context.Background(), args, strings.NewReader(""), io.Discard, io.Discard); code != 0 {
+			b.Fatalf("%v: exit %d", args, code)
+		}
+	}
+}
+
+func BenchmarkLsAll(b *testing.B) {
+	db, _, _ := benchSource(b)
+	benchCLI(b, "ls", db, "-A")
+}
+
+func BenchmarkGetOne(b *testing.B) {
+	db, ns, name := benchSource(b)
+	benchCLI(b, "get", db, "deployment/"+name, "-n", ns)
+}
+
+func BenchmarkGetAllDeployments(b *testing.B) {
+	db, _, _ := benchSource(b)
+	benchCLI(b, "get", db, "deployments", "-A")
+}
+
+func BenchmarkHistory(b *testing.B) {
+	db, ns, name := benchSource(b)
+	benchCLI(b, "history", db, "deployment/"+name, "-n", ns)
+}
+
+func BenchmarkDumpDeployments(b *testing.B) {
+	db, _, _ := benchSource(b)
+	dir := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		out := filepath.Join(dir, "d", strings.Repeat("x", i))
+		if code := run(context.Background(), []string{"dump", db, "deployments", "-A", "--out", out}, strings.NewReader(""), io.Discard, io.Discard); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+		os.RemoveAll(out)
+	}
+}
