@@ -10,8 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -33,7 +35,8 @@ EXIT STATUS
   2    usage error
   3    integrity: truncated, corrupted or mismatching input
   4    wrong or missing decryption key
-  5    locked: a running etcd holds the db (use a copy or a snapshot)
+  5    locked: a running etcd holds the db (use a copy or a snapshot), or another
+       etcdsafe backup/prune holds the output directory
   130  interrupted`
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -77,6 +80,7 @@ or an etcd data dir. SOURCE is only ever read.` + exitStatusHelp,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newStatusCmd(), newLsCmd(), newGetCmd(), newDumpCmd(), newHistoryCmd())
+	root.AddCommand(newBackupCmd(), newVerifyCmd(), newListCmd(), newPruneCmd(), newKeygenCmd())
 	return root
 }
 
@@ -108,6 +112,20 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitUsage, []string{"run 'etcdsafe help' for usage"}
 	case errors.As(err, &pe):
 		return pe.code, nil
+	case errors.Is(err, fsx.ErrLocked):
+		return exitLocked, []string{"another etcdsafe backup or prune is running on this directory; wait for it, or check the pid named above"}
+	case errors.Is(err, archive.ErrWrongKey):
+		return exitKey, []string{"pass the identity matching one of the archive's recipients with -i FILE or ETCDSAFE_IDENTITY (or the passphrase with --passphrase-file)"}
+	case errors.Is(err, archive.ErrTruncated):
+		return exitIntegrity, []string{"the archive is incomplete (cut off during copy or write); use another backup"}
+	case errors.Is(err, archive.ErrTrailingData):
+		return exitIntegrity, []string{"bytes follow the end of the archive; the file was appended to or concatenated"}
+	case errors.Is(err, archive.ErrTampered):
+		return exitIntegrity, []string{"the archive was damaged or modified after it was written; do not restore from it"}
+	case errors.Is(err, archive.ErrUnsupportedVersion):
+		return exitIntegrity, []string{"the archive was written by a newer etcdsafe; upgrade to read it"}
+	case errors.Is(err, archive.ErrNotArchive):
+		return exitIntegrity, []string{"this file is not an etcdsafe archive"}
 	case errors.Is(err, inspect.ErrLocked):
 		return exitLocked, []string{"etcd holds this file: run etcdsafe on a snapshot ('etcdctl snapshot save') or a copy of member/snap/db"}
 	case errors.Is(err, snapshot.ErrTrailerMismatch):

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdsafe/etcdsafe/archive"
+)
+
+type listBackupsOptions struct {
+	output string
+}
+
+func newListCmd() *cobra.Command {
+	o := &listBackupsOptions{}
+	c := &cobra.Command{
+		Use:   "list DIR",
+		Short: "List the backups in a directory, newest first, without the key",
+		Long: `List the backup archives written by 'etcdsafe backup --out DIR', newest first, with the
+time, host, etcd revision and sizes read from their unencrypted sidecars. No key is needed.
+An archive without a readable sidecar is listed with its file time and marked; 'prune'
+never deletes such an archive.` + exitStatusHelp,
+		Example: `  etcdsafe list /var/backups/etcd
+  etcdsafe list /var/backups/etcd -o json | jq '.[0].archive'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.output != "table" && o.output != "json" {
+				return usagef("-o must be table or json")
+			}
+			return runListBackups(o, args[0], cmd.OutOrStdout())
+		},
+	}
+	c.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
+	return c
+}
+
+// backupEntry is one archive found in a backup directory.
+type backupEntry struct {
+	Path string
+	Name string
+	Size int64
+	// Time is the sidecar's creation time, or the file's mtime without one.
+	Time    time.Time
+	Sidecar *archive.Sidecar
+	// SidecarErr says why Sidecar is nil.
+	SidecarErr error
+}
+
+// isArchiveName matches the names backup writes; temp files start with ".".
+func isArchiveName(n string) bool {
+	return !strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".tar.zst.age") || strings.HasSuffix(n, ".tar.zst"))
+}
+
+// scanBackups returns the archives in dir, newest first.
+func scanBackups(dir string) ([]backupEntry, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read backup directory: %w", err)
+	}
+	var out []backupEntry
+	for _, de := range des {
+		if !de.Type().IsRegular() || !isArchiveName(de.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, de.Name())
+		fi, err := de.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		e := backupEntry{Path: p, Name: de.Name(), Size: fi.Size(), Time: fi.ModTime().UTC()}
+		sc, err := archive.ReadSidecar(archive.SidecarPath(p))
+		switch {
+		case err != nil:
+			e.SidecarErr = err
+		case sc.Archive != de.Name():
+			e.SidecarErr = fmt.Errorf("sidecar names %q, not this archive", sc.Archive)
+		default:
+			e.Sidecar, e.Time = sc, sc.Created.UTC()
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].Name > out[j].Name
+	})
+	return out, nil
+}
+
+// listRow is the JSON form of one backup.
+type listRow struct {
+	Archive      string    `json:"archive"`
+	Time         time.Time `json:"time"`
+	Host         string    `json:"host,omitempty"`
+	Cluster      string    `json:"cluster,omitempty"`
+	Revision     int64     `json:"revision,omitempty"`
+	ArchiveBytes int64     `json:"archiveBytes"`
+	DBBytes      int64     `json:"dbBytes,omitempty"`
+	Encrypted    *bool     `json:"encrypted,omitempty"`
+	SidecarError string    `json:"sidecarError,omitempty"`
+}
+
+func runListBackups(o *listBackupsOptions, dir string, out io.Writer) error {
+	entries, err := scanBackups(dir)
+	if err != nil {
+		return err
+	}
+	rows := make([]listRow, 0, len(entries))
+	for _, e := range entries {
+		r := listRow{Archive: e.Name, Time: e.Time, ArchiveBytes: e.Size}
+		if sc := e.Sidecar; sc != nil {
+			enc := sc.Encrypted
+			r.Host, r.Cluster, r.Revision, r.DBBytes, r.Encrypted = sc.Host, sc.Cluster, sc.Revision, sc.DBSize, &enc
+		} else {
+			r.SidecarError = e.SidecarErr.Error()
+		}
+		rows = append(rows, r)
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME (UTC)\tHOST\tREVISION\tSNAPSHOT\tARCHIVE\tENCRYPTED\tNAME")
+	for _, r := range rows {
+		if r.Encrypted == nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t%s\t?\t%s (no sidecar: file time)\n",
+				r.Time.Format("2006-01-02 15:04:05"), humanBytes(r.ArchiveBytes), r.Archive)
+			continue
+		}
+		encr := "yes"
+		if !*r.Encrypted {
+			encr = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"), orDash(r.Host),
+			r.Revision, humanBytes(r.DBBytes), humanBytes(r.ArchiveBytes), encr, r.Archive)
+	}
+	return tw.Flush()
+}
