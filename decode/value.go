@@ -2,7 +2,6 @@ package decode
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -205,14 +204,17 @@ func (d *Decoder) decodeProtobuf(b []byte) (u *unstructured.Unstructured, err er
 	return toUnstructured(obj)
 }
 
-// toUnstructured goes through JSON, as the API server does when it serves
-// the object, so that field names, omitempty and formats are the API's.
+// toUnstructured converts a typed object with apimachinery's converter,
+// which follows the JSON tags and the types' own JSON forms (times,
+// quantities, int-or-strings) as the API server's JSON output does, without
+// printing and parsing JSON. The parity test against a real API server's
+// output guards this equivalence.
 func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
-	js, err := json.Marshal(obj)
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s as JSON: %w", obj.GetObjectKind().GroupVersionKind(), err)
+		return nil, fmt.Errorf("convert %s: %w", obj.GetObjectKind().GroupVersionKind(), err)
 	}
-	return decodeJSON(js)
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 func decodeJSON(b []byte) (*unstructured.Unstructured, error) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"sigs.k8s.io/yaml"
 )
 
 type dumpOptions struct {
@@ -186,7 +185,7 @@ func writeObjectFile(root string, segs []string, obj map[string]any) error {
 			return fmt.Errorf("%w: %s is not a directory", errUnsafeName, dir)
 		}
 	}
-	b, err := yaml.Marshal(obj)
+	b, err := marshalYAML(obj)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/yaml"
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
@@ -237,7 +236,7 @@ func newPrinter(w io.Writer, format string, single bool) *printer {
 func (p *printer) print(obj *unstructured.Unstructured) error {
 	defer func() { p.n++ }()
 	if p.format == "yaml" {
-		b, err := yaml.Marshal(obj.Object)
+		b, err := marshalYAML(obj.Object)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
 )
@@ -123,7 +122,7 @@ func (s *source) historyText(rec inspect.Record, ro renderOptions, cmd *cobra.Co
 	if err != nil {
 		return "", err
 	}
-	b, err := yaml.Marshal(obj.Object)
+	b, err := marshalYAML(obj.Object)
 	return string(b), err
 }
 
