@@ -12,12 +12,16 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/etcdsafe/etcdsafe/decode"
 )
 
 type dumpOptions struct {
 	listOptions
-	render renderOptions
-	out    string
+	render       renderOptions
+	out          string
+	includeOwned bool
 }
 
 func newDumpCmd() *cobra.Command {
@@ -28,7 +32,12 @@ func newDumpCmd() *cobra.Command {
 		Long: `Write one YAML file per object, DIR/<namespace or _cluster>/<resource>/<name>.yaml.
 The files are written to a temporary directory next to DIR, which is renamed to DIR only
 when every object has been written: an interrupted dump leaves no DIR behind. DIR must
-not exist. Keys that would escape DIR (.., separators, NUL) are refused and reported.` + exitStatusHelp,
+not exist. Keys that would escape DIR (.., separators, NUL) are refused and reported.
+
+Objects that a controller owns (a controller ownerReference: Pods of ReplicaSets, ReplicaSets
+of Deployments, Jobs of CronJobs, EndpointSlices of Services) and Events are left out by
+default: created again from the dump they would be duplicated or run twice, and their
+controllers recreate them. --include-owned writes them too.` + exitStatusHelp,
 		Example: `  etcdsafe dump snapshot.db --out ./payments -n payments --decryption-config enc.yaml
   kubectl create -f ./payments/payments/deployments.apps/`,
 		Args: cobra.RangeArgs(1, 100),
@@ -45,6 +54,7 @@ not exist. Keys that would escape DIR (.., separators, NUL) are refused and repo
 	o.addFlags(c)
 	o.render.addFlags(c, true)
 	c.Flags().StringVar(&o.out, "out", "", "directory to create (must not exist)")
+	c.Flags().BoolVar(&o.includeOwned, "include-owned", false, "also write objects a controller owns (Pods of ReplicaSets, Jobs of CronJobs, ...) and Events")
 	return c
 }
 
@@ -105,7 +115,17 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		}
 	}()
 	prog := newProgress(stderr, len(entries))
-	written, skipped := 0, 0
+	written, skipped, owned := 0, 0, 0
+	var skipOwned func(*decode.Value) bool
+	if !o.includeOwned {
+		skipOwned = func(v *decode.Value) bool {
+			if v.Object.GetKind() == "Event" || metav1.GetControllerOfNoCopy(v.Object) != nil {
+				owned++
+				return true
+			}
+			return false
+		}
+	}
 	for i, e := range entries {
 		if i&0xff == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -119,8 +139,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			skipped++ // not an object of a known resource, or apiserver bookkeeping
 			continue
 		}
-		obj, rerr := s.render(e, o.render.present(), stderr)
+		obj, rerr := s.render(e, o.render.present(), stderr, skipOwned)
 		if rerr != nil {
+			if errors.Is(rerr, errSkipped) {
+				continue
+			}
 			if errors.Is(rerr, errNotObject) {
 				skipped++
 				continue
@@ -162,6 +185,9 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	fmt.Fprintf(stderr, "wrote %s to %s", plural(written, "object"), out)
 	if skipped > 0 {
 		fmt.Fprintf(stderr, " (skipped %s: not objects of a known resource, or kube-apiserver bookkeeping such as ranges and masterleases)", plural(skipped, "key"))
+	}
+	if owned > 0 {
+		fmt.Fprintf(stderr, " (left out %s owned by a controller or Events: --include-owned writes them)", plural(owned, "object"))
 	}
 	fmt.Fprintln(stderr)
 	return fails.err()

@@ -142,7 +142,7 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			}
 		}
 		found++
-		obj, err := s.render(e, o.render.present(), cmd.ErrOrStderr())
+		obj, err := s.render(e, o.render.present(), cmd.ErrOrStderr(), nil)
 		if err != nil {
 			if errors.Is(err, errNotObject) {
 				if err := p.printKey(e, s); err != nil {
@@ -193,15 +193,20 @@ func nsLabel(ns string) string {
 var errNotObject = errors.New("not a Kubernetes object")
 
 // render decodes and presents one entry's newest value.
-func (s *source) render(e inspect.Entry, po decode.PresentOptions, stderr io.Writer) (*unstructured.Unstructured, error) {
+func (s *source) render(e inspect.Entry, po decode.PresentOptions, stderr io.Writer, skip func(*decode.Value) bool) (*unstructured.Unstructured, error) {
 	rec, err := s.snap.Get(e.Rev)
 	if err != nil {
 		return nil, err
 	}
-	return s.renderRecord(rec, po, stderr)
+	return s.renderRecord(rec, po, stderr, skip)
 }
 
-func (s *source) renderRecord(rec inspect.Record, po decode.PresentOptions, stderr io.Writer) (*unstructured.Unstructured, error) {
+// errSkipped: the object was decoded and the caller's skip func said no.
+var errSkipped = errors.New("skipped")
+
+// renderRecord decodes and presents one record; skip, if not nil, sees
+// the object as stored and may leave it out (errSkipped).
+func (s *source) renderRecord(rec inspect.Record, po decode.PresentOptions, stderr io.Writer, skip func(*decode.Value) bool) (*unstructured.Unstructured, error) {
 	switch decode.SniffEncoding(rec.Value) {
 	case decode.EncodingText, decode.EncodingEmpty:
 		return nil, errNotObject
@@ -209,6 +214,9 @@ func (s *source) renderRecord(rec inspect.Record, po decode.PresentOptions, stde
 	v, err := s.dec.Decode(rec.Key, rec.Value)
 	if err != nil {
 		return nil, err
+	}
+	if skip != nil && skip(v) {
+		return nil, errSkipped
 	}
 	obj, notes, err := decode.Present(v, rec.ModRevision, po)
 	if err != nil {

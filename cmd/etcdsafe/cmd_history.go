@@ -115,7 +115,7 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 }
 
 func (s *source) historyText(rec inspect.Record, ro renderOptions, cmd *cobra.Command) (string, error) {
-	obj, err := s.renderRecord(rec, ro.present(), cmd.ErrOrStderr())
+	obj, err := s.renderRecord(rec, ro.present(), cmd.ErrOrStderr(), nil)
 	if err == errNotObject {
 		return string(rec.Value) + "\n", nil
 	}

@@ -176,7 +176,7 @@ var dnsLabelKinds = regexp.MustCompile(`^(Namespace|Service)$`)
 // server-set field.
 func TestDumpCreateReady(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "dump")
-	if _, stderr, code := runCLI(t, "dump", demoDB, "--out", out, "--decryption-config", demoEnc); code != 0 {
+	if _, stderr, code := runCLI(t, "dump", demoDB, "--out", out, "--include-owned", "--decryption-config", demoEnc); code != 0 {
 		t.Fatalf("dump: exit %d\n%s", code, stderr)
 	}
 	files := listFiles(t, out)
