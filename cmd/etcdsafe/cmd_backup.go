@@ -234,7 +234,7 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	if tgt.dir != "" {
 		unlock, err := fsx.Lock(tgt.dir)
 		if err != nil {
-			return fmt.Errorf("lock %s: %w", tgt.dir, err)
+			return fmt.Errorf("%s is locked: %w", tgt.dir, err)
 		}
 		defer unlock()
 	}
@@ -502,8 +502,8 @@ func (s *backupSource) close() {
 	}
 }
 
-func openBackupSource(ctx context.Context, o *backupOptions, tgt backupTarget, log *slog.Logger) (src *backupSource, err error) {
-	src = &backupSource{}
+func openBackupSource(ctx context.Context, o *backupOptions, tgt backupTarget, log *slog.Logger) (_ *backupSource, err error) {
+	src := &backupSource{}
 	defer func() {
 		if err != nil {
 			src.close()

@@ -53,7 +53,7 @@ lock keeps prune and backup from running at once.` + exitStatusHelp,
 func runPrune(o *pruneOptions, dir string, out, stderr io.Writer) error {
 	unlock, err := fsx.Lock(dir)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", dir, err)
+		return fmt.Errorf("%s is locked: %w", dir, err)
 	}
 	defer unlock()
 	res, err := pruneBackups(dir, o.keep, o.dryRun)
