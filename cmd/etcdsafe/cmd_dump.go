@@ -82,7 +82,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	if _, err := os.Lstat(out); err == nil {
 		return usagef("--out %s already exists; dump writes a new directory", out)
 	}
-	s, err := openSource(path, &o.src)
+	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
 	}

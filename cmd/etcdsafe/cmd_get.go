@@ -112,7 +112,7 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			return usagef("-l: %v", err)
 		}
 	}
-	s, err := openSource(path, &o.src)
+	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
 	}

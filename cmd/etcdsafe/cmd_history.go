@@ -51,7 +51,7 @@ Without -n, NAME is looked up in every namespace and must be unique.` + exitStat
 func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []string, out io.Writer) error {
 	ctx := cmd.Context()
 	fails := &failures{w: cmd.ErrOrStderr()}
-	s, err := openSource(path, &o.list.src)
+	s, err := openSource(cmd, path, &o.list.src)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ type lsRow struct {
 func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.Writer) error {
 	ctx := cmd.Context()
 	fails := &failures{w: cmd.ErrOrStderr()}
-	s, err := openSource(path, &o.src)
+	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
 	}

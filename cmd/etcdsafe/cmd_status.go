@@ -54,7 +54,7 @@ type statusReport struct {
 }
 
 func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer) error {
-	s, err := openSource(path, &o.src)
+	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,10 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 		return err
 	}
 	rep := statusReport{Source: path, DBPath: s.snap.DBPath, Status: st}
-	ts, terr := snapshot.VerifyTrailer(s.snap.DBPath)
+	if s.archive {
+		rep.DBPath = "etcd/snapshot.db in the archive"
+	}
+	ts, terr := snapshot.VerifyTrailer(s.snap.DBPath) // the extracted copy, for an archive
 	switch ts {
 	case snapshot.TrailerValid:
 		rep.Trailer = "verified"

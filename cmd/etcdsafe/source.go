@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/etcdsafe/etcdsafe/decode"
@@ -19,6 +20,10 @@ type sourceOptions struct {
 	decryptionConfig string
 	prefix           string
 	lockTimeout      time.Duration
+	// for backup archives
+	identity string
+	passFile string
+	tmpDir   string
 }
 
 func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
@@ -26,6 +31,9 @@ func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 		"EncryptionConfiguration file with the keys of values encrypted at rest (env ETCDSAFE_DECRYPTION_CONFIG)")
 	fs.StringVar(&o.prefix, "etcd-prefix", "/registry", "kube-apiserver's --etcd-prefix")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", 2*time.Second, "how long to wait for a db another process holds")
+	fs.StringVarP(&o.identity, "identity", "i", "", "for a backup archive: age identity file or unencrypted ssh key [$ETCDSAFE_IDENTITY]")
+	fs.StringVar(&o.passFile, "passphrase-file", "", "for a backup archive: file holding its passphrase (or set ETCDSAFE_PASSPHRASE)")
+	fs.StringVar(&o.tmpDir, "tmp-dir", "", "for a backup archive: where its snapshot is extracted (0600, removed on exit)")
 }
 
 // source is an opened SOURCE with what is needed to decode its objects.
@@ -35,9 +43,11 @@ type source struct {
 	table     *decode.ResourceTable
 	prefix    string
 	crdLoaded bool
+	cleanup   func()
+	archive   bool // the db was extracted from a backup archive
 }
 
-func openSource(path string, o *sourceOptions) (*source, error) {
+func openSource(cmd *cobra.Command, path string, o *sourceOptions) (_ *source, err error) {
 	var dcr *decode.Decrypter
 	if o.decryptionConfig != "" {
 		b, err := os.ReadFile(o.decryptionConfig)
@@ -48,14 +58,39 @@ func openSource(path string, o *sourceOptions) (*source, error) {
 			return nil, fmt.Errorf("decryption config %s: %w", o.decryptionConfig, err)
 		}
 	}
-	snap, err := inspect.Open(path, inspect.OpenOptions{LockTimeout: o.lockTimeout})
+	dbPath, cleanup := path, func() {}
+	if isArchive(path) {
+		as, err := openArchive(cmd.Context(), path, o, cmd.ErrOrStderr())
+		if err != nil {
+			return nil, err
+		}
+		dbPath, cleanup = as.dbPath, as.cleanup
+		defer func() {
+			if err != nil {
+				cleanup()
+			}
+		}()
+		if dcr == nil && as.encConfig != nil {
+			// the cluster's own keys, from the backed-up kube dir
+			if dcr, err = decode.ParseEncryptionConfig(as.encConfig); err != nil {
+				return nil, fmt.Errorf("archive's kubernetes/%s: %w", as.encName, err)
+			}
+		}
+	}
+	snap, err := inspect.Open(dbPath, inspect.OpenOptions{LockTimeout: o.lockTimeout})
 	if err != nil {
 		return nil, err
 	}
-	return &source{snap: snap, dec: decode.NewDecoder(dcr), table: decode.BuiltinResources(), prefix: strings.TrimSuffix(o.prefix, "/")}, nil
+	return &source{snap: snap, dec: decode.NewDecoder(dcr), table: decode.BuiltinResources(),
+		prefix: strings.TrimSuffix(o.prefix, "/"), cleanup: cleanup, archive: dbPath != path}, nil
 }
 
-func (s *source) Close() error { return s.snap.Close() }
+// Close closes the db and removes what an archive was extracted to.
+func (s *source) Close() error {
+	err := s.snap.Close()
+	s.cleanup()
+	return err
+}
 
 // loadCRDs teaches the resource table the custom resources defined by the
 // CRDs in the file itself (as of revision rev, 0 = newest).
