@@ -685,7 +685,11 @@ func hashSnapshotFile(p string) (int64, string, snapshot.TrailerStatus, error) {
 	hasTrailer := snapshot.HasTrailerSize(st.Size())
 	var dst io.Writer = whole
 	if hasTrailer {
-		dst = io.MultiWriter(whole, &limitedWriter{w: body, n: st.Size() - snapshot.TrailerSize})
+		// Two hashes of one read, on two cores: this pass is on the
+		// critical path (the manifest needs the hash before streaming).
+		pw := newParallelWriter(whole, &limitedWriter{w: body, n: st.Size() - snapshot.TrailerSize})
+		defer pw.close()
+		dst = pw
 	}
 	n, err := io.CopyBuffer(dst, f, make([]byte, 1<<20))
 	if err != nil {
@@ -707,6 +711,36 @@ func hashSnapshotFile(p string) (int64, string, snapshot.TrailerStatus, error) {
 	}
 	return n, hex.EncodeToString(whole.Sum(nil)), status, nil
 }
+
+// parallelWriter writes each buffer to a (in the caller's goroutine) and
+// b (in a helper goroutine) at the same time and returns when both are
+// done, so the buffer is never shared after Write returns. Only for
+// writers that never fail (hashes).
+type parallelWriter struct {
+	a    io.Writer
+	work chan []byte
+	done chan struct{}
+}
+
+func newParallelWriter(a, b io.Writer) *parallelWriter {
+	pw := &parallelWriter{a: a, work: make(chan []byte), done: make(chan struct{})}
+	go func() {
+		for p := range pw.work {
+			_, _ = b.Write(p)
+			pw.done <- struct{}{}
+		}
+	}()
+	return pw
+}
+
+func (pw *parallelWriter) Write(p []byte) (int, error) {
+	pw.work <- p
+	_, _ = pw.a.Write(p)
+	<-pw.done
+	return len(p), nil
+}
+
+func (pw *parallelWriter) close() { close(pw.work) }
 
 // limitedWriter passes on the first n bytes and drops the rest.
 type limitedWriter struct {
