@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/etcdsafe/etcdsafe/internal/demodata"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
@@ -34,16 +35,21 @@ import (
 func main() {
 	out := flag.String("out", "", "output directory (must not exist or be empty)")
 	fixture := flag.Bool("fixture", false, "write the committed fixture under testdata/generated")
+	serve := flag.Bool("serve", false, "with -out: serve etcd over TLS with client-cert auth, as on a kubeadm master, lay out DIR/kubernetes, write DIR/endpoint, and run until SIGTERM")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *fixture); err != nil {
+	if *serve && *out == "" {
+		fmt.Fprintln(os.Stderr, "mkdemo: error: -serve needs -out")
+		os.Exit(2)
+	}
+	if err := run(ctx, *out, *fixture, *serve); err != nil {
 		fmt.Fprintf(os.Stderr, "mkdemo: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out string, fixture bool) error {
+func run(ctx context.Context, out string, fixture, serve bool) error {
 	if fixture == (out != "") {
 		return errors.New("give exactly one of -out DIR or -fixture")
 	}
@@ -82,7 +88,11 @@ func run(ctx context.Context, out string, fixture bool) error {
 		defer cleanup()
 	}
 
-	srv, err := etcdtest.StartDir(dataDir)
+	var opts []etcdtest.Option
+	if serve {
+		opts = append(opts, etcdtest.WithTLS())
+	}
+	srv, err := etcdtest.StartDir(dataDir, opts...)
 	if err != nil {
 		return err
 	}
@@ -102,6 +112,16 @@ func run(ctx context.Context, out string, fixture bool) error {
 	if err := os.WriteFile(cfgPath, w.EncryptionConfigYAML(), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", cfgPath, err)
 	}
+	if serve {
+		if err := layOutKubeDir(filepath.Join(out, "kubernetes"), srv.PKIDir, w.EncryptionConfigYAML(), srv.Endpoint); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, "endpoint"), []byte(srv.Endpoint+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Printf("serving:    %s (TLS, client certificates in %s/kubernetes/pki/etcd) until SIGTERM\n", srv.Endpoint, out)
+		<-ctx.Done()
+	}
 	srv.Stop()
 	fmt.Printf("objects:    %d live, 1 deleted (%s), %s updated 3 times\n", len(sum.Objects), sum.DeletedKey, sum.UpdatedKey)
 	fmt.Printf("revision:   %d (compacted at %d)\n", sum.Revision, sum.CompactRevision)
@@ -111,4 +131,66 @@ func run(ctx context.Context, out string, fixture bool) error {
 		fmt.Printf("data dir:   %s\n", dataDir)
 	}
 	return nil
+}
+
+// layOutKubeDir writes a small kubeadm-shaped /etc/kubernetes: the etcd PKI,
+// static pod manifests naming the encryption config, the config itself.
+func layOutKubeDir(root, pkiDir string, encConfig []byte, endpoint string) error {
+	for _, d := range []string{"pki/etcd", "manifests"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return err
+		}
+	}
+	ents, err := os.ReadDir(pkiDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(pkiDir, e.Name()))
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Ext(e.Name()) == ".key" {
+			mode = 0o600
+		}
+		if err := os.WriteFile(filepath.Join(root, "pki", "etcd", e.Name()), b, mode); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"encryption-config.yaml": string(encConfig),
+		"manifests/kube-apiserver.yaml": `apiVersion: v1
+kind: Pod
+metadata: {name: kube-apiserver, namespace: kube-system}
+spec:
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.37.2
+    command:
+    - kube-apiserver
+    - --etcd-servers=` + endpoint + `
+    - --etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt
+    - --encryption-provider-config=/etc/kubernetes/encryption-config.yaml
+`,
+		"manifests/etcd.yaml": `apiVersion: v1
+kind: Pod
+metadata: {name: etcd, namespace: kube-system}
+spec:
+  containers:
+  - name: etcd
+    image: registry.k8s.io/etcd:3.7.3-0
+    command:
+    - etcd
+    - --name=etcdtest
+    - --data-dir=/var/lib/etcd
+    - --listen-client-urls=` + endpoint + `
+`,
+	}
+	for rel, content := range files {
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	return os.Symlink("pki/etcd/ca.crt", filepath.Join(root, "etcd-ca.crt"))
 }
