@@ -893,3 +893,34 @@ func TestBackupUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupInterrupted: Ctrl-C (a cancelled context, as main's signal
+// handler makes it) mid-write exits 130 and leaves neither a final name
+// nor a temp file.
+func TestBackupInterrupted(t *testing.T) {
+	_, recip := keyPair(t, true)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testOnlyAfterArchiveWrite = func(n int64) {
+		if n > 256<<10 {
+			cancel()
+		}
+	}
+	defer func() { testOnlyAfterArchiveWrite = nil }()
+	var o, e bytes.Buffer
+	code := run(ctx, []string{"backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", kubeDir(t, 2<<20),
+		"-r", recip, "--out", out}, strings.NewReader(""), &o, &e)
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want 130\n%s", code, e.String())
+	}
+	des, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if de.Name() != fsx.LockName {
+			t.Errorf("left behind: %s", de.Name())
+		}
+	}
+}
