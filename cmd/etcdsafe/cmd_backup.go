@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -681,82 +682,39 @@ func hashSnapshotFile(p string) (int64, string, snapshot.TrailerStatus, error) {
 	if err != nil {
 		return 0, "", snapshot.TrailerNone, fmt.Errorf("stat snapshot: %w", err)
 	}
-	whole, body := sha256.New(), sha256.New()
+	// One hasher, one pass: the trailer is the SHA-256 of the body, and the
+	// whole file's SHA-256 goes on from that same state (Sum does not
+	// change it). This pass is on the critical path: the manifest needs the
+	// hash before anything streams.
+	h := sha256.New()
 	hasTrailer := snapshot.HasTrailerSize(st.Size())
-	var dst io.Writer = whole
+	bodyLen := st.Size()
 	if hasTrailer {
-		// Two hashes of one read, on two cores: this pass is on the
-		// critical path (the manifest needs the hash before streaming).
-		pw := newParallelWriter(whole, &limitedWriter{w: body, n: st.Size() - snapshot.TrailerSize})
-		defer pw.close()
-		dst = pw
+		bodyLen -= snapshot.TrailerSize
 	}
-	n, err := io.CopyBuffer(dst, f, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, bodyLen), make([]byte, 1<<20))
 	if err != nil {
 		return 0, "", snapshot.TrailerNone, fmt.Errorf("read snapshot %s: %w", p, err)
 	}
-	if n != st.Size() {
+	if n != bodyLen {
 		return 0, "", snapshot.TrailerNone, fmt.Errorf("snapshot %s changed size while read: %w", p, io.ErrUnexpectedEOF)
 	}
 	status := snapshot.TrailerNone
 	if hasTrailer {
+		bodySum := h.Sum(nil)
 		trailer := make([]byte, snapshot.TrailerSize)
-		if _, err := f.ReadAt(trailer, n-snapshot.TrailerSize); err != nil {
+		if _, err := f.ReadAt(trailer, bodyLen); err != nil {
 			return 0, "", snapshot.TrailerNone, fmt.Errorf("read trailer of %s: %w", p, err)
 		}
+		h.Write(trailer)
+		n += snapshot.TrailerSize
 		status = snapshot.TrailerValid
-		if hex.EncodeToString(trailer) != hex.EncodeToString(body.Sum(nil)) {
+		if !bytes.Equal(trailer, bodySum) {
 			status = snapshot.TrailerMismatch
 		}
 	}
+	whole := h
 	return n, hex.EncodeToString(whole.Sum(nil)), status, nil
-}
-
-// parallelWriter writes each buffer to a (in the caller's goroutine) and
-// b (in a helper goroutine) at the same time and returns when both are
-// done, so the buffer is never shared after Write returns. Only for
-// writers that never fail (hashes).
-type parallelWriter struct {
-	a    io.Writer
-	work chan []byte
-	done chan struct{}
-}
-
-func newParallelWriter(a, b io.Writer) *parallelWriter {
-	pw := &parallelWriter{a: a, work: make(chan []byte), done: make(chan struct{})}
-	go func() {
-		for p := range pw.work {
-			_, _ = b.Write(p)
-			pw.done <- struct{}{}
-		}
-	}()
-	return pw
-}
-
-func (pw *parallelWriter) Write(p []byte) (int, error) {
-	pw.work <- p
-	_, _ = pw.a.Write(p)
-	<-pw.done
-	return len(p), nil
-}
-
-func (pw *parallelWriter) close() { close(pw.work) }
-
-// limitedWriter passes on the first n bytes and drops the rest.
-type limitedWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(int64(len(p)), l.n)
-		if _, err := l.w.Write(p[:k]); err != nil {
-			return 0, err
-		}
-		l.n -= k
-	}
-	return len(p), nil
 }
 
 func absPath(p string) string {
