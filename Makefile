@@ -35,9 +35,10 @@ $(BENCH_DB):
 	mkdir -p .cache
 	$(GO) run ./internal/cmd/mkbench -n $(BENCH_N) -out $(BENCH_DB)
 
-## bench: query benchmarks on the generated snapshot (figures in the README)
+## bench: every benchmark on the generated snapshot, CLI figures next to their comparisons
 bench: $(BENCH_DB)
-	ETCDSAFE_BENCH_DB=$(abspath $(BENCH_DB)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/
+	bash scripts/bench.sh $(BENCH_DB)
+	ETCDSAFE_BENCH_DB=$(abspath $(BENCH_DB)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/
 
 ## fuzz: every fuzz target for $(FUZZTIME)
 fuzz:

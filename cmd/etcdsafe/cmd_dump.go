@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -114,6 +115,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			os.RemoveAll(tmp)
 		}
 	}()
+	tw, err := newTreeWriter(tmp)
+	if err != nil {
+		return err
+	}
+	defer tw.Close()
 	prog := newProgress(stderr, len(entries))
 	written, skipped, owned := 0, 0, 0
 	var skipOwned func(*decode.Value) bool
@@ -163,7 +169,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			fails.add(e.Key, werr)
 			continue
 		}
-		if werr := writeObjectFile(tmp, []string{ns, res, ki.Name + ".yaml"}, obj.Object); werr != nil {
+		if werr := tw.write([]string{ns, res, ki.Name + ".yaml"}, obj.Object); werr != nil {
 			if errors.Is(werr, errUnsafeName) {
 				fails.add(e.Key, werr)
 				continue
@@ -193,29 +199,52 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	return fails.err()
 }
 
-// writeObjectFile writes obj as YAML under root/segs..., refusing any
-// segment that could leave root and never following a symlink.
-func writeObjectFile(root string, segs []string, obj map[string]any) error {
+// treeWriter writes object files under a root it cannot leave: every
+// path goes through os.Root, which refuses "..", absolute paths and
+// symlinks out of the root, and segments from etcd keys are checked before.
+// Directories it made are remembered, to spare two syscalls per file.
+type treeWriter struct {
+	root *os.Root
+	dirs map[string]bool
+}
+
+func newTreeWriter(dir string) (*treeWriter, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &treeWriter{root: r, dirs: map[string]bool{}}, nil
+}
+
+func (w *treeWriter) Close() error { return w.root.Close() }
+
+// write puts obj as YAML at segs (dirs..., file name), 0600, never
+// replacing anything.
+func (w *treeWriter) write(segs []string, obj map[string]any) error {
 	for _, s := range segs {
 		if err := safeSegment(s); err != nil {
 			return err
 		}
 	}
-	dir := root
+	dir := ""
 	for _, s := range segs[:len(segs)-1] {
-		dir = filepath.Join(dir, s)
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		dir = path.Join(dir, s)
+		if w.dirs[dir] {
+			continue
+		}
+		if err := w.root.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		if fi, err := w.root.Lstat(dir); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%w: %s is not a directory", errUnsafeName, dir)
 		}
+		w.dirs[dir] = true
 	}
 	b, err := marshalYAML(obj)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, segs[len(segs)-1]), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	f, err := w.root.OpenFile(path.Join(dir, segs[len(segs)-1]), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
