@@ -92,7 +92,8 @@ recipient fingerprints, no secrets) that list, prune and verify --quick read wit
 Nothing appears under a final name before it is complete and synced; a lock file keeps two
 runs out of one directory. --keep-* prunes old backups after a successful run.
 
-Passphrases come from --passphrase-file or ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
+Passphrases come from --passphrase-file FILE, a terminal prompt (--passphrase-file tty) or
+ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 		Example: `  etcdsafe keygen -o /root/etcd-backup.key       # once; keep the key off the cluster
   etcdsafe backup -r age1pq1... --out /var/backups/etcd --keep-daily 7 --keep-weekly 4 \
     --metrics-file /var/lib/node_exporter/etcdsafe.prom
@@ -119,7 +120,7 @@ Passphrases come from --passphrase-file or ETCDSAFE_PASSPHRASE, never from a fla
 	f.StringArrayVar(&o.excludes, "exclude", nil, "glob of kube-dir paths to leave out (repeatable; no '/' = base name at any depth)")
 	f.StringArrayVarP(&o.recipients, "recipient", "r", nil, "age (age1..., age1pq1...) or ssh public key to encrypt to (repeatable)")
 	f.StringArrayVarP(&o.recipFiles, "recipients-file", "R", nil, "file of recipients, one per line (repeatable)")
-	f.StringVar(&o.passFile, "passphrase-file", "", "encrypt with the passphrase in this file (or set ETCDSAFE_PASSPHRASE)")
+	f.StringVar(&o.passFile, "passphrase-file", "", "encrypt with the passphrase in this file, or \"tty\" to be asked (or set ETCDSAFE_PASSPHRASE)")
 	f.BoolVar(&o.insecure, "insecure-no-encryption", false, "write an unencrypted archive (it holds CA keys and every Secret)")
 	f.StringVarP(&o.out, "out", "o", "", "output directory, file, or - for stdout (required)")
 	f.StringVar(&o.cluster, "cluster", "", "cluster name used in the archive name (default: host name)")
@@ -381,7 +382,7 @@ func backupRecipients(o *backupOptions) (recips []age.Recipient, fps []string, e
 		}
 		return recips, fps, nil
 	}
-	pass, err := readPassphrase(o.passFile)
+	pass, err := readPassphrase(o.passFile, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -393,13 +394,17 @@ func backupRecipients(o *backupOptions) (recips []age.Recipient, fps []string, e
 }
 
 // readPassphrase reads a passphrase from file (first line) or, when file
-// is empty, from $ETCDSAFE_PASSPHRASE. It never takes a flag value.
-func readPassphrase(file string) ([]byte, error) {
+// is empty, from ETCDSAFE_PASSPHRASE; file "tty" prompts on the terminal
+// (twice when confirm is set, as for a new backup). Never from a flag value.
+func readPassphrase(file string, confirm bool) ([]byte, error) {
+	if file == "tty" {
+		return promptPassphrase(confirm)
+	}
 	if file == "" {
 		if v := os.Getenv("ETCDSAFE_PASSPHRASE"); v != "" {
 			return []byte(v), nil
 		}
-		return nil, usagef("no passphrase: use --passphrase-file or ETCDSAFE_PASSPHRASE")
+		return nil, usagef("no passphrase: use --passphrase-file FILE, --passphrase-file tty or ETCDSAFE_PASSPHRASE")
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -411,6 +416,44 @@ func readPassphrase(file string) ([]byte, error) {
 		return nil, usagef("passphrase file %s is empty", file)
 	}
 	return []byte(line), nil
+}
+
+// testOnlyPrompt replaces the terminal in tests.
+var testOnlyPrompt func(prompt string) ([]byte, error)
+
+// promptPassphrase asks on the controlling terminal, without echo.
+func promptPassphrase(confirm bool) ([]byte, error) {
+	ask := testOnlyPrompt
+	if ask == nil {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, usagef("--passphrase-file tty needs a terminal: %v", err)
+		}
+		defer tty.Close()
+		ask = func(prompt string) ([]byte, error) {
+			fmt.Fprint(tty, prompt)
+			b, err := term.ReadPassword(int(tty.Fd()))
+			fmt.Fprintln(tty)
+			return b, err
+		}
+	}
+	pass, err := ask("Passphrase: ")
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(pass) == 0 {
+		return nil, usagef("empty passphrase")
+	}
+	if confirm {
+		again, err := ask("Passphrase again: ")
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		if string(again) != string(pass) {
+			return nil, usagef("the passphrases differ")
+		}
+	}
+	return pass, nil
 }
 
 type backupTarget struct {

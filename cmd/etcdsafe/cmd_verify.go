@@ -59,7 +59,7 @@ The identity comes from -i FILE or $ETCDSAFE_IDENTITY (a path); a passphrase fro
 	}
 	f := c.Flags()
 	f.StringVarP(&o.identity, "identity", "i", "", "age identity file or unencrypted ssh private key [$ETCDSAFE_IDENTITY]")
-	f.StringVar(&o.passFile, "passphrase-file", "", "file holding the archive's passphrase (or set ETCDSAFE_PASSPHRASE)")
+	f.StringVar(&o.passFile, "passphrase-file", "", "file holding the archive's passphrase, or \"tty\" to be asked (or set ETCDSAFE_PASSPHRASE)")
 	f.BoolVar(&o.quick, "quick", false, "only compare the archive with its sidecar's size and SHA-256 (no key)")
 	f.StringVar(&o.tmpDir, "tmp-dir", "", "where the snapshot is extracted for the bbolt check")
 	f.StringVarP(&o.output, "output", "o", "table", "table or json")
@@ -89,7 +89,7 @@ func verifyIdentities(o *verifyOptions, stderr io.Writer) ([]age.Identity, error
 		return ids, nil
 	}
 	if o.passFile != "" || os.Getenv("ETCDSAFE_PASSPHRASE") != "" {
-		pass, err := readPassphrase(o.passFile)
+		pass, err := readPassphrase(o.passFile, false)
 		if err != nil {
 			return nil, err
 		}
