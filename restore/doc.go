@@ -1,0 +1,34 @@
+// Package restore rebuilds an etcd data dir and a Kubernetes kube dir
+// (/etc/kubernetes) from a backup archive, a snapshot file or a raw db, and
+// edits etcd's static pod manifest for --force-new-cluster.
+//
+// A restore is two steps. [Prepare] reads and verifies the whole source
+// (an archive to its end, a snapshot's SHA-256 trailer), resolves the
+// membership from flags and the static pod manifest ([ResolveMembership]),
+// checks that no etcd holds the data dir's db or listens on the manifest's
+// client URLs, and compares the kube dir with the archive. It writes only
+// inside a private temp dir, so the resulting [Plan] is also the dry run.
+// [Plan.Execute] then builds the data dir with etcdutl's restore logic
+// (go.etcd.io/etcd/etcdutl/v3/snapshot: bump revision, mark compacted,
+// initial mmap size) in a 0700 sibling temp dir, renames the old data dir to
+// "<dir>.etcdsafe-<UTC time>" and the new one into place.
+//
+// Invariants:
+//   - The old data dir is never deleted. Interrupted before the first
+//     rename, nothing changed (a ".<dir>.etcdsafe-new-*" temp dir may be
+//     left); between the two renames, [Plan.Recover] is the one rename that
+//     puts it back; after them the restore is complete.
+//   - Kube dir entries never escape the kube dir (os.Root, plus a check that
+//     no entry is written through a symlink), and a differing existing file
+//     is replaced only with Force, after being renamed to a hidden sibling.
+//     Manifests are written last, so static pods start with their files in
+//     place.
+//   - [EditForceNewCluster] changes exactly the one flag's line, writes
+//     atomically and keeps the previous file as a hidden sibling (the
+//     kubelet would run a visible copy as a second pod).
+//
+// Non-guarantees: the kube dir restore is not atomic as a whole (each file
+// is); the WAL always goes inside the data dir (no --wal-dir); the package
+// does not start or stop etcd or the kubelet, and owners are restored only
+// when running as root.
+package restore

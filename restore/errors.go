@@ -1,0 +1,61 @@
+package restore
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+var (
+	// ErrNoTrailer means the source is a raw db (copied from a data dir) with
+	// no SHA-256 trailer, so its integrity cannot be checked; restoring it
+	// needs SkipHashCheck.
+	ErrNoTrailer = errors.New("the db has no sha256 trailer (a raw copy of member/snap/db), so its integrity cannot be checked")
+	// ErrEtcdRunning means a running etcd holds the data dir's db or listens
+	// on the manifest's client URL.
+	ErrEtcdRunning = errors.New("etcd is running")
+	// ErrMembership means the requested membership is inconsistent: the
+	// member's peer URLs differ from its entry in the initial cluster, or a
+	// flag contradicts the static pod manifest. etcd would crash-loop.
+	ErrMembership = errors.New("etcd membership does not match")
+	// ErrBadManifest means the static pod manifest cannot be read or edited.
+	ErrBadManifest = errors.New("not a usable etcd static pod manifest")
+	// ErrConflict means files in the kube dir differ from the archive's and
+	// Force was not set; [ConflictError] lists them.
+	ErrConflict = errors.New("files differ from the archive")
+	// ErrNoKubeDir means a kube dir restore was asked of a source that holds
+	// none (a snapshot file, or an archive without kubernetes/).
+	ErrNoKubeDir = errors.New("the source holds no kube dir")
+)
+
+// ConflictError lists the kube dir paths (relative to the kube dir) that
+// exist and differ from the archive. It wraps [ErrConflict].
+type ConflictError struct {
+	// Paths are slash-separated, relative to the kube dir, sorted.
+	Paths []string
+}
+
+func (e *ConflictError) Error() string {
+	s := ""
+	for i, p := range e.Paths {
+		if i == 10 {
+			s += ", ..."
+			break
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += p
+	}
+	return ErrConflict.Error() + ": " + s
+}
+
+// Unwrap returns [ErrConflict].
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+func fileOwner(st os.FileInfo) (uid, gid int, ok bool) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int(s.Uid), int(s.Gid), true
+	}
+	return 0, 0, false
+}

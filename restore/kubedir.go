@@ -1,0 +1,461 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/snapshot"
+)
+
+const copyBufSize = 1 << 20
+
+// parseOnly validates --only values.
+func parseOnly(vals []string) (map[string]bool, error) {
+	m := map[string]bool{}
+	for _, v := range vals {
+		for _, s := range splitList(v) {
+			switch s {
+			case "pki", "manifests", "kubeconfigs", "all":
+				m[s] = true
+			default:
+				return nil, fmt.Errorf("--only %q: want pki, manifests, kubeconfigs or all", s)
+			}
+		}
+	}
+	if len(m) == 0 {
+		m["all"] = true
+	}
+	return m, nil
+}
+
+// selected reports whether rel (relative to the kube dir) is in the --only
+// set: pki/..., manifests/..., or the top-level *.conf kubeconfigs.
+func selected(only map[string]bool, rel string) bool {
+	if only["all"] {
+		return true
+	}
+	top, _, nested := strings.Cut(rel, "/")
+	switch {
+	case top == "pki":
+		return only["pki"]
+	case top == "manifests":
+		return only["manifests"]
+	case !nested && strings.HasSuffix(rel, ".conf"):
+		return only["kubeconfigs"]
+	}
+	return false
+}
+
+// stageArchive reads the archive once, to the end: the snapshot goes to
+// stage/snapshot.db, the kube dir (if kube) under stage/kube, and the
+// bytes of kubernetes/manifests/etcd.yaml are returned. Nothing is trusted
+// until the reader reached EOF, which verifies every entry.
+func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte, err error) {
+	f, err := os.Open(p.opts.Source)
+	if err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	defer f.Close()
+	r, err := archive.NewReader(&ctxReader{ctx: ctx, r: f}, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: true})
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
+	}
+	defer r.Close()
+	p.Archive = r.Manifest()
+	var root *os.Root
+	if kube {
+		p.kubeRoot = filepath.Join(p.stage, "kube")
+		if err := os.Mkdir(p.kubeRoot, 0o700); err != nil {
+			return nil, fmt.Errorf("create staging dir: %w", err)
+		}
+		if root, err = os.OpenRoot(p.kubeRoot); err != nil {
+			return nil, fmt.Errorf("open staging dir: %w", err)
+		}
+		defer root.Close()
+	}
+	buf := make([]byte, copyBufSize)
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
+		}
+		if e.Path == archive.SnapshotPath {
+			p.snapPath = filepath.Join(p.stage, "snapshot.db")
+			if err := writeNew(p.snapPath, r, buf); err != nil {
+				return nil, fmt.Errorf("archive %s: extract snapshot: %w", p.opts.Source, err)
+			}
+			continue
+		}
+		rel, ok := strings.CutPrefix(e.Path, archive.KubeDirPath+"/")
+		if !ok {
+			continue
+		}
+		var content io.Reader = r
+		if rel == "manifests/etcd.yaml" && e.Type == archive.TypeFile && e.Size <= maxManifestSize {
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return nil, fmt.Errorf("archive %s: %s: %w", p.opts.Source, e.Path, err)
+			}
+			etcdManifest, content = b, bytes.NewReader(b)
+		}
+		if root == nil {
+			continue
+		}
+		if err := stageEntry(root, rel, e, content, buf); err != nil {
+			return nil, err
+		}
+		p.KubeChanges = append(p.KubeChanges, KubeChange{Path: rel, Type: e.Type, entry: *e})
+	}
+	if p.snapPath == "" {
+		return nil, fmt.Errorf("archive %s holds no %s: %w", p.opts.Source, archive.SnapshotPath, archive.ErrTampered)
+	}
+	// The archive's SHA-256 covers the snapshot; a trailer, if the
+	// snapshot has one, must match as well.
+	ts, err := snapshot.VerifyTrailer(p.snapPath)
+	p.Trailer = ts.String()
+	if ts == snapshot.TrailerMismatch && !p.opts.SkipHashCheck {
+		return nil, err
+	} else if err != nil && ts != snapshot.TrailerMismatch {
+		return nil, err
+	}
+	if ts == snapshot.TrailerNone {
+		p.Trailer = "none (archive sha256 verified)"
+	}
+	return etcdManifest, nil
+}
+
+func writeNew(p string, r io.Reader, buf []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(f, struct{ io.Reader }{r}, buf); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// stageEntry writes one kube dir entry into the private staging root.
+// Modes and owners are applied when the entry is put in place.
+func stageEntry(root *os.Root, rel string, e *archive.EntryInfo, r io.Reader, buf []byte) error {
+	if err := checkParents(root, rel); err != nil {
+		return err
+	}
+	if parent := path.Dir(rel); parent != "." {
+		if err := root.MkdirAll(parent, 0o700); err != nil {
+			return fmt.Errorf("stage %q: %w: %w", rel, archive.ErrTampered, err)
+		}
+	}
+	switch e.Type {
+	case archive.TypeDir:
+		if err := root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("stage dir %q: %w: %w", rel, archive.ErrTampered, err)
+		}
+		if st, err := root.Lstat(rel); err != nil || !st.IsDir() {
+			return fmt.Errorf("stage dir %q: exists and is not a directory: %w", rel, archive.ErrTampered)
+		}
+		return nil
+	case archive.TypeSymlink:
+		if err := root.Symlink(e.LinkTarget, rel); err != nil {
+			return fmt.Errorf("stage symlink %q: %w: %w", rel, archive.ErrTampered, err)
+		}
+		return nil
+	}
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("stage %q: %w: %w", rel, archive.ErrTampered, err)
+	}
+	_, err = io.CopyBuffer(f, struct{ io.Reader }{r}, buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("stage %q: %w", rel, err)
+	}
+	return nil
+}
+
+// checkParents refuses rel if an existing parent is not a real directory:
+// os.Root stops escapes, this also stops an archive from writing through
+// a symlink it created itself.
+func checkParents(root *os.Root, rel string) error {
+	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
+		st, err := root.Lstat(dir)
+		if err == nil && !st.IsDir() {
+			return fmt.Errorf("entry %q would be written through %q, which is not a directory: %w", rel, dir, archive.ErrTampered)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %q: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// planKubeDir keeps the selected entries, compares each with the kube dir
+// and fails with a [ConflictError] if some differ and Force is not set.
+func (p *Plan) planKubeDir(only map[string]bool) error {
+	if p.kubeRoot == "" || len(p.KubeChanges) == 0 {
+		return fmt.Errorf("archive %s: %w", p.Source, ErrNoKubeDir)
+	}
+	kept := p.KubeChanges[:0]
+	for _, c := range p.KubeChanges {
+		if selected(only, c.Path) {
+			kept = append(kept, c)
+		}
+	}
+	// Manifests last: the kubelet starts static pods as soon as their
+	// manifest appears, so everything they mount must be in place first.
+	slices.SortStableFunc(kept, func(a, b KubeChange) int {
+		am, bm := strings.HasPrefix(a.Path, "manifests"), strings.HasPrefix(b.Path, "manifests")
+		switch {
+		case am == bm:
+			return 0
+		case am:
+			return 1
+		}
+		return -1
+	})
+	p.KubeChanges = kept
+	var dst *os.Root
+	if fi, err := os.Lstat(p.KubeDir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("kube dir %s is not a directory", p.KubeDir)
+		}
+		if dst, err = os.OpenRoot(p.KubeDir); err != nil {
+			return fmt.Errorf("open kube dir: %w", err)
+		}
+		defer dst.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("kube dir: %w", err)
+	}
+	var conflicts []string
+	for i := range p.KubeChanges {
+		c := &p.KubeChanges[i]
+		c.Action = "create"
+		if dst == nil {
+			continue
+		}
+		same, exists, err := p.compare(dst, c)
+		if err != nil {
+			return err
+		}
+		switch {
+		case same:
+			c.Action = "unchanged"
+		case exists && p.opts.Force:
+			c.Action = "replace"
+			c.Backup = path.Join(path.Dir(c.Path), "."+path.Base(c.Path)+".etcdsafe-"+stamp(p.opts.Now()))
+		case exists:
+			c.Action = "conflict"
+			conflicts = append(conflicts, c.Path)
+		}
+	}
+	if len(conflicts) > 0 {
+		slices.Sort(conflicts)
+		return &ConflictError{Paths: conflicts}
+	}
+	return nil
+}
+
+// compare tells whether the kube dir already holds c exactly (type,
+// content, link target, permission bits).
+func (p *Plan) compare(dst *os.Root, c *KubeChange) (same, exists bool, err error) {
+	// A parent that is not a directory (or a symlink) conflicts too.
+	for dir := path.Dir(c.Path); dir != "."; dir = path.Dir(dir) {
+		if st, err := dst.Lstat(dir); err == nil && !st.IsDir() {
+			return false, true, nil
+		}
+	}
+	st, err := dst.Lstat(c.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, true, nil
+	}
+	e := c.entry
+	switch e.Type {
+	case archive.TypeDir:
+		return st.IsDir(), true, nil
+	case archive.TypeSymlink:
+		if st.Mode()&fs.ModeSymlink == 0 {
+			return false, true, nil
+		}
+		t, err := dst.Readlink(c.Path)
+		return err == nil && t == e.LinkTarget, true, nil
+	}
+	if !st.Mode().IsRegular() || st.Size() != e.Size || uint32(st.Mode().Perm()) != e.Mode&0o777 {
+		return false, true, nil
+	}
+	f, err := dst.Open(c.Path)
+	if err != nil {
+		return false, true, nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, true, nil
+	}
+	return hex.EncodeToString(h.Sum(nil)) == e.SHA256, true, nil
+}
+
+// applyKubeDir puts the staged entries in place. Each new file or link is
+// created under a temp name in its directory and renamed over, so a file
+// is either absent, the old one, or the new one; replaced entries are
+// first renamed to their hidden Backup name.
+func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
+	if err := os.MkdirAll(p.KubeDir, 0o700); err != nil {
+		return fmt.Errorf("create kube dir: %w", err)
+	}
+	dst, err := os.OpenRoot(p.KubeDir)
+	if err != nil {
+		return fmt.Errorf("open kube dir: %w", err)
+	}
+	defer dst.Close()
+	src, err := os.OpenRoot(p.kubeRoot)
+	if err != nil {
+		return fmt.Errorf("open staging dir: %w", err)
+	}
+	defer src.Close()
+	asRoot := os.Geteuid() == 0
+	buf := make([]byte, copyBufSize)
+	var dirs []KubeChange
+	for _, c := range p.KubeChanges {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.Action == "unchanged" {
+			res.KubeUnchanged++
+			continue
+		}
+		if err := hook(stepKubeFile); err != nil {
+			return err
+		}
+		if c.Action == "replace" {
+			if err := dst.Rename(c.Path, c.Backup); err != nil {
+				return fmt.Errorf("move %q aside: %w", c.Path, err)
+			}
+		}
+		if err := checkParents(dst, c.Path); err != nil {
+			return err
+		}
+		if parent := path.Dir(c.Path); parent != "." {
+			if err := dst.MkdirAll(parent, 0o700); err != nil {
+				return fmt.Errorf("create %q: %w", parent, err)
+			}
+		}
+		e := c.entry
+		tmp := path.Join(path.Dir(c.Path), "."+path.Base(c.Path)+".etcdsafe-tmp")
+		_ = dst.Remove(tmp) // left by an earlier interrupted run
+		switch e.Type {
+		case archive.TypeDir:
+			if err := dst.Mkdir(c.Path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("create dir %q: %w", c.Path, err)
+			}
+			dirs = append(dirs, c)
+		case archive.TypeSymlink:
+			if err := dst.Symlink(e.LinkTarget, tmp); err != nil {
+				return fmt.Errorf("create symlink %q: %w", c.Path, err)
+			}
+			if asRoot {
+				if err := dst.Lchown(tmp, e.UID, e.GID); err != nil {
+					return fmt.Errorf("chown %q: %w", c.Path, err)
+				}
+			}
+			if err := dst.Rename(tmp, c.Path); err != nil {
+				return fmt.Errorf("put %q in place: %w", c.Path, err)
+			}
+		default:
+			if err := copyInto(src, dst, c.Path, tmp, buf); err != nil {
+				return err
+			}
+			if err := applyMeta(dst, tmp, e, asRoot); err != nil {
+				return err
+			}
+			if err := dst.Rename(tmp, c.Path); err != nil {
+				return fmt.Errorf("put %q in place: %w", c.Path, err)
+			}
+		}
+		if c.Action == "replace" {
+			res.KubeReplaced++
+		} else {
+			res.KubeCreated++
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := applyMeta(dst, dirs[i].Path, dirs[i].entry, asRoot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyInto(src, dst *os.Root, rel, tmp string, buf []byte) error {
+	in, err := src.Open(rel)
+	if err != nil {
+		return fmt.Errorf("open staged %q: %w", rel, err)
+	}
+	defer in.Close()
+	out, err := dst.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", tmp, err)
+	}
+	_, err = io.CopyBuffer(out, struct{ io.Reader }{in}, buf)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = dst.Remove(tmp)
+		return fmt.Errorf("write %q: %w", rel, err)
+	}
+	return nil
+}
+
+func applyMeta(root *os.Root, rel string, e archive.EntryInfo, asRoot bool) error {
+	if asRoot {
+		if err := root.Lchown(rel, e.UID, e.GID); err != nil {
+			return fmt.Errorf("chown %q: %w", rel, err)
+		}
+	}
+	// chmod after chown: chown clears setuid/setgid bits.
+	if err := root.Chmod(rel, entryMode(e.Mode)); err != nil {
+		return fmt.Errorf("chmod %q: %w", rel, err)
+	}
+	if err := root.Chtimes(rel, e.ModTime, e.ModTime); err != nil {
+		return fmt.Errorf("set times of %q: %w", rel, err)
+	}
+	return nil
+}
+
+func entryMode(u uint32) fs.FileMode {
+	m := fs.FileMode(u & 0o777)
+	if u&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if u&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if u&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}

@@ -1,0 +1,656 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	bolt "go.etcd.io/bbolt"
+	etcdsnap "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.uber.org/zap"
+
+	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/decode"
+	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/snapshot"
+)
+
+// Kubernetes-safe defaults (etcd's recovery guide): jump a billion
+// revisions past anything a client saw, and mark the old ones compacted so
+// informers relist instead of acting on stale caches.
+const (
+	DefaultBumpRevision = 1_000_000_000
+	DefaultMarkCompacted = true
+)
+
+// SourceKind says what SOURCE turned out to be.
+type SourceKind string
+
+// Source kinds.
+const (
+	SourceArchive  SourceKind = "archive"  // an etcdsafe backup archive
+	SourceSnapshot SourceKind = "snapshot" // a db with a valid SHA-256 trailer
+	SourceRawDB    SourceKind = "raw-db"   // a db without trailer (copied member/snap/db)
+)
+
+// Steps reported to testOnlyHook, in order.
+const (
+	stepStaged     = "staged"      // source read and verified, nothing written outside temp
+	stepBuilt      = "built"       // new data dir complete under its temp name
+	stepMovedAside = "moved-aside" // old data dir renamed to the backup name
+	stepSwapped    = "swapped"     // new data dir in place
+	stepKubeFile   = "kube-file"   // before each kube dir file is put in place
+)
+
+// testOnlyHook, when set, runs at each step; an error aborts the restore
+// there, as an interruption would.
+var testOnlyHook func(step string) error
+
+// testOnlyDefaultManifest replaces [DefaultManifestPath] in tests.
+var testOnlyDefaultManifest string
+
+// lockTimeout is how long to wait for a data dir's bbolt lock before
+// deciding that etcd holds it.
+const lockTimeout = 300 * time.Millisecond
+
+// Options configures [Prepare]. The zero value of a numeric option means
+// "off", so callers wanting the Kubernetes-safe behaviour set
+// BumpRevision to [DefaultBumpRevision] and MarkCompacted.
+type Options struct {
+	// Source is a backup archive, a snapshot file, a raw db or a data dir.
+	Source string
+	// Identities decrypt an encrypted archive. Unencrypted archives are
+	// accepted.
+	Identities []age.Identity
+	// DataDir is the etcd data dir to build; empty takes the manifest's
+	// --data-dir.
+	DataDir string
+	// Manifest is etcd's static pod manifest. Empty means: the archive's
+	// when the kube dir restore writes manifests, else
+	// /etc/kubernetes/manifests/etcd.yaml (or KubeDir's) if present, else
+	// the archive's, else none.
+	Manifest string
+	// Membership holds --name and friends from the command line.
+	Membership MembershipFlags
+	// BumpRevision and MarkCompacted go to etcdutl's restore; both or
+	// neither must be set.
+	BumpRevision  uint64
+	MarkCompacted bool
+	// InitialMmapSize is bbolt's initial memory map size (0: etcd default).
+	InitialMmapSize uint64
+	// SkipHashCheck accepts a db without a SHA-256 trailer, or with a
+	// mismatching one.
+	SkipHashCheck bool
+	// Force restores although etcd seems to run, and replaces differing kube
+	// dir files (moving each old one to a hidden sibling).
+	Force bool
+	// KubeDir, if set, receives the archive's kubernetes/ entries that Only
+	// selects ("pki", "manifests", "kubeconfigs", "all"; empty means all).
+	KubeDir string
+	Only    []string
+	// DryRun stages into TmpDir (or the system temp dir) instead of beside
+	// the data dir; [Plan.Execute] must not be called.
+	DryRun bool
+	// TmpDir holds the staged snapshot; default: the data dir's parent (the
+	// system temp dir with DryRun).
+	TmpDir string
+	// Now stamps backup names; default time.Now.
+	Now func() time.Time
+	// Logger receives etcdutl's log; default a no-op logger.
+	Logger *zap.Logger
+}
+
+// KubeChange is one kube dir entry of the plan.
+type KubeChange struct {
+	// Path is relative to the kube dir, slash-separated.
+	Path string `json:"path"`
+	// Type is "file", "dir" or "symlink".
+	Type string `json:"type"`
+	// Action is "create", "unchanged", "conflict" (differs, not replaced)
+	// or "replace" (differs, replaced with Force; the old one is kept as
+	// Backup).
+	Action string `json:"action"`
+	// Backup is where a replaced entry goes.
+	Backup string `json:"backup,omitempty"`
+
+	entry archive.EntryInfo
+}
+
+// Plan is a verified source and everything a restore will do. Create it
+// with [Prepare]; run it with [Plan.Execute]; always Close it.
+type Plan struct {
+	// Source and Kind describe the input.
+	Source string     `json:"source"`
+	Kind   SourceKind `json:"kind"`
+	// Trailer is the snapshot's SHA-256 trailer status ("valid", "none",
+	// "mismatch") or, for archives whose snapshot has none, "archive
+	// verified".
+	Trailer string `json:"trailer"`
+	// Archive is the archive's manifest, for archives.
+	Archive *archive.Manifest `json:"archive,omitempty"`
+	// Revision is the newest revision in the snapshot; NewRevision what
+	// etcd starts from after the bump (the compacted revision when
+	// MarkCompacted).
+	Revision    int64 `json:"revision"`
+	NewRevision int64 `json:"newRevision"`
+	// MarkCompacted and InitialMmapSize repeat the options.
+	MarkCompacted   bool   `json:"markCompacted"`
+	InitialMmapSize uint64 `json:"initialMmapSize,omitempty"`
+	// Manifest is the static pod manifest used, or nil.
+	Manifest *EtcdManifest `json:"manifest,omitempty"`
+	// Membership is the restored cluster.
+	Membership Membership `json:"membership"`
+	// DataDir is the data dir written; DataDirExists whether one is there
+	// now; Backup where it is moved; BuildDir the temp dir the new one is
+	// built in.
+	DataDir       string `json:"dataDir"`
+	DataDirExists bool   `json:"dataDirExists"`
+	Backup        string `json:"backup,omitempty"`
+	BuildDir      string `json:"buildDir"`
+	// Recover is the one command that puts the old data dir back if the
+	// restore is interrupted after moving it aside.
+	Recover string `json:"recover,omitempty"`
+	// Checks lists what was checked for a running etcd, with the outcome.
+	Checks []string `json:"checks"`
+	// KubeDir and KubeChanges describe the kube dir restore.
+	KubeDir     string       `json:"kubeDir,omitempty"`
+	KubeChanges []KubeChange `json:"kubeChanges,omitempty"`
+	// Notes are warnings for the operator.
+	Notes []string `json:"notes,omitempty"`
+
+	opts     Options
+	stage    string // private temp dir, removed by Close
+	snapPath string // the db etcdutl reads
+	kubeRoot string // staged kube dir
+	executed bool
+}
+
+// Prepare reads and verifies the source, resolves membership and checks
+// that etcd is not running. It writes only inside a private temp dir
+// (removed by [Plan.Close]); the data dir and kube dir are untouched.
+// Errors wrap [ErrNoTrailer], [ErrEtcdRunning], [ErrMembership],
+// [ErrBadManifest], [ErrConflict], [ErrNoKubeDir], the archive package's
+// sentinels, [snapshot.ErrTrailerMismatch] or [inspect.ErrLocked].
+func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if (o.BumpRevision > 0) != o.MarkCompacted {
+		return nil, errors.New("bump revision and mark compacted go together: set both or neither")
+	}
+	only, err := parseOnly(o.Only)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Source: o.Source, opts: o, MarkCompacted: o.MarkCompacted, InitialMmapSize: o.InitialMmapSize, KubeDir: o.KubeDir}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	st, err := os.Stat(o.Source)
+	if err != nil {
+		return nil, fmt.Errorf("open source: %w", err)
+	}
+
+	// The data dir may come from the manifest, which may come from the
+	// archive: stage first, in the temp dir unless the data dir is known.
+	stageParent := o.TmpDir
+	if stageParent == "" && !o.DryRun && o.DataDir != "" {
+		stageParent = filepath.Dir(filepath.Clean(o.DataDir))
+	}
+	var archiveManifest []byte
+	if !st.IsDir() && isArchive(o.Source) {
+		p.Kind = SourceArchive
+		if p.stage, err = fsx.MkdirPrivate(stageParent, ".etcdsafe-restore-*"); err != nil {
+			return nil, err
+		}
+		if archiveManifest, err = p.stageArchive(ctx, o.KubeDir != ""); err != nil {
+			return nil, err
+		}
+	} else {
+		if o.KubeDir != "" {
+			return nil, fmt.Errorf("--kube-dir needs a backup archive as source: %w", ErrNoKubeDir)
+		}
+		if p.snapPath, err = inspect.ResolveDBPath(o.Source); err != nil {
+			return nil, fmt.Errorf("open source: %w", err)
+		}
+		// A db that etcd holds is changing under us: refuse it.
+		if err := checkDBLock(p.snapPath); err != nil {
+			return nil, err
+		}
+		ts, err := snapshot.VerifyTrailer(p.snapPath)
+		p.Trailer = ts.String()
+		switch {
+		case ts == snapshot.TrailerMismatch && !o.SkipHashCheck:
+			return nil, err
+		case err != nil && ts != snapshot.TrailerMismatch:
+			return nil, err
+		case ts == snapshot.TrailerNone && !o.SkipHashCheck:
+			return nil, fmt.Errorf("%s: %w; if it is a copy of member/snap/db from a stopped etcd, confirm with --skip-hash-check", o.Source, ErrNoTrailer)
+		}
+		p.Kind = SourceSnapshot
+		if ts == snapshot.TrailerNone {
+			p.Kind = SourceRawDB
+		}
+	}
+	if p.Revision, err = latestRevision(p.snapPath); err != nil {
+		return nil, err
+	}
+	p.NewRevision = p.Revision
+	if o.MarkCompacted {
+		p.NewRevision = p.Revision + int64(o.BumpRevision)
+	}
+
+	if err := p.resolveManifest(o, only, archiveManifest); err != nil {
+		return nil, err
+	}
+	if p.Membership, err = ResolveMembership(o.Membership, p.Manifest); err != nil {
+		return nil, err
+	}
+	if p.Manifest != nil && p.Membership.InitialCluster != p.Manifest.InitialCluster && p.Manifest.InitialCluster != "" {
+		if n := len(p.Membership.Members()); n == 1 {
+			p.Notes = append(p.Notes, fmt.Sprintf("the manifest's --initial-cluster is %q; the restored cluster has this member only (what --force-new-cluster would make); add the others back with 'etcdctl member add' once it runs", p.Manifest.InitialCluster))
+		}
+	}
+
+	p.DataDir = o.DataDir
+	if p.DataDir == "" && p.Manifest != nil {
+		p.DataDir = p.Manifest.DataDir
+	}
+	if p.DataDir == "" {
+		return nil, errors.New("no data dir: pass --data-dir or a manifest with --data-dir")
+	}
+	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
+		return nil, err
+	}
+	if p.Manifest != nil && p.Manifest.DataDir != "" && filepath.Clean(p.Manifest.DataDir) != p.DataDir {
+		p.Notes = append(p.Notes, fmt.Sprintf("the manifest runs etcd with --data-dir=%s; make sure its host path volume is %s", p.Manifest.DataDir, p.DataDir))
+	}
+	if p.Manifest != nil && p.Manifest.WALDir != "" {
+		p.Notes = append(p.Notes, fmt.Sprintf("the manifest sets --wal-dir=%s; the WAL is restored inside the data dir instead: remove --wal-dir from the manifest or move member/wal there", p.Manifest.WALDir))
+	}
+	if _, err := os.Stat(filepath.Dir(p.DataDir)); err != nil {
+		return nil, fmt.Errorf("data dir parent: %w", err)
+	}
+	switch fi, err := os.Lstat(p.DataDir); {
+	case err == nil && !fi.IsDir():
+		return nil, fmt.Errorf("data dir %s exists and is not a directory", p.DataDir)
+	case err == nil:
+		p.DataDirExists = true
+		p.Backup = p.DataDir + ".etcdsafe-" + stamp(o.Now())
+		if _, err := os.Lstat(p.Backup); err == nil {
+			return nil, fmt.Errorf("backup name %s is taken; wait a second and retry", p.Backup)
+		}
+		p.Recover = fmt.Sprintf("mv %s %s", shellQuote(p.Backup), shellQuote(p.DataDir))
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	p.BuildDir = filepath.Join(filepath.Dir(p.DataDir), "."+filepath.Base(p.DataDir)+".etcdsafe-new-*")
+
+	if err := p.checkNotRunning(); err != nil && !o.Force {
+		return nil, err
+	}
+	if o.KubeDir != "" {
+		if err := p.planKubeDir(only); err != nil {
+			return nil, err
+		}
+	}
+	if err := hook(stepStaged); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// resolveManifest picks the static pod manifest (see [Options.Manifest]).
+func (p *Plan) resolveManifest(o Options, only map[string]bool, fromArchive []byte) error {
+	var err error
+	node := DefaultManifestPath
+	if testOnlyDefaultManifest != "" {
+		node = testOnlyDefaultManifest
+	}
+	if o.KubeDir != "" {
+		node = filepath.Join(o.KubeDir, "manifests", "etcd.yaml")
+	}
+	useArchive := func() error {
+		m, err := ParseEtcdManifest(fromArchive)
+		if err != nil {
+			return fmt.Errorf("the archive's kubernetes/manifests/etcd.yaml: %w", err)
+		}
+		m.Path = "kubernetes/manifests/etcd.yaml (archive)"
+		p.Manifest = m
+		return nil
+	}
+	switch {
+	case o.Manifest != "":
+		p.Manifest, err = ReadEtcdManifest(o.Manifest)
+		return err
+	case fromArchive != nil && o.KubeDir != "" && (only["all"] || only["manifests"]):
+		return useArchive()
+	}
+	if _, err := os.Stat(node); err == nil {
+		p.Manifest, err = ReadEtcdManifest(node)
+		return err
+	}
+	if fromArchive != nil {
+		return useArchive()
+	}
+	return nil
+}
+
+// checkNotRunning looks for a running etcd: the data dir's bbolt lock, and
+// a TCP (or unix socket) listener on the manifest's client URLs. It records
+// what it checked in p.Checks.
+func (p *Plan) checkNotRunning() error {
+	p.Checks = p.Checks[:0]
+	var found error
+	db := filepath.Join(p.DataDir, "member", "snap", "db")
+	if _, err := os.Stat(db); err == nil {
+		err := checkDBLock(db)
+		p.Checks = append(p.Checks, fmt.Sprintf("lock of %s: %s", db, outcome(err)))
+		if err != nil {
+			found = err
+		}
+	}
+	var urls []string
+	if p.Manifest != nil {
+		urls = p.Manifest.ListenClientURLs
+	}
+	for _, u := range urls {
+		addr, network, ok := dialAddr(u)
+		if !ok {
+			continue
+		}
+		c, err := net.DialTimeout(network, addr, 300*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			p.Checks = append(p.Checks, fmt.Sprintf("client url %s: something listens", u))
+			if found == nil {
+				found = fmt.Errorf("something listens on etcd's client url %s: %w", u, ErrEtcdRunning)
+			}
+			continue
+		}
+		p.Checks = append(p.Checks, fmt.Sprintf("client url %s: nothing listens", u))
+	}
+	return found
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "held (etcd is running)"
+	}
+	return "free"
+}
+
+// checkDBLock fails with [ErrEtcdRunning] (and [inspect.ErrLocked]) when
+// another process holds db's bbolt lock.
+func checkDBLock(db string) error {
+	s, err := inspect.Open(db, inspect.OpenOptions{LockTimeout: lockTimeout})
+	if errors.Is(err, inspect.ErrLocked) {
+		return fmt.Errorf("%s: %w: %w", db, ErrEtcdRunning, err)
+	}
+	if err == nil {
+		_ = s.Close()
+	}
+	return nil // a damaged db does not mean etcd runs; it is replaced anyway
+}
+
+// dialAddr turns a listen URL into something to dial: wildcard hosts
+// become loopback.
+func dialAddr(raw string) (addr, network string, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", false
+	}
+	switch u.Scheme {
+	case "unix", "unixs":
+		return u.Host + u.Path, "unix", true
+	case "http", "https":
+	default:
+		return "", "", false
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "2379"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), "tcp", true
+}
+
+// latestRevision reads the newest revision of the db's key bucket.
+func latestRevision(db string) (int64, error) {
+	bdb, err := bolt.Open(db, 0o400, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if err != nil {
+		return 0, fmt.Errorf("open snapshot %s: %w: %w", db, inspect.ErrNotSnapshot, err)
+	}
+	defer bdb.Close()
+	var rev int64
+	err = bdb.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("key"))
+		if b == nil {
+			return fmt.Errorf("snapshot %s: %w", db, inspect.ErrNotEtcd)
+		}
+		k, _ := b.Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		r, err := decode.ParseRevision(k)
+		if err != nil {
+			return fmt.Errorf("snapshot %s: last key: %w", db, err)
+		}
+		rev = r.Main
+		return nil
+	})
+	return rev, err
+}
+
+// Result reports a finished [Plan.Execute].
+type Result struct {
+	// DataDir is the restored data dir; Backup where the old one went ("" if
+	// there was none).
+	DataDir string `json:"dataDir"`
+	Backup  string `json:"backup,omitempty"`
+	// Duration of the data dir build (etcdutl restore).
+	BuildTime time.Duration `json:"buildTime"`
+	// KubeCreated, KubeReplaced, KubeUnchanged count kube dir entries.
+	KubeCreated   int `json:"kubeCreated"`
+	KubeReplaced  int `json:"kubeReplaced"`
+	KubeUnchanged int `json:"kubeUnchanged"`
+}
+
+// Execute builds the new data dir beside the old one, moves the old one
+// aside to [Plan.Backup], renames the new one into place, then restores the
+// kube dir. Interrupted before the old dir is moved, nothing changed but a
+// temp dir ".<name>.etcdsafe-new-*"; between the two renames, [Plan.Recover]
+// is the one command that puts the old dir back; after them the restore is
+// done. It re-checks for a running etcd first (unless Force). Execute may be
+// called once; it may not be called on a dry-run plan.
+func (p *Plan) Execute(ctx context.Context) (*Result, error) {
+	if p.executed {
+		return nil, errors.New("restore plan already executed")
+	}
+	if p.opts.DryRun {
+		return nil, errors.New("cannot execute a dry-run plan")
+	}
+	p.executed = true
+	if err := p.checkNotRunning(); err != nil && !p.opts.Force {
+		return nil, err
+	}
+	res := &Result{DataDir: p.DataDir, Backup: p.Backup}
+	parent := filepath.Dir(p.DataDir)
+	build, err := fsx.MkdirPrivate(parent, "."+filepath.Base(p.DataDir)+".etcdsafe-new-*")
+	if err != nil {
+		return nil, err
+	}
+	p.BuildDir = build
+	keepBuild := false
+	defer func() {
+		if !keepBuild {
+			_ = os.RemoveAll(build)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	err = etcdsnap.NewV3(p.opts.Logger).Restore(etcdsnap.RestoreConfig{
+		SnapshotPath:        p.snapPath,
+		Name:                p.Membership.Name,
+		OutputDataDir:       build,
+		PeerURLs:            p.Membership.PeerURLs,
+		InitialCluster:      p.Membership.InitialCluster,
+		InitialClusterToken: p.Membership.Token,
+		// The trailer (or the archive's SHA-256) was verified in Prepare;
+		// checking it again would read the whole db once more.
+		SkipHashCheck:   true,
+		InitialMmapSize: p.opts.InitialMmapSize,
+		RevisionBump:    p.opts.BumpRevision,
+		MarkCompacted:   p.opts.MarkCompacted,
+	})
+	res.BuildTime = time.Since(t0)
+	if err != nil {
+		return nil, fmt.Errorf("build data dir: %w", err)
+	}
+	if err := os.Chmod(build, 0o700); err != nil {
+		return nil, fmt.Errorf("chmod data dir: %w", err)
+	}
+	if err := fsx.SyncDir(filepath.Join(build, "member")); err != nil {
+		return nil, err
+	}
+	if err := hook(stepBuilt); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.DataDirExists {
+		if err := os.Rename(p.DataDir, p.Backup); err != nil {
+			return nil, fmt.Errorf("move the old data dir aside: %w", err)
+		}
+		if err := fsx.SyncDir(parent); err != nil {
+			return nil, fmt.Errorf("%w (the old data dir is at %s: %s puts it back)", err, p.Backup, p.Recover)
+		}
+		if err := hook(stepMovedAside); err != nil {
+			return nil, fmt.Errorf("%w (the old data dir is at %s: %s puts it back)", err, p.Backup, p.Recover)
+		}
+	}
+	if err := os.Rename(build, p.DataDir); err != nil {
+		err = fmt.Errorf("put the new data dir in place: %w", err)
+		if p.DataDirExists {
+			if rerr := os.Rename(p.Backup, p.DataDir); rerr != nil {
+				return nil, fmt.Errorf("%w; the old data dir is at %s: %s puts it back", err, p.Backup, p.Recover)
+			}
+		}
+		return nil, err
+	}
+	keepBuild = true
+	if err := fsx.SyncDir(parent); err != nil {
+		return nil, err
+	}
+	if err := hook(stepSwapped); err != nil {
+		return nil, err
+	}
+	if p.KubeDir != "" {
+		if err := p.applyKubeDir(ctx, res); err != nil {
+			return res, fmt.Errorf("restore kube dir (the data dir is already restored): %w", err)
+		}
+	}
+	return res, nil
+}
+
+// Close removes the staging dir. It is safe to call more than once.
+func (p *Plan) Close() error {
+	if p.stage == "" {
+		return nil
+	}
+	err := os.RemoveAll(p.stage)
+	p.stage = ""
+	return err
+}
+
+// NextSteps returns what the operator does after a successful restore, in
+// order, for this plan's situation.
+func (p *Plan) NextSteps() []string {
+	var s []string
+	single := len(p.Membership.Members()) == 1
+	man := DefaultManifestPath
+	if p.Manifest != nil && !strings.HasSuffix(p.Manifest.Path, "(archive)") {
+		man = p.Manifest.Path
+	} else if p.KubeDir != "" {
+		man = filepath.Join(p.KubeDir, "manifests", "etcd.yaml")
+	}
+	s = append(s, fmt.Sprintf("start etcd on %s: the kubelet does so from %s (or move the manifest out and back to restart it)", p.DataDir, man))
+	if p.Manifest != nil && p.Manifest.ForceNewCluster {
+		s = append(s, fmt.Sprintf("the manifest has --force-new-cluster: once etcd is up, run 'etcdsafe manifest force-new-cluster --off %s'", man))
+	}
+	s = append(s, "check it: etcdctl endpoint status (the revision should be above "+fmt.Sprint(p.NewRevision)+")")
+	s = append(s, "restart kube-apiserver, kube-controller-manager and kube-scheduler (move their manifests out of the manifests dir and back), then restart the kubelet on every node ('systemctl restart kubelet')")
+	s = append(s, "delete stale /registry/masterleases/ keys if kube-apiserver endpoints look wrong")
+	if single {
+		s = append(s, "add the other masters back one at a time: on each, wipe its etcd data dir and join it with 'kubeadm join --control-plane' (or 'etcdctl member add' and --initial-cluster-state=existing)")
+	} else {
+		s = append(s, "restore the same snapshot on every other member listed in --initial-cluster, each with its own --name and peer URLs, then start them all")
+	}
+	if p.Backup != "" {
+		s = append(s, fmt.Sprintf("when the cluster is healthy, remove the old data dir %s", p.Backup))
+	}
+	return s
+}
+
+func hook(step string) error {
+	if testOnlyHook != nil {
+		return testOnlyHook(step)
+	}
+	return nil
+}
+
+// isArchive tells a backup archive (age-encrypted, or plain zstd) by its
+// first bytes.
+func isArchive(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 22)
+	n, _ := io.ReadFull(f, b)
+	b = b[:n]
+	return bytes.HasPrefix(b, []byte("age-encryption.org/v1\n")) || bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd})
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ctxReader stops a long read when ctx is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
