@@ -14,6 +14,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/restore"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -81,6 +82,7 @@ or an etcd data dir. SOURCE is only ever read.` + exitStatusHelp,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newStatusCmd(), newLsCmd(), newGetCmd(), newDumpCmd(), newHistoryCmd())
 	root.AddCommand(newBackupCmd(), newVerifyCmd(), newListCmd(), newPruneCmd(), newKeygenCmd())
+	root.AddCommand(newRestoreCmd(), newManifestCmd())
 	return root
 }
 
@@ -126,6 +128,18 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitIntegrity, []string{"the archive was written by a newer etcdsafe; upgrade to read it"}
 	case errors.Is(err, archive.ErrNotArchive):
 		return exitIntegrity, []string{"this file is not an etcdsafe archive"}
+	case errors.Is(err, restore.ErrEtcdRunning):
+		return exitLocked, []string{"stop etcd first (move etcd.yaml out of the kubelet's manifest dir and wait for the container to exit), or pass --force if you are sure"}
+	case errors.Is(err, restore.ErrNoTrailer):
+		return exitIntegrity, []string{"a snapshot from 'etcdctl snapshot save' or an etcdsafe archive carries a checksum; a copied member/snap/db does not: pass --skip-hash-check if it is one, taken while etcd was stopped"}
+	case errors.Is(err, restore.ErrMembership):
+		return exitUsage, []string{"--name, --initial-advertise-peer-urls and --initial-cluster must agree with each other and with etcd's static pod manifest, or etcd crash-loops after the restore"}
+	case errors.Is(err, restore.ErrConflict):
+		return exitFailure, []string{"the files listed differ from the archive; compare them, then rerun with --force to replace them (the old ones are kept as hidden .NAME.etcdsafe-<time> files)"}
+	case errors.Is(err, restore.ErrBadManifest):
+		return exitFailure, []string{"edit the manifest by hand, or name another one with --manifest"}
+	case errors.Is(err, restore.ErrNoKubeDir):
+		return exitUsage, []string{"--kube-dir needs a backup archive that holds a kube dir (etcdsafe backup --kube-dir)"}
 	case errors.Is(err, inspect.ErrLocked):
 		return exitLocked, []string{"etcd holds this file: run etcdsafe on a snapshot ('etcdctl snapshot save') or a copy of member/snap/db"}
 	case errors.Is(err, snapshot.ErrTrailerMismatch):

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdsafe/etcdsafe/restore"
+)
+
+type restoreOptions struct {
+	identity, passFile string
+	dataDir, manifest  string
+	name, peerURLs     string
+	initialCluster     string
+	token              string
+	bump               uint64
+	markCompacted      bool
+	mmap               uint64
+	skipHashCheck      bool
+	force, dryRun      bool
+	kubeDir            string
+	only               []string
+	tmpDir             string
+	json               bool
+}
+
+func newRestoreCmd() *cobra.Command {
+	o := &restoreOptions{}
+	c := &cobra.Command{
+		Use:   "restore SOURCE --data-dir DIR [--kube-dir DIR] [--dry-run]",
+		Short: "Rebuild an etcd data dir (and /etc/kubernetes) from a backup, snapshot or raw db",
+		Long: `Rebuild etcd's data dir from SOURCE: a backup archive (-i IDENTITY), a snapshot file
+(its SHA-256 trailer is checked) or a raw member/snap/db copied from a stopped etcd (no
+trailer, so its integrity cannot be checked: confirm with --skip-hash-check).
+
+The new data dir is built with etcdutl's restore logic in a 0700 temp dir beside DIR, then
+the old DIR is renamed to DIR.etcdsafe-<UTC time> (never deleted) and the new one renamed
+into place. If interrupted between the two renames, the printed 'mv' command puts the old
+dir back. Kubernetes-safe defaults: --bump-revision 1000000000 --mark-compacted, so
+clients never see revisions go backwards and informers relist.
+
+Membership (--name, --initial-advertise-peer-urls, --initial-cluster-token, --data-dir)
+comes from etcd's static pod manifest: --manifest, else the archive's when --kube-dir
+restores manifests, else /etc/kubernetes/manifests/etcd.yaml, else the archive's. Flags
+may add to it but not contradict it. The result is a single-member cluster (what
+--force-new-cluster makes) unless --initial-cluster lists several members, for restoring
+every master from one snapshot.
+
+The restore refuses while etcd holds DIR's db or listens on the manifest's client URLs,
+unless --force. --dry-run prints the whole plan and changes nothing.
+
+--kube-dir DIR puts the archive's kubernetes/ files back (--only pki,manifests,kubeconfigs
+or all) with modes, owners (as root) and links; files that exist and differ are listed and
+left alone unless --force, which keeps each old one as a hidden .NAME.etcdsafe-<time>.
+Manifests are written last.` + exitStatusHelp,
+		Example: `  etcdsafe restore backup.age -i key.txt --data-dir /var/lib/etcd --kube-dir /etc/kubernetes --dry-run
+  etcdsafe restore snapshot.db --manifest /etc/kubernetes/manifests/etcd.yaml
+  etcdsafe restore db --skip-hash-check --data-dir /var/lib/etcd --name m1 \
+      --initial-advertise-peer-urls https://10.0.0.1:2380 \
+      --initial-cluster m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRestore(cmd, o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.identity, "identity", "i", "", "age identity file or unencrypted ssh private key [$ETCDSAFE_IDENTITY]")
+	f.StringVar(&o.passFile, "passphrase-file", "", "file holding the archive's passphrase (or set ETCDSAFE_PASSPHRASE)")
+	f.StringVar(&o.dataDir, "data-dir", "", "etcd data dir to rebuild (default: the manifest's --data-dir)")
+	f.StringVar(&o.manifest, "manifest", "", "etcd static pod manifest to take membership from")
+	f.StringVar(&o.name, "name", "", "member name (default: the manifest's, else \"default\")")
+	f.StringVar(&o.peerURLs, "initial-advertise-peer-urls", "", "member's peer URLs (default: the manifest's)")
+	f.StringVar(&o.initialCluster, "initial-cluster", "", "every member as name=peerURL,... (default: this member only)")
+	f.StringVar(&o.token, "initial-cluster-token", "", "cluster token (default: the manifest's, else etcd-cluster)")
+	f.Uint64Var(&o.bump, "bump-revision", restore.DefaultBumpRevision, "add this to the revision (0 disables it and --mark-compacted)")
+	f.BoolVar(&o.markCompacted, "mark-compacted", restore.DefaultMarkCompacted, "mark revisions before the bump compacted (needs --bump-revision)")
+	f.Uint64Var(&o.mmap, "initial-memory-map-size", 0, "bbolt initial mmap size in bytes, for large dbs (0: etcd default)")
+	f.BoolVar(&o.skipHashCheck, "skip-hash-check", false, "restore a db without (or with a mismatching) SHA-256 trailer")
+	f.BoolVar(&o.force, "force", false, "restore even if etcd seems to run; replace differing kube dir files")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
+	f.StringVar(&o.kubeDir, "kube-dir", "", "restore the archive's kube dir here (e.g. /etc/kubernetes)")
+	f.StringSliceVar(&o.only, "only", nil, "with --kube-dir: pki, manifests, kubeconfigs or all (default all)")
+	f.StringVar(&o.tmpDir, "tmp-dir", "", "where to stage the extracted snapshot (default: beside the data dir)")
+	f.BoolVar(&o.json, "json", false, "print the plan and result as JSON")
+	return c
+}
+
+func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr io.Writer) error {
+	ctx := cmd.Context()
+	if o.bump == 0 && !cmd.Flags().Changed("mark-compacted") {
+		o.markCompacted = false
+	}
+	if o.markCompacted && o.bump == 0 {
+		return usagef("--mark-compacted needs --bump-revision > 0")
+	}
+	if o.bump > 0 && !o.markCompacted {
+		return usagef("--bump-revision needs --mark-compacted (etcdutl ignores the bump without it)")
+	}
+	if len(o.only) > 0 && o.kubeDir == "" {
+		return usagef("--only needs --kube-dir")
+	}
+	ids, err := verifyIdentities(&verifyOptions{identity: o.identity, passFile: o.passFile}, stderr)
+	if err != nil {
+		return err
+	}
+	plan, err := restore.Prepare(ctx, restore.Options{
+		Source:     src,
+		Identities: ids,
+		DataDir:    o.dataDir,
+		Manifest:   o.manifest,
+		Membership: restore.MembershipFlags{
+			Name: o.name, InitialAdvertisePeerURLs: o.peerURLs,
+			InitialCluster: o.initialCluster, InitialClusterToken: o.token,
+		},
+		BumpRevision:    o.bump,
+		MarkCompacted:   o.markCompacted,
+		InitialMmapSize: o.mmap,
+		SkipHashCheck:   o.skipHashCheck,
+		Force:           o.force,
+		KubeDir:         o.kubeDir,
+		Only:            o.only,
+		DryRun:          o.dryRun,
+		TmpDir:          o.tmpDir,
+	})
+	if err != nil {
+		return err
+	}
+	defer plan.Close()
+	if o.json && o.dryRun {
+		return writeJSON(out, map[string]any{"plan": plan, "dryRun": true})
+	}
+	if !o.json {
+		printPlan(out, plan, o.dryRun)
+	}
+	if o.dryRun {
+		fmt.Fprintln(out, "dry run: nothing was changed")
+		return nil
+	}
+	res, err := plan.Execute(ctx)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return writeJSON(out, map[string]any{"plan": plan, "result": res, "nextSteps": plan.NextSteps()})
+	}
+	fmt.Fprintf(out, "restored %s in %s", res.DataDir, res.BuildTime.Round(1e6))
+	if res.Backup != "" {
+		fmt.Fprintf(out, "; the old data dir is %s", res.Backup)
+	}
+	fmt.Fprintln(out)
+	if plan.KubeDir != "" {
+		fmt.Fprintf(out, "kube dir %s: %d created, %d replaced, %d unchanged\n", plan.KubeDir, res.KubeCreated, res.KubeReplaced, res.KubeUnchanged)
+	}
+	fmt.Fprintln(out, "\nnext steps:")
+	for i, s := range plan.NextSteps() {
+		fmt.Fprintf(out, "  %d. %s\n", i+1, s)
+	}
+	return nil
+}
+
+func writeJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
+	w := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	if dryRun {
+		w("restore plan (dry run):")
+	} else {
+		w("restore plan:")
+	}
+	w("  read      %s (%s, trailer %s)", p.Source, p.Kind, p.Trailer)
+	if p.Archive != nil {
+		w("            archive of %s taken %s from %s, etcd %s", p.Archive.Host, p.Archive.Created.Format("2006-01-02 15:04:05Z07:00"), p.Archive.Endpoint, p.Archive.EtcdVersion)
+	}
+	if p.MarkCompacted {
+		w("  revision  %d -> %d, older revisions marked compacted", p.Revision, p.NewRevision)
+	} else {
+		w("  revision  %d (not bumped: clients that saw newer revisions will misbehave)", p.Revision)
+	}
+	if p.Manifest != nil {
+		w("  manifest  %s", p.Manifest.Path)
+	} else {
+		w("  manifest  none")
+	}
+	m := p.Membership
+	w("  member    %s, peer urls %s, token %s (from %s)", m.Name, strings.Join(m.PeerURLs, ","), m.Token, m.From)
+	w("  cluster   %s", m.InitialCluster)
+	w("  build     %s", p.BuildDir)
+	if p.DataDirExists {
+		w("  move      %s -> %s (kept, not deleted)", p.DataDir, p.Backup)
+	}
+	w("  write     %s (0700)", p.DataDir)
+	if p.InitialMmapSize > 0 {
+		w("  mmap      %d bytes", p.InitialMmapSize)
+	}
+	for _, c := range p.Checks {
+		w("  checked   %s", c)
+	}
+	if p.KubeDir != "" {
+		counts := map[string]int{}
+		for _, c := range p.KubeChanges {
+			counts[c.Action]++
+			if c.Action != "unchanged" {
+				line := fmt.Sprintf("  kube dir  %-9s %s", c.Action, c.Path)
+				if c.Backup != "" {
+					line += " (old kept as " + c.Backup + ")"
+				}
+				w("%s", line)
+			}
+		}
+		w("  kube dir  %s: %d to create, %d to replace, %d unchanged", p.KubeDir, counts["create"], counts["replace"], counts["unchanged"])
+	}
+	if p.Recover != "" {
+		w("  if interrupted after the move, put the old data dir back with: %s", p.Recover)
+	}
+	for _, n := range p.Notes {
+		w("  note: %s", n)
+	}
+}
