@@ -147,7 +147,7 @@ var forceFlagLine = regexp.MustCompile(`^[ \t]*-[ \t]+(["']?)--force-new-cluster
 
 // nameFlagLine matches the block-list item holding --name, after which
 // --force-new-cluster is inserted with the same indentation and quoting.
-var nameFlagLine = regexp.MustCompile(`^([ \t]*-[ \t]+)(["']?)--name([= ].*)?\r?\n?$`)
+var nameFlagLine = regexp.MustCompile(`^([ \t]*-[ \t]+)(["']?)--name=.*\r?\n?$`)
 
 // SetForceNewCluster returns the manifest b with --force-new-cluster added
 // (on) or removed (off), every other byte unchanged, and whether anything

@@ -54,6 +54,8 @@ type config struct {
 	autoCompact  string
 	maxReqBytes  uint
 	unsafeNoSync bool
+	name         string
+	peerURLs     []url.URL
 }
 
 // Option configures [Start] and [StartDir].
@@ -76,6 +78,14 @@ func WithMaxRequestBytes(n uint) Option { return func(c *config) { c.maxReqBytes
 // WithUnsafeNoFsync disables fsync inside etcd; only for throwaway bulk
 // generation where speed matters more than crash safety.
 func WithUnsafeNoFsync() Option { return func(c *config) { c.unsafeNoSync = true } }
+
+// WithMember sets the member name and its peer URLs (listened on and
+// advertised), for reopening a data dir restored for that member: etcd
+// refuses a data dir whose member does not match its --name. peerURLs must
+// be free loopback addresses.
+func WithMember(name string, peerURLs ...url.URL) Option {
+	return func(c *config) { c.name, c.peerURLs = name, peerURLs }
+}
 
 // WithLogger replaces the default logger (a no-op logger).
 func WithLogger(l *zap.Logger) Option { return func(c *config) { c.logger = l } }
@@ -163,6 +173,11 @@ func StartDir(dir string, opts ...Option) (*Server, error) {
 	cfg.AdvertiseClientUrls = []url.URL{curl}
 	cfg.ListenPeerUrls = []url.URL{purl}
 	cfg.AdvertisePeerUrls = []url.URL{purl}
+	if c.name != "" {
+		cfg.Name = c.name
+		cfg.ListenPeerUrls = c.peerURLs
+		cfg.AdvertisePeerUrls = c.peerURLs
+	}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 
 	e, err := embed.StartEtcd(cfg)
