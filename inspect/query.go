@@ -78,60 +78,43 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 	// an empty Key, removed at the end.
 	var es []Entry
 	idx := map[string]int{}
-	var problems []Problem
 	providers := map[string]string{} // interning
-	err := guard("walk key bucket", func() error {
-		c := s.tx.Bucket(bucketKey).Cursor()
-		n := 0
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if n++; n&0xffff == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			rev, err := decode.ParseRevision(k)
-			if err != nil {
-				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
-				continue
-			}
-			if q.Revision > 0 && rev.Main > q.Revision {
-				break // the bucket is ordered by revision
-			}
-			if key, ok := decode.PeekKey(v); ok && !q.match(key) {
-				continue // most records, on a targeted query
-			}
-			kv, err := decode.ParseKeyValue(v)
-			if err != nil {
-				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
-				continue
-			}
-			if !q.match(kv.Key) {
-				continue
-			}
-			i, seen := idx[string(kv.Key)]
-			if rev.Tombstone {
-				if seen {
-					if q.Deleted {
-						es[i].Deleted, es[i].DeletedRevision = true, rev.Main
-					} else {
-						delete(idx, es[i].Key)
-						es[i] = Entry{}
-					}
-				}
-				continue
-			}
-			if !seen {
-				i = len(es)
-				es = append(es, Entry{Key: string(kv.Key)})
-				idx[es[i].Key] = i
-			}
-			enc := decode.SniffEncryption(kv.Value).String()
-			if p, ok := providers[enc]; ok {
-				enc = p
-			} else {
-				providers[enc] = enc
-			}
-			es[i] = Entry{Key: es[i].Key, Rev: rev, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
-				Version: kv.Version, Lease: kv.Lease, ValueSize: len(kv.Value), Encryption: enc}
+	problems, err := s.walk(ctx, q.Revision, func(rev decode.Revision, v []byte) error {
+		if key, ok := decode.PeekKey(v); ok && !q.match(key) {
+			return nil // most records, on a targeted query
 		}
+		kv, err := decode.ParseKeyValue(v)
+		if err != nil {
+			return err
+		}
+		if !q.match(kv.Key) {
+			return nil
+		}
+		i, seen := idx[string(kv.Key)]
+		if rev.Tombstone {
+			if seen {
+				if q.Deleted {
+					es[i].Deleted, es[i].DeletedRevision = true, rev.Main
+				} else {
+					delete(idx, es[i].Key)
+					es[i] = Entry{}
+				}
+			}
+			return nil
+		}
+		if !seen {
+			i = len(es)
+			es = append(es, Entry{Key: string(kv.Key)})
+			idx[es[i].Key] = i
+		}
+		enc := decode.SniffEncryption(kv.Value).String()
+		if p, ok := providers[enc]; ok {
+			enc = p
+		} else {
+			providers[enc] = enc
+		}
+		es[i] = Entry{Key: es[i].Key, Rev: rev, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
+			Version: kv.Version, Lease: kv.Lease, ValueSize: len(kv.Value), Encryption: enc}
 		return nil
 	})
 	idx = nil
@@ -177,6 +160,28 @@ func (s *Snapshot) Get(rev decode.Revision) (Record, error) {
 // (0 = all).
 func (s *Snapshot) History(ctx context.Context, key []byte, maxRev int64) ([]Record, []Problem, error) {
 	var out []Record
+	problems, err := s.walk(ctx, maxRev, func(rev decode.Revision, v []byte) error {
+		if k, ok := decode.PeekKey(v); ok && !bytes.Equal(k, key) {
+			return nil
+		}
+		kv, err := decode.ParseKeyValue(v)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(kv.Key, key) {
+			out = append(out, Record{Rev: rev, KeyValue: kv})
+		}
+		return nil
+	})
+	return out, problems, err
+}
+
+// walk visits the key bucket once, in revision order, up to revision maxRev
+// (0 = all), calling fn with each record's revision and value. A record
+// whose revision key does not parse, or for which fn returns an error, is
+// reported as a [Problem] and the walk goes on. ctx is checked every 64Ki
+// records.
+func (s *Snapshot) walk(ctx context.Context, maxRev int64, fn func(rev decode.Revision, v []byte) error) ([]Problem, error) {
 	var problems []Problem
 	err := guard("walk key bucket", func() error {
 		c := s.tx.Bucket(bucketKey).Cursor()
@@ -186,23 +191,17 @@ func (s *Snapshot) History(ctx context.Context, key []byte, maxRev int64) ([]Rec
 				return ctx.Err()
 			}
 			rev, err := decode.ParseRevision(k)
+			if err == nil && maxRev > 0 && rev.Main > maxRev {
+				break // the bucket is ordered by revision
+			}
+			if err == nil {
+				err = fn(rev, v)
+			}
 			if err != nil {
 				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
-				continue
-			}
-			if maxRev > 0 && rev.Main > maxRev {
-				break
-			}
-			kv, err := decode.ParseKeyValue(v)
-			if err != nil {
-				problems = append(problems, Problem{Revision: bytes.Clone(k), Err: err})
-				continue
-			}
-			if bytes.Equal(kv.Key, key) {
-				out = append(out, Record{Rev: rev, KeyValue: kv})
 			}
 		}
 		return nil
 	})
-	return out, problems, err
+	return problems, err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -127,9 +126,7 @@ func runListBackups(o *listBackupsOptions, dir string, out io.Writer) error {
 		rows = append(rows, r)
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return printJSON(out, rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME (UTC)\tHOST\tREVISION\tSNAPSHOT\tARCHIVE\tENCRYPTED\tNAME")

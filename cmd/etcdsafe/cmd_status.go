@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -89,9 +88,7 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 		rep.Trailer = "absent (a raw db copy, or the trailer was cut)"
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(out, rep); err != nil {
 			return err
 		}
 	} else {

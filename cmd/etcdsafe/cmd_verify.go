@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -174,9 +173,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	}
 
 	if o.output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(out, rep); err != nil {
 			return err
 		}
 	} else {
@@ -246,9 +243,7 @@ func runVerifyQuick(path string, o *verifyOptions, out io.Writer) error {
 		return fmt.Errorf("quick verify: %w", err)
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"archive": path, "quick": true, "sidecar": sc})
+		return printJSON(out, map[string]any{"archive": path, "quick": true, "sidecar": sc})
 	}
 	fmt.Fprintf(out, "%s: size and SHA-256 match the sidecar (revision %d, %s); decryption not checked, run verify -i KEY for that\n",
 		path, sc.Revision, sc.Created.UTC().Format("2006-01-02 15:04:05 UTC"))
