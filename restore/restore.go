@@ -29,7 +29,7 @@ import (
 // revisions past anything a client saw, and mark the old ones compacted so
 // informers relist instead of acting on stale caches.
 const (
-	DefaultBumpRevision = 1_000_000_000
+	DefaultBumpRevision  = 1_000_000_000
 	DefaultMarkCompacted = true
 )
 
@@ -372,6 +372,7 @@ func (p *Plan) checkNotRunning() error {
 	for _, u := range urls {
 		addr, network, ok := dialAddr(u)
 		if !ok {
+			p.Checks = append(p.Checks, fmt.Sprintf("client url %s: not an address of this host, not checked", u))
 			continue
 		}
 		c, err := net.DialTimeout(network, addr, 300*time.Millisecond)
@@ -426,10 +427,33 @@ func dialAddr(raw string) (addr, network string, ok bool) {
 	if port == "" {
 		port = "2379"
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+	ip := net.ParseIP(host)
+	switch {
+	case host == "" || host == "localhost" || ip != nil && ip.IsUnspecified():
 		host = "127.0.0.1"
+	case ip == nil || !isLocalIP(ip):
+		// Only this host's addresses: a remote one (or a name) would test
+		// another machine, or a proxy that accepts every connection.
+		return "", "", false
 	}
 	return net.JoinHostPort(host, port), "tcp", true
+}
+
+// isLocalIP reports whether ip is loopback or assigned to an interface here.
+func isLocalIP(ip net.IP) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // latestRevision reads the newest revision of the db's key bucket.
