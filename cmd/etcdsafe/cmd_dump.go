@@ -88,20 +88,10 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		return err
 	}
 	defer s.Close()
-	sel, err := s.selection(cmd, &o.listOptions, args, fails)
+	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, false, fails)
 	if err != nil {
 		return err
 	}
-	if sel.resource == nil {
-		if err := s.loadCRDs(ctx, o.revision, fails); err != nil {
-			return err
-		}
-	}
-	entries, problems, err := s.snap.Index(ctx, s.query(sel, o.revision, false))
-	if err != nil {
-		return err
-	}
-	fails.addProblems(problems)
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
 		return err

@@ -104,28 +104,16 @@ type lsRow struct {
 }
 
 func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.Writer) error {
-	ctx := cmd.Context()
 	fails := &failures{w: cmd.ErrOrStderr()}
 	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	sel, err := s.selection(cmd, &o.listOptions, args, fails)
+	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, o.deleted, fails)
 	if err != nil {
 		return err
 	}
-	if sel.resource == nil {
-		// keys of custom resources are named after their CRDs
-		if err := s.loadCRDs(ctx, o.revision, fails); err != nil {
-			return err
-		}
-	}
-	entries, problems, err := s.snap.Index(ctx, s.query(sel, o.revision, o.deleted))
-	if err != nil {
-		return err
-	}
-	fails.addProblems(problems)
 	// Rows are made on the fly from the index entries, twice for a table
 	// (column widths, then lines): nothing per row is kept.
 	each := func(fn func(lsRow) error) error {
@@ -241,6 +229,27 @@ func (t *lsTable) write(w io.Writer, c [8]string) error {
 
 func (t *lsTable) header(w io.Writer) error        { return t.write(w, lsHeader) }
 func (t *lsTable) line(w io.Writer, r lsRow) error { return t.write(w, t.cells(r)) }
+
+// selectEntries resolves the selection and walks the file once for its
+// keys (live, or deleted with deleted set). Without a TYPE, the CRDs in the
+// file are learned first: the keys of custom resources are named after them.
+func (s *source) selectEntries(cmd *cobra.Command, o *listOptions, args []string, deleted bool, fails *failures) (selector, []inspect.Entry, error) {
+	sel, err := s.selection(cmd, o, args, fails)
+	if err != nil {
+		return sel, nil, err
+	}
+	if sel.resource == nil {
+		if err := s.loadCRDs(cmd.Context(), o.revision, fails); err != nil {
+			return sel, nil, err
+		}
+	}
+	entries, problems, err := s.snap.Index(cmd.Context(), s.query(sel, o.revision, deleted))
+	if err != nil {
+		return sel, nil, err
+	}
+	fails.addProblems(problems)
+	return sel, entries, nil
+}
 
 // selection resolves TYPE[/NAME] -n -A --prefix into a selector.
 func (s *source) selection(cmd *cobra.Command, o *listOptions, args []string, fails *failures) (selector, error) {
