@@ -167,3 +167,18 @@ func (s *Snapshot) Status(ctx context.Context, check bool) (*Status, error) {
 	}
 	return st, nil
 }
+
+// CompactRevision is the revision of the last finished compaction (0 if
+// none): state older than it is incomplete in the file.
+func (s *Snapshot) CompactRevision() int64 {
+	var rev int64
+	_ = guard("read meta", func() error {
+		if b := s.tx.Bucket(bucketMeta); b != nil {
+			if r, err := decode.ParseRevision(b.Get([]byte("finishedCompactRev"))); err == nil {
+				rev = r.Main
+			}
+		}
+		return nil
+	})
+	return rev
+}

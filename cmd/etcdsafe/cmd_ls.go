@@ -243,6 +243,9 @@ func (s *source) selectEntries(cmd *cobra.Command, o *listOptions, args []string
 			return sel, nil, err
 		}
 	}
+	if c := s.snap.CompactRevision(); o.revision > 0 && o.revision < c {
+		fmt.Fprintf(cmd.ErrOrStderr(), "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", o.revision, c)
+	}
 	entries, problems, err := s.snap.Index(cmd.Context(), s.query(sel, o.revision, deleted))
 	if err != nil {
 		return sel, nil, err

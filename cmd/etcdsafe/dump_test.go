@@ -148,3 +148,20 @@ func TestDumpInterrupted(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+// TestRevisionBeforeCompaction: asking for a state older than the last
+// compaction warns that it is incomplete.
+func TestRevisionBeforeCompaction(t *testing.T) {
+	for _, rev := range []struct {
+		r    string
+		warn bool
+	}{{"4", true}, {"5", false}, {"30", false}} {
+		_, stderr, code := runCLI(t, "ls", demoDB, "namespaces", "--revision", rev.r)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if got := strings.Contains(stderr, "older than the last compaction (5)"); got != rev.warn {
+			t.Errorf("--revision %s: warning %v, want %v\n%s", rev.r, got, rev.warn, stderr)
+		}
+	}
+}
