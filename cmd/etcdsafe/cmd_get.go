@@ -127,6 +127,7 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		}
 		q = s.query(what, o.revision, false)
 	}
+	s.warnCompacted(cmd, o.revision)
 	entries, problems, err := s.snap.Index(ctx, q)
 	if err != nil {
 		return err

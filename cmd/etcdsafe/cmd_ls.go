@@ -243,15 +243,21 @@ func (s *source) selectEntries(cmd *cobra.Command, o *listOptions, args []string
 			return sel, nil, err
 		}
 	}
-	if c := s.snap.CompactRevision(); o.revision > 0 && o.revision < c {
-		fmt.Fprintf(cmd.ErrOrStderr(), "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", o.revision, c)
-	}
+	s.warnCompacted(cmd, o.revision)
 	entries, problems, err := s.snap.Index(cmd.Context(), s.query(sel, o.revision, deleted))
 	if err != nil {
 		return sel, nil, err
 	}
 	fails.addProblems(problems)
 	return sel, entries, nil
+}
+
+// warnCompacted says when a state asked for is older than the last
+// compaction, and so incomplete.
+func (s *source) warnCompacted(cmd *cobra.Command, rev int64) {
+	if c := s.snap.CompactRevision(); rev > 0 && rev < c {
+		fmt.Fprintf(cmd.ErrOrStderr(), "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", rev, c)
+	}
 }
 
 // selection resolves TYPE[/NAME] -n -A --prefix into a selector.

@@ -156,7 +156,7 @@ func TestRevisionBeforeCompaction(t *testing.T) {
 		r    string
 		warn bool
 	}{{"4", true}, {"5", false}, {"30", false}} {
-		_, stderr, code := runCLI(t, "ls", demoDB, "namespaces", "--revision", rev.r)
+		_, stderr, code := runCLI(t, "get", demoDB, "namespaces", "--revision", rev.r)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
