@@ -180,7 +180,7 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 		w("            archive of %s taken %s from %s, etcd %s", p.Archive.Host, p.Archive.Created.Format("2006-01-02 15:04:05Z07:00"), p.Archive.Endpoint, p.Archive.EtcdVersion)
 	}
 	if p.MarkCompacted {
-		w("  revision  %d -> %d, older revisions marked compacted", p.Revision, p.NewRevision)
+		w("  revision  %d -> %d (+%d), older revisions marked compacted", p.Revision, p.NewRevision, p.NewRevision-p.Revision)
 	} else {
 		w("  revision  %d (not bumped: clients that saw newer revisions will misbehave)", p.Revision)
 	}
