@@ -194,6 +194,11 @@ func (s *Snapshot) walk(ctx context.Context, maxRev int64, fn func(rev decode.Re
 			if err == nil && maxRev > 0 && rev.Main > maxRev {
 				break // the bucket is ordered by revision
 			}
+			if err == nil && len(v) == 0 {
+				// `etcdutl snapshot restore --bump-revision` marks the
+				// bumped revision with an empty record: no key, no value.
+				continue
+			}
 			if err == nil {
 				err = fn(rev, v)
 			}

@@ -135,6 +135,9 @@ func (s *Snapshot) Status(ctx context.Context, check bool) (*Status, error) {
 					return nil
 				}
 				st.Revision = rev.Main
+				if len(v) == 0 {
+					return nil // the empty marker of a --bump-revision restore
+				}
 				kv, err := decode.ParseKeyValue(v)
 				if err != nil {
 					st.Problems = append(st.Problems, Problem{Revision: k, Err: err}.Error())

@@ -2,7 +2,9 @@ package restore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -278,9 +280,18 @@ func EditForceNewCluster(path string, on bool, now func() time.Time) (ManifestEd
 		now = time.Now
 	}
 	dir, base := filepath.Split(path)
+	// Two edits in one second (on, then off) must not collide: a copy
+	// is never overwritten, the next free name is taken.
 	backup := filepath.Join(dir, "."+base+".etcdsafe-"+stamp(now()))
-	if err := writeLike(backup, b, st, true); err != nil {
-		return ed, fmt.Errorf("keep a copy of the etcd manifest: %w", err)
+	for i := 1; ; i++ {
+		err := writeLike(backup, b, st, true)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i == 100 {
+			return ed, fmt.Errorf("keep a copy of the etcd manifest: %w", err)
+		}
+		backup = filepath.Join(dir, fmt.Sprintf(".%s.etcdsafe-%s-%d", base, stamp(now()), i))
 	}
 	if err := writeLike(path, nb, st, false); err != nil {
 		return ed, fmt.Errorf("write etcd manifest: %w", err)
