@@ -19,6 +19,10 @@ type PresentOptions struct {
 	// ShowManagedFields keeps metadata.managedFields, which kubectl hides.
 	ShowManagedFields bool
 	Clean             CleanOptions
+	// AsGroup is the API group the object was asked for, when it matters:
+	// /registry/events holds core/v1 Events, which events.k8s.io serves in
+	// its own schema.
+	AsGroup string
 }
 
 // Present turns a decoded value into the object to print. notes tell the
@@ -26,6 +30,11 @@ type PresentOptions struct {
 // modified.
 func Present(v *Value, modRevision int64, opts PresentOptions) (obj *unstructured.Unstructured, notes []string, err error) {
 	obj = v.Object.DeepCopy()
+	if !opts.StorageVersion && opts.AsGroup == "events.k8s.io" && obj.GetAPIVersion() == "v1" && obj.GetKind() == "Event" {
+		if obj, err = coreEventAsEventsV1(obj); err != nil {
+			return nil, nil, err
+		}
+	}
 	if !opts.StorageVersion {
 		conv, changed, err := ConvertToServed(obj)
 		switch {
@@ -36,6 +45,7 @@ func Present(v *Value, modRevision int64, opts PresentOptions) (obj *unstructure
 		case changed:
 			obj = conv
 		}
+		readDefaults(obj)
 	}
 	if !opts.Raw {
 		// CreateReady reads managedFields (node ports an apply requested)

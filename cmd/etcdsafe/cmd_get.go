@@ -134,6 +134,10 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	}
 	fails.addProblems(problems)
 
+	po := o.render.present()
+	if what.resource != nil {
+		po.AsGroup = what.resource.Group // events.k8s.io views core Events in its schema
+	}
 	p := newPrinter(out, o.output, len(what.names) == 1 || o.key != "")
 	found := 0
 	for _, e := range entries {
@@ -143,7 +147,7 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			}
 		}
 		found++
-		obj, err := s.render(e, o.render.present(), cmd.ErrOrStderr(), nil)
+		obj, err := s.render(e, po, cmd.ErrOrStderr(), nil)
 		if err != nil {
 			if errors.Is(err, errNotObject) {
 				if err := p.printKey(e, s); err != nil {
