@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 BENCH_N  ?= 200000
 BENCH_DB ?= .cache/bench-$(BENCH_N).db
 
-.PHONY: all build test test-short test-race demo bench bench-data fuzz lint verify clean
+.PHONY: all build test test-short test-race e2e demo bench bench-data fuzz lint verify clean
 
 all: build
 
@@ -24,6 +24,10 @@ test-short:
 
 test-race:
 	$(GO) test -race -count=1 ./...
+
+## e2e: real etcd and kube-apiserver built from e2e/go.mod (cached): backup, parity, create-ready, wiped master
+e2e:
+	bash scripts/e2e.sh
 
 ## demo: embedded etcd with a realistic cluster, then every read command on its snapshot
 demo: build

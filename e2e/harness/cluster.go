@@ -41,8 +41,16 @@ type Cluster struct {
 	APIURL    string // https URL of kube-apiserver
 	EncConfig string // the EncryptionConfiguration kube-apiserver reads
 
-	logs []*os.File
-	cmds []*exec.Cmd
+	procs []*proc
+}
+
+// proc is a started binary; exited closes when it ends.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	log    *os.File
+	exited chan struct{}
+	err    error
 }
 
 // EtcdManifest is the path of etcd's static pod manifest.
@@ -165,6 +173,9 @@ resources:
 		"--enable-admission-plugins=NodeRestriction",
 		"--enable-bootstrap-token-auth=true",
 		"--encryption-provider-config=" + c.EncConfig,
+		// kube-apiserver 1.37 refuses a loopback advertise address with the
+		// lease reconciler of the "kubernetes" Service's endpoints
+		"--endpoint-reconciler-type=none",
 		"--etcd-cafile=" + filepath.Join(etcdPKI, "ca.crt"),
 		"--etcd-certfile=" + filepath.Join(pki, "apiserver-etcd-client.crt"),
 		"--etcd-keyfile=" + filepath.Join(pki, "apiserver-etcd-client.key"),
@@ -322,8 +333,12 @@ func (c *Cluster) startFromManifest(manifest, bin, name string) error {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	c.cmds = append(c.cmds, cmd)
-	c.logs = append(c.logs, logf)
+	p := &proc{name: name, cmd: cmd, log: logf, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	c.procs = append(c.procs, p)
 	return nil
 }
 
@@ -340,9 +355,11 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		for _, cmd := range c.cmds {
-			if cmd.ProcessState != nil {
-				return fmt.Errorf("%s exited: %s; see %s", filepath.Base(cmd.Path), cmd.ProcessState, filepath.Join(c.Root, "logs"))
+		for _, p := range c.procs {
+			select {
+			case <-p.exited:
+				return fmt.Errorf("%s exited (%v): %s", p.name, p.err, tail(p.log.Name()))
+			default:
 			}
 		}
 		resp, err := hc.Get(c.APIURL + "/readyz")
@@ -369,27 +386,42 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 // and waits for them.
 func (c *Cluster) Stop() error {
 	var errs []error
-	for i := len(c.cmds) - 1; i >= 0; i-- {
-		cmd := c.cmds[i]
-		if cmd.Process == nil {
-			continue
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		p := c.procs[i]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			errs = append(errs, fmt.Errorf("%s ignored SIGTERM", filepath.Base(cmd.Path)))
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			errs = append(errs, fmt.Errorf("%s ignored SIGTERM", p.name))
+		}
+		p.log.Close()
+	}
+	c.procs = nil
+	return errors.Join(errs...)
+}
+
+// tail returns the last lines of a log that say why a process failed.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var keep []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "E") || strings.Contains(l, `"level":"fatal"`) || strings.Contains(l, `"level":"error"`) {
+			keep = append(keep, l)
 		}
 	}
-	for _, f := range c.logs {
-		f.Close()
+	if len(keep) == 0 {
+		keep = lines
 	}
-	c.cmds, c.logs = nil, nil
-	return errors.Join(errs...)
+	if len(keep) > 5 {
+		keep = keep[len(keep)-5:]
+	}
+	return strings.Join(keep, "\n")
 }
 
 // freePorts returns n distinct free loopback TCP ports.
