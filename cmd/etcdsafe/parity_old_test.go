@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,32 +14,6 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 )
-
-// excusedDiffs would list, per resource, differences between what a real
-// API server served and what `get --raw` prints that are known and
-// explained (an object is excused only when every path that differs matches
-// the pattern). It is empty: the read-time defaults and the events.k8s.io
-// view of core Events that once needed it are now applied by decode
-// (decode/served.go). A new entry needs its reason written here.
-var excusedDiffs = map[string]struct {
-	paths  *regexp.Regexp
-	reason string
-}{}
-
-// excused reports whether every diff is one excusedDiffs explains for resource.
-func excused(resource string, diffs []string) bool {
-	e, ok := excusedDiffs[resource]
-	if !ok {
-		return false
-	}
-	for _, d := range diffs {
-		path, _, _ := strings.Cut(d, ": api=")
-		if !e.paths.MatchString(path) {
-			return false
-		}
-	}
-	return true
-}
 
 // oldRealDirs are snapshots written by older real control planes, made by
 // scripts/mk-old-snapshots.sh (see each README.md), with pinned revisions so
@@ -62,7 +33,6 @@ func TestParityWithOlderAPIServers(t *testing.T) {
 	for _, tc := range oldRealDirs {
 		t.Run(filepath.Base(tc.dir), func(t *testing.T) {
 			snap := filepath.Join(tc.dir, "snapshot.db")
-			enc := filepath.Join(tc.dir, "encryption-config.yaml")
 			stdout, stderr, code := runCLI(t, "status", snap, "-o", "json")
 			if code != 0 {
 				t.Fatalf("status: exit %d: %s", code, stderr)
@@ -70,71 +40,12 @@ func TestParityWithOlderAPIServers(t *testing.T) {
 			if !strings.Contains(stdout, `"revision": `+tc.revision) && !strings.Contains(stdout, `"revision":`+tc.revision) {
 				t.Fatalf("status does not report revision %s:\n%s", tc.revision, stdout)
 			}
-			files, err := filepath.Glob(filepath.Join(tc.dir, "api", "*.json"))
-			if err != nil || len(files) < 30 {
-				t.Fatalf("want at least 30 api files, got %d: %v", len(files), err)
-			}
-			total, equal, excusedN := 0, 0, 0
-			reasons := map[string]int{}
-			for _, f := range files {
-				resource := strings.TrimSuffix(filepath.Base(f), ".json")
-				var want struct{ Items []map[string]any }
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := json.Unmarshal(b, &want); err != nil {
-					t.Fatal(err)
-				}
-				if reason, ok := notInEtcd[resource]; ok {
-					t.Logf("%s: %d objects not compared: %s", resource, len(want.Items), reason)
-					continue
-				}
-				stdout, stderr, code := runCLI(t, "get", snap, resource, "-A", "--raw", "-o", "json", "--decryption-config", enc)
-				if code != 0 {
-					t.Errorf("%s: exit %d: %s", resource, code, stderr)
-					continue
-				}
-				var got struct{ Items []map[string]any }
-				if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-					t.Fatalf("%s: output is not a JSON List: %v\n%.500s", resource, err, stdout)
-				}
-				byName := map[string]map[string]any{}
-				for _, it := range got.Items {
-					byName[objID(it)] = it
-				}
-				if len(got.Items) != len(want.Items) {
-					t.Errorf("%s: %d objects, the API served %d", resource, len(got.Items), len(want.Items))
-				}
-				for _, w := range want.Items {
-					total++
-					g, ok := byName[objID(w)]
-					if !ok {
-						t.Errorf("%s %s: missing", resource, objID(w))
-						continue
-					}
-					dropManagedFields(w)
-					dropManagedFields(g)
-					if diffs := jsonDiff("", w, g); len(diffs) > 0 {
-						if excused(resource, diffs) {
-							excusedN++
-							reasons[resource]++
-							continue
-						}
-						t.Errorf("%s %s differs from the API:\n  %s", resource, objID(w), strings.Join(diffs, "\n  "))
-						continue
-					}
-					equal++
-				}
-			}
+			equal, total := compareWithAPI(t, tc.dir)
 			if total < 200 {
 				t.Errorf("only %d objects compared", total)
 			}
-			for r, n := range reasons {
-				t.Logf("%s: %d objects differ as explained: %s", r, n, excusedDiffs[r].reason)
-			}
-			t.Logf("parity %d/%d, %d more differ for the reasons above", equal, total, excusedN)
-			fmt.Printf("%s: parity %d/%d, %d excused\n", filepath.Base(tc.dir), equal, total, excusedN)
+			t.Logf("parity %d/%d", equal, total)
+			fmt.Printf("%s: parity %d/%d\n", filepath.Base(tc.dir), equal, total)
 		})
 	}
 }

@@ -35,13 +35,22 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 // converted from their v1beta1 storage version. managedFields aside, which
 // kubectl hides.
 func TestParityWithRealAPIServer(t *testing.T) {
-	snap := filepath.Join(realDir, "snapshot.db")
-	enc := filepath.Join(realDir, "encryption-config.yaml")
-	files, err := filepath.Glob(filepath.Join(realDir, "api", "*.json"))
+	equal, total := compareWithAPI(t, realDir)
+	t.Logf("parity %d/%d", equal, total)
+	fmt.Printf("parity %d/%d\n", equal, total)
+}
+
+// compareWithAPI runs `get <resource> -A --raw -o json` on dir/snapshot.db
+// for every dir/api/<resource>.json a real API server served and compares
+// object by object, managedFields aside. Every difference fails the test.
+func compareWithAPI(t *testing.T, dir string) (equal, total int) {
+	t.Helper()
+	snap := filepath.Join(dir, "snapshot.db")
+	enc := filepath.Join(dir, "encryption-config.yaml")
+	files, err := filepath.Glob(filepath.Join(dir, "api", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no api files: %v", err)
 	}
-	total, equal := 0, 0
 	for _, f := range files {
 		resource := strings.TrimSuffix(filepath.Base(f), ".json")
 		var want struct{ Items []map[string]any }
@@ -63,7 +72,7 @@ func TestParityWithRealAPIServer(t *testing.T) {
 		}
 		var got struct{ Items []map[string]any }
 		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-			t.Fatalf("%s: output is not a JSON List: %v\n%s", resource, err, stdout)
+			t.Fatalf("%s: output is not a JSON List: %v\n%.500s", resource, err, stdout)
 		}
 		byName := map[string]map[string]any{}
 		for _, it := range got.Items {
@@ -88,8 +97,7 @@ func TestParityWithRealAPIServer(t *testing.T) {
 			equal++
 		}
 	}
-	t.Logf("parity %d/%d", equal, total)
-	fmt.Printf("parity %d/%d\n", equal, total)
+	return equal, total
 }
 
 func objID(o map[string]any) string {
