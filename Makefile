@@ -42,7 +42,7 @@ $(BENCH_DB):
 ## bench: every benchmark on the generated snapshot, CLI figures next to their comparisons
 bench: $(BENCH_DB)
 	bash scripts/bench.sh $(BENCH_DB)
-	ETCDSAFE_BENCH_DB=$(abspath $(BENCH_DB)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/
+	ETCDSAFE_BENCH_DB=$(abspath $(BENCH_DB)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/ ./restore/
 
 ## fuzz: every fuzz target for $(FUZZTIME)
 fuzz:
