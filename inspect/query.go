@@ -76,8 +76,21 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 	// one small struct and one copy of the key per matching key. A key
 	// deleted (when deleted keys are not wanted) leaves a hole, marked by
 	// an empty Key, removed at the end.
-	var es []Entry
-	idx := map[string]int{}
+	// A first, cheap pass (keys only, no decoding) sizes the slice and the
+	// map: growing them by doubling while walking a large file makes the
+	// garbage of every smaller copy (200k keys: 153 MiB allocated for 31
+	// MiB kept; presized: 39 MiB).
+	// Only a query over the whole keyspace is worth the extra pass: a
+	// targeted one keeps few entries and would pay a walk for nothing.
+	n := 0
+	if q.Exact == nil && len(q.Prefixes) == 0 {
+		var err error
+		if n, err = s.countMatching(ctx, q); err != nil {
+			return nil, nil, err
+		}
+	}
+	es := make([]Entry, 0, n)
+	idx := make(map[string]int, n)
 	providers := map[string]string{} // interning
 	problems, err := s.walk(ctx, q.Revision, func(rev decode.Revision, v []byte) error {
 		if key, ok := decode.PeekKey(v); ok && !q.match(key) {
@@ -209,4 +222,20 @@ func (s *Snapshot) walk(ctx context.Context, maxRev int64, fn func(rev decode.Re
 		return nil
 	})
 	return problems, err
+}
+
+// countMatching counts the put records whose key matches q (an upper bound
+// of the keys Index keeps), reading only the keys.
+func (s *Snapshot) countMatching(ctx context.Context, q Query) (int, error) {
+	n := 0
+	_, err := s.walk(ctx, q.Revision, func(rev decode.Revision, v []byte) error {
+		if rev.Tombstone {
+			return nil
+		}
+		if key, ok := decode.PeekKey(v); !ok || q.match(key) {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
