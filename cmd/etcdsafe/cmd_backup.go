@@ -478,6 +478,12 @@ func resolveBackupTarget(o *backupOptions, stdout io.Writer) (backupTarget, erro
 	case !errors.Is(err, fs.ErrNotExist):
 		return backupTarget{}, fmt.Errorf("output: %w", err)
 	}
+	// A new FILE must look like an archive: a nightly job whose --out DIR
+	// was never created would otherwise write one file named DIR, which
+	// list and prune then never see.
+	if base := filepath.Base(o.out); !strings.Contains(base, ".tar") && !strings.HasSuffix(base, ".age") && !strings.HasSuffix(base, ".zst") {
+		return backupTarget{}, usagef("--out %s does not exist: create the directory, or name a new file ending in .tar.zst.age", o.out)
+	}
 	dir := filepath.Dir(o.out)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return backupTarget{}, fmt.Errorf("output directory %s does not exist: %w", dir, fs.ErrNotExist)

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBackupOutMissingDir: --out naming a directory that was never created
+// is refused (a nightly job would otherwise write one file named like the
+// directory, which list and prune never see); a new file named like an
+// archive is written.
+func TestBackupOutMissingDir(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(realDir, "snapshot.db")
+	_, stderr, code := runCLI(t, "backup", "--from-db", db, "--kube-dir", "", "--insecure-no-encryption", "--out", filepath.Join(dir, "backups"))
+	if code != exitUsage || !strings.Contains(stderr, "create the directory") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("left behind: %v", ents)
+	}
+	file := filepath.Join(dir, "m1.tar.zst")
+	if _, stderr, code := runCLI(t, "backup", "--from-db", db, "--kube-dir", "", "--insecure-no-encryption", "--out", file); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+		t.Fatalf("archive: %v", err)
+	}
+}
