@@ -4,8 +4,8 @@ BIN      := bin/etcdsafe
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 30s
-BENCH_N  ?= 200000
-BENCH_DB ?= .cache/bench-$(BENCH_N).db
+BENCH_SIZES ?= 100000 1000000
+BENCH_DBS   := $(foreach n,$(BENCH_SIZES),.cache/bench-$(n).db)
 
 .PHONY: all build test test-short test-race e2e demo bench bench-data fuzz lint verify clean
 
@@ -33,16 +33,16 @@ e2e:
 demo: build
 	bash scripts/demo.sh
 
-## bench-data: a reproducible snapshot of $(BENCH_N) objects, made by a real etcd
-bench-data: $(BENCH_DB)
-$(BENCH_DB):
+## bench-data: reproducible snapshots of $(BENCH_SIZES) objects (seed 1), made by a real etcd
+bench-data: $(BENCH_DBS)
+.cache/bench-%.db:
 	mkdir -p .cache
-	$(GO) run ./internal/cmd/mkbench -n $(BENCH_N) -out $(BENCH_DB)
+	$(GO) run ./internal/cmd/mkbench -n $* -out $@
 
-## bench: every benchmark on the generated snapshot, CLI figures next to their comparisons
-bench: $(BENCH_DB)
-	bash scripts/bench.sh $(BENCH_DB)
-	ETCDSAFE_BENCH_DB=$(abspath $(BENCH_DB)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/ ./restore/
+## bench: every measurement next to its comparison (bench/report.md, bench/report.json), then the Go benchmarks
+bench: $(BENCH_DBS)
+	python3 scripts/bench.py $(BENCH_DBS)
+	ETCDSAFE_BENCH_DB=$(abspath $(firstword $(BENCH_DBS))) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/ ./restore/
 
 ## fuzz: every fuzz target for $(FUZZTIME)
 fuzz:

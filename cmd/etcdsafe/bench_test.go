@@ -11,10 +11,20 @@ import (
 
 // benchSource is ETCDSAFE_BENCH_DB (`make bench-data`), else the demo fixture.
 func benchSource(b *testing.B) (db, deployNS, deployName string) {
+	db = demoDB
 	if p := os.Getenv("ETCDSAFE_BENCH_DB"); p != "" {
-		return p, "ns-00000", "obj-0006935"
+		db = p
 	}
-	return demoDB, "payments", "api"
+	// the first Deployment of the file: generated names depend on its size
+	var out strings.Builder
+	if code := run(context.Background(), []string{"ls", db, "deployments", "-A", "-o", "keys"}, strings.NewReader(""), &out, io.Discard); code != 0 {
+		b.Fatalf("ls %s: exit %d", db, code)
+	}
+	parts := strings.Split(strings.SplitN(out.String(), "\n", 2)[0], "/")
+	if len(parts) != 5 {
+		b.Fatalf("no deployment in %s", db)
+	}
+	return db, parts[3], parts[4]
 }
 
 func benchCLI(b *testing.B, args ...string) {

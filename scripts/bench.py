@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""make bench: every measurement of issue 6 on the generated snapshots, each
+next to its comparison run in the same go, median of RUNS runs: wall time,
+peak RSS and peak anonymous memory (RSS minus the page cache of the mmap'd
+snapshot). Writes bench/report.md and bench/report.json.
+
+usage: bench.py SNAPSHOT [SNAPSHOT...]   (env RUNS, default 3)
+"""
+import glob, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
+
+RUNS = int(os.environ.get("RUNS", "3"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(ROOT)
+WORK = tempfile.mkdtemp(prefix="bench-", dir=".cache")
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True)
+
+
+def status_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            d = dict(l.split(":", 1) for l in f)
+        return int(d["RssAnon"].split()[0]), int(d["VmRSS"].split()[0])
+    except Exception:
+        return 0, 0
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except Exception:
+        return []
+
+
+def measure(cmd, setup=None):
+    """One run: wall seconds, peak RSS and peak anonymous MiB of the whole
+    process tree (a pipeline counts all its processes)."""
+    if setup:
+        setup()
+    t0 = time.time()
+    p = subprocess.Popen(cmd, shell=isinstance(cmd, str), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pa = pr = 0
+    while p.poll() is None:
+        tree, a, r = [p.pid], 0, 0
+        while tree:
+            q = tree.pop()
+            qa, qr = status_of(q)
+            a, r = a + qa, r + qr
+            tree += children(q)
+        pa, pr = max(pa, a), max(pr, r)
+        time.sleep(0.005)
+    wall = time.time() - t0
+    err = p.stderr.read().decode(errors="replace")
+    if p.returncode not in (0,):
+        raise SystemExit(f"benchmark command failed ({p.returncode}): {cmd}\n{err[-2000:]}")
+    return wall, pr / 1024, pa / 1024
+
+
+def median_run(cmd, setup=None):
+    runs = [measure(cmd, setup) for _ in range(RUNS)]
+    return {"wall_s": round(statistics.median(r[0] for r in runs), 3),
+            "peak_rss_mib": round(statistics.median(r[1] for r in runs), 1),
+            "peak_anon_mib": round(statistics.median(r[2] for r in runs), 1),
+            "runs": RUNS}
+
+
+def build():
+    sh("go build -o bin/etcdsafe ./cmd/etcdsafe")
+    sh("go build -o bin/floor ./internal/cmd/floor")
+    if not os.path.exists("bin/etcdutl"):
+        sh("bash scripts/build-etcdutl.sh bin/etcdutl v3.7.3")
+    if not all(shutil.which(t) for t in ("age", "age-keygen", "zstd", "gzip", "tar")):
+        sh("apt-get update -qq && apt-get install -y -qq age zstd gzip tar >/dev/null")
+
+
+def first_key(db, typ):
+    out = subprocess.run(["bin/etcdsafe", "ls", db, typ, "-A", "-o", "keys"], capture_output=True, text=True).stdout
+    return out.splitlines()[0].split("/")  # ['', 'registry', 'deployments', ns, name]
+
+
+def bench_snapshot(db):
+    size = os.path.getsize(db)
+    records = subprocess.run(["bin/floor", db], capture_output=True, text=True).stdout.split()[0]
+    sh(f"cat {db} > /dev/null")  # page cache warm for every run alike
+    _, _, _, ns, name = first_key(db, "deployments")
+    es = "bin/etcdsafe"
+    # mkbench encrypts Secrets with the demo's key (internal/demodata)
+    enc = "--decryption-config testdata/generated/encryption-config.yaml"
+    kube = os.path.join(WORK, "kube")
+    os.makedirs(os.path.join(kube, "pki", "etcd"), exist_ok=True)
+    os.makedirs(os.path.join(kube, "manifests"), exist_ok=True)
+    with open(os.path.join(kube, "pki", "etcd", "ca.key"), "wb") as f:
+        f.write(os.urandom(2048))
+    with open(os.path.join(kube, "manifests", "etcd.yaml"), "w") as f:
+        f.write("apiVersion: v1\nkind: Pod\n")
+    key = os.path.join(WORK, "key.txt")
+    if not os.path.exists(key):
+        sh(f"age-keygen -o {key} 2>/dev/null")
+    rcp = subprocess.run(["age-keygen", "-y", key], capture_output=True, text=True).stdout.strip()
+    arch = os.path.join(WORK, "b.tar.zst.age")
+    zarch = os.path.join(WORK, "z.age")
+    def rm(p):
+        return lambda: shutil.rmtree(p, ignore_errors=True)
+
+    rows = []
+
+    def row(name, cmd, cmp_name, cmp_cmd, target=None, setup=None, cmp_setup=None):
+        ours = median_run(cmd, setup)
+        cmp = median_run(cmp_cmd, cmp_setup) if cmp_cmd else None
+        r = {"measure": name, "etcdsafe": ours}
+        if cmp:
+            r["comparison"] = {"name": cmp_name, **cmp}
+            r["ratio"] = round(ours["wall_s"] / cmp["wall_s"], 2) if cmp["wall_s"] else None
+        if target:
+            kind, limit = target
+            if kind == "max_ratio":
+                r["target"] = f"<= {limit}x {cmp_name}"
+                r["met"] = r["ratio"] <= limit
+            elif kind == "min_speedup":
+                r["target"] = f">= {limit}x faster than {cmp_name}"
+                r["met"] = (cmp["wall_s"] / ours["wall_s"]) >= limit
+        rows.append(r)
+        print(f"  {name}: {ours} vs {cmp_name}: {cmp}", flush=True)
+
+    floor = f"bin/floor {db}"
+    row("status", f"{es} status {db}", "etcdutl snapshot status", f"bin/etcdutl snapshot status {db}", ("max_ratio", 1.0))
+    row("ls -A", f"{es} ls {db} -A", "floor", floor, ("max_ratio", 2.0))
+    row(f"get deployment/{name} -n {ns}", f"{es} get {db} deployment/{name} -n {ns}", "floor", floor, ("max_ratio", 2.0))
+    row("get deployments -A", f"{es} get {db} deployments -A", "floor", floor)
+    row("get secrets -A (aescbc)", f"{es} get {db} secrets -A {enc}", "floor", floor)
+    d = os.path.join(WORK, "dump")
+    row("dump -A --include-owned", f"{es} dump {db} -A --include-owned {enc} --out {d}", "floor", floor, setup=rm(d))
+    row(f"history deployment/{name}", f"{es} history {db} deployment/{name} -n {ns}", "floor", floor)
+    row("backup --from-db (+ kube dir)",
+        f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
+        "tar -czf - | age", f"tar -czf - {db} {kube} | age -r {rcp} > {os.path.join(WORK, 'g.age')}",
+        ("min_speedup", 5.0), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)])
+    row("backup --from-db (+ kube dir) ", f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
+        "tar -cf - | zstd -T0 | age", f"tar -cf - {db} {kube} | zstd -T0 -q | age -r {rcp} > {zarch}",
+        ("max_ratio", 1.3), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)])
+    row("verify", f"{es} verify {arch} -i {key}", "age -d | zstd -d | tar -t",
+        f"age -d -i {key} {zarch} | zstd -d -q | tar -t > /dev/null")
+    rd, ud = os.path.join(WORK, "restored"), os.path.join(WORK, "etcdutl-restored")
+    peer = "http://127.0.0.1:2380"
+    row("restore (bump 1e9, mark compacted)",
+        f"{es} restore {db} --data-dir {rd} --name m1 --initial-advertise-peer-urls {peer} --json",
+        "etcdutl snapshot restore (same flags)",
+        f"bin/etcdutl snapshot restore {db} --data-dir {ud} --name m1 --initial-advertise-peer-urls {peer} "
+        f"--initial-cluster m1={peer} --bump-revision 1000000000 --mark-compacted",
+        ("max_ratio", 1.1), setup=lambda: [shutil.rmtree(p, ignore_errors=True) for p in [rd] + glob.glob(rd + ".etcdsafe-*")],
+        cmp_setup=rm(ud))
+    # memory targets
+    for r in rows:
+        if r["measure"].startswith(("status", "ls", "get", "dump", "history")):
+            r["memory_target"] = "peak anonymous < 256 MiB"
+            r["memory_met"] = r["etcdsafe"]["peak_anon_mib"] < 256
+        if r["measure"].startswith("backup"):
+            r["memory_target"] = "peak anonymous < 200 MiB"
+            r["memory_met"] = r["etcdsafe"]["peak_anon_mib"] < 200
+    return {"snapshot": db, "bytes": size, "records": int(records), "rows": rows}
+
+
+def report(results):
+    os.makedirs("bench", exist_ok=True)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+            "machine": platform.machine(), "runs": RUNS,
+            "go": subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()}
+    with open("bench/report.json", "w") as f:
+        json.dump({"meta": meta, "snapshots": results}, f, indent=2)
+    out = [f"# etcdsafe benchmark report\n\n{meta['date']}, {meta['cpus']} cores, {meta['go']}; "
+           f"median of {RUNS} runs; page cache warm. Made by `make bench` (scripts/bench.py).\n"]
+    for s in results:
+        out.append(f"\n## {os.path.basename(s['snapshot'])}: {s['bytes'] / 2**20:.0f} MiB, {s['records']} records\n")
+        out.append("| measure | etcdsafe | comparison | ratio | target | met | peak anon (MiB) | memory target met |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for r in s["rows"]:
+            e, c = r["etcdsafe"], r.get("comparison")
+            cs = f"{c['name'].replace('|', chr(92) + '|')}: {c['wall_s']} s" if c else ""
+            met = {True: "yes", False: "**no**"}.get(r.get("met"), "")
+            mm = {True: "yes", False: "**no**"}.get(r.get("memory_met"), "")
+            out.append(f"| {r['measure']} | {e['wall_s']} s | {cs} | {r.get('ratio', '')} | "
+                       f"{r.get('target', '').replace('|', chr(92) + '|')} | {met} | {e['peak_anon_mib']} | {mm} |")
+    with open("bench/report.md", "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    build()
+    try:
+        report([bench_snapshot(db) for db in sys.argv[1:]])
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
