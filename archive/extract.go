@@ -234,7 +234,7 @@ func applyMeta(root *os.Root, rel string, e *EntryInfo, asRoot bool) error {
 		}
 	}
 	// chmod after chown: chown clears setuid/setgid bits.
-	if err := root.Chmod(rel, fileMode(e.Mode)); err != nil {
+	if err := root.Chmod(rel, e.FileMode()); err != nil {
 		return fmt.Errorf("chmod %q: %w", rel, err)
 	}
 	if err := root.Chtimes(rel, e.ModTime, e.ModTime); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"strings"
 	"time"
@@ -214,3 +215,7 @@ func validPath(p string) error {
 	}
 	return nil
 }
+
+// FileMode is the entry's permission bits (setuid, setgid and sticky
+// included) as an fs.FileMode, for restoring it.
+func (e *EntryInfo) FileMode() fs.FileMode { return fileMode(e.Mode) }

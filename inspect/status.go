@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"fmt"
 	"hash/crc32"
 	"sort"
 
@@ -184,4 +185,23 @@ func (s *Snapshot) CompactRevision() int64 {
 		return nil
 	})
 	return rev
+}
+
+// Revision is the newest revision in the key bucket (0 when it is empty),
+// read from its last key without walking it.
+func (s *Snapshot) Revision() (int64, error) {
+	var rev int64
+	err := guard("read newest revision", func() error {
+		k, _ := s.tx.Bucket(bucketKey).Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		r, err := decode.ParseRevision(k)
+		if err != nil {
+			return fmt.Errorf("%s: newest revision key: %w", s.DBPath, err)
+		}
+		rev = r.Main
+		return nil
+	})
+	return rev, err
 }

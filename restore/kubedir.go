@@ -437,25 +437,11 @@ func applyMeta(root *os.Root, rel string, e archive.EntryInfo, asRoot bool) erro
 		}
 	}
 	// chmod after chown: chown clears setuid/setgid bits.
-	if err := root.Chmod(rel, entryMode(e.Mode)); err != nil {
+	if err := root.Chmod(rel, e.FileMode()); err != nil {
 		return fmt.Errorf("chmod %q: %w", rel, err)
 	}
 	if err := root.Chtimes(rel, e.ModTime, e.ModTime); err != nil {
 		return fmt.Errorf("set times of %q: %w", rel, err)
 	}
 	return nil
-}
-
-func entryMode(u uint32) fs.FileMode {
-	m := fs.FileMode(u & 0o777)
-	if u&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if u&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if u&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
 }

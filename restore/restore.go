@@ -14,12 +14,10 @@ import (
 	"time"
 
 	"filippo.io/age"
-	bolt "go.etcd.io/bbolt"
 	etcdsnap "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
 	"github.com/etcdsafe/etcdsafe/archive"
-	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
@@ -458,29 +456,12 @@ func isLocalIP(ip net.IP) bool {
 
 // latestRevision reads the newest revision of the db's key bucket.
 func latestRevision(db string) (int64, error) {
-	bdb, err := bolt.Open(db, 0o400, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	s, err := inspect.Open(db, inspect.OpenOptions{LockTimeout: lockTimeout})
 	if err != nil {
-		return 0, fmt.Errorf("open snapshot %s: %w: %w", db, inspect.ErrNotSnapshot, err)
+		return 0, fmt.Errorf("snapshot %s: %w", db, err)
 	}
-	defer bdb.Close()
-	var rev int64
-	err = bdb.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("key"))
-		if b == nil {
-			return fmt.Errorf("snapshot %s: %w", db, inspect.ErrNotEtcd)
-		}
-		k, _ := b.Cursor().Last()
-		if k == nil {
-			return nil
-		}
-		r, err := decode.ParseRevision(k)
-		if err != nil {
-			return fmt.Errorf("snapshot %s: last key: %w", db, err)
-		}
-		rev = r.Main
-		return nil
-	})
-	return rev, err
+	defer s.Close()
+	return s.Revision()
 }
 
 // Result reports a finished [Plan.Execute].

@@ -13,21 +13,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
 	"github.com/etcdsafe/etcdsafe/archive"
-	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
@@ -674,49 +670,21 @@ func connectEtcd(ctx context.Context, o *backupOptions) (*clientv3.Client, strin
 	return nil, "", nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
 }
 
-// openDBForBackup opens p read-only (shared lock) and returns the newest
-// revision in its key bucket.
-func openDBForBackup(p string) (db *bolt.DB, rev int64, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if db != nil {
-				_ = db.Close()
-			}
-			db, rev, err = nil, 0, fmt.Errorf("read %s: bbolt panicked (%v): %w", p, r, inspect.ErrCorrupt)
-		}
-	}()
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	db, err = bolt.Open(p, 0o400, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+// openDBForBackup opens p read-only (bbolt's shared lock held until the
+// snapshot is closed) and returns its newest revision. A db a running etcd
+// holds gives inspect.ErrLocked; a damaged or foreign file an integrity
+// error.
+func openDBForBackup(p string) (*inspect.Snapshot, int64, error) {
+	s, err := inspect.Open(p, inspect.OpenOptions{})
 	if err != nil {
-		switch {
-		case errors.Is(err, bolterrors.ErrTimeout):
-			return nil, 0, fmt.Errorf("open %s: %w", p, inspect.ErrLocked)
-		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
-			return nil, 0, fmt.Errorf("open %s: %w: %w", p, inspect.ErrNotSnapshot, err)
-		}
-		return nil, 0, fmt.Errorf("open %s: %w", p, err)
-	}
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("key"))
-		if b == nil {
-			return fmt.Errorf("%s has no key bucket: %w", p, inspect.ErrNotEtcd)
-		}
-		k, _ := b.Cursor().Last()
-		if k == nil {
-			return nil
-		}
-		r, err := decode.ParseRevision(k)
-		if err != nil {
-			return fmt.Errorf("%s: newest revision key: %w", p, err)
-		}
-		rev = r.Main
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
 		return nil, 0, err
 	}
-	return db, rev, nil
+	rev, err := s.Revision()
+	if err != nil {
+		_ = s.Close()
+		return nil, 0, err
+	}
+	return s, rev, nil
 }
 
 // hashSnapshotFile reads p once, returning its size, whole-file SHA-256
