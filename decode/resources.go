@@ -406,29 +406,40 @@ func (t *ResourceTable) ForKey(prefix, key string) (KeyInfo, bool) {
 	if key == CompactRevKey {
 		return KeyInfo{Resource: resCompactRev}, true
 	}
+	// Allocation-free: ls -A calls this for every key of the file.
 	prefix = strings.TrimSuffix(prefix, "/")
-	rest, ok := strings.CutPrefix(key, prefix+"/")
-	if !ok {
+	if len(key) <= len(prefix) || key[:len(prefix)] != prefix || key[len(prefix)] != '/' {
 		return KeyInfo{}, false
 	}
-	segs := strings.Split(rest, "/")
-	for n := min(len(segs)-1, 2); n >= 1; n-- {
-		i, ok := t.byPath[strings.Join(segs[:n], "/")]
+	rest := key[len(prefix)+1:]
+	i1 := strings.IndexByte(rest, '/')
+	if i1 < 0 {
+		return KeyInfo{}, false
+	}
+	// the path is one or two segments, the longest known one wins, and
+	// at least one segment must follow it
+	paths := [2]int{-1, i1}
+	if j := strings.IndexByte(rest[i1+1:], '/'); j >= 0 {
+		paths[0] = i1 + 1 + j
+	}
+	for _, end := range paths {
+		if end < 0 {
+			continue
+		}
+		i, ok := t.byPath[rest[:end]]
 		if !ok {
 			continue
 		}
-		r := t.res[i]
-		tail := segs[n:]
-		for _, s := range tail {
-			if s == "" {
-				return KeyInfo{}, false
-			}
-		}
+		r := &t.res[i]
+		tail := rest[end+1:]
+		first, second, two := strings.Cut(tail, "/")
 		switch {
-		case r.Namespaced && len(tail) == 2:
-			return KeyInfo{Resource: r, Namespace: tail[0], Name: tail[1]}, true
-		case !r.Namespaced && len(tail) == 1:
-			return KeyInfo{Resource: r, Name: tail[0]}, true
+		case first == "" || two && (second == "" || strings.IndexByte(second, '/') >= 0):
+			return KeyInfo{}, false
+		case r.Namespaced && two:
+			return KeyInfo{Resource: *r, Namespace: first, Name: second}, true
+		case !r.Namespaced && !two:
+			return KeyInfo{Resource: *r, Name: first}, true
 		}
 		return KeyInfo{}, false
 	}

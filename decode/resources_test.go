@@ -453,3 +453,56 @@ func TestKeyPrefix(t *testing.T) {
 		})
 	}
 }
+
+// forKeySplit is ForKey as first written (strings.Split and Join, one
+// allocation per call): the reference the allocation-free one must match.
+func forKeySplit(t *ResourceTable, prefix, key string) (KeyInfo, bool) {
+	if key == CompactRevKey {
+		return KeyInfo{Resource: resCompactRev}, true
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	rest, ok := strings.CutPrefix(key, prefix+"/")
+	if !ok {
+		return KeyInfo{}, false
+	}
+	segs := strings.Split(rest, "/")
+	for n := min(len(segs)-1, 2); n >= 1; n-- {
+		i, ok := t.byPath[strings.Join(segs[:n], "/")]
+		if !ok {
+			continue
+		}
+		r := t.res[i]
+		tail := segs[n:]
+		for _, s := range tail {
+			if s == "" {
+				return KeyInfo{}, false
+			}
+		}
+		switch {
+		case r.Namespaced && len(tail) == 2:
+			return KeyInfo{Resource: r, Namespace: tail[0], Name: tail[1]}, true
+		case !r.Namespaced && len(tail) == 1:
+			return KeyInfo{Resource: r, Name: tail[0]}, true
+		}
+		return KeyInfo{}, false
+	}
+	return KeyInfo{}, false
+}
+
+func FuzzForKey(f *testing.F) {
+	for _, k := range []string{"/registry/pods/ns/a", "/registry/services/specs/default/kubernetes", "/registry/services/endpoints/x/y",
+		"/registry/nodes/n1", "/registry/pods/ns/", "/registry//ns/a", "/registry/pods/ns/a/b", "compact_rev_key", "/registry/minions/m",
+		"/registry/apiextensions.k8s.io/customresourcedefinitions/a.b", "/registry/ranges/serviceips", "/registry/pods", "/registry/", ""} {
+		f.Add(k)
+	}
+	table := BuiltinResources()
+	f.Fuzz(func(t *testing.T, key string) {
+		for _, prefix := range []string{"/registry", "/registry/", "/x"} {
+			got, gok := table.ForKey(prefix, key)
+			want, wok := forKeySplit(table, prefix, key)
+			if gok != wok || got.Namespace != want.Namespace || got.Name != want.Name || got.Resource.KeyPath != want.Resource.KeyPath {
+				t.Fatalf("ForKey(%q, %q) = %+v %v, want %+v %v", prefix, key, got, gok, want, wok)
+			}
+		}
+	})
+}

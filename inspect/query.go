@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/etcdsafe/etcdsafe/decode"
 )
@@ -38,6 +37,7 @@ func (q *Query) match(key []byte) bool {
 }
 
 // Entry is the small summary kept for one key: where its newest value is.
+// It is 88 bytes: [Snapshot.Index] keeps one per key of the file.
 type Entry struct {
 	Key            string
 	Rev            decode.Revision // revision of the newest put of the key
@@ -45,15 +45,18 @@ type Entry struct {
 	ModRevision    int64
 	Version        int64
 	Lease          int64
-	ValueSize      int
-	// Encryption is the provider of the newest value ("identity",
-	// "aescbc:key1", "kms:v2:vault", ...).
-	Encryption string
+	// DeletedRevision is the revision of the deletion when Deleted is set.
+	DeletedRevision int64
+	ValueSize       int32
+	enc             uint8 // provider, see Encryption
 	// Deleted is set when the key's newest record is a deletion, at
 	// DeletedRevision; the entry then describes the last value before it.
-	Deleted         bool
-	DeletedRevision int64
+	Deleted bool
 }
+
+// Encryption is the encryption-at-rest provider of the newest value
+// ("identity", "aescbc:key1", "kms:v2:vault", ...).
+func (e *Entry) Encryption() string { return providers.name(e.enc) }
 
 // Problem is a record the walk could not read; the walk goes on.
 type Problem struct {
@@ -66,82 +69,6 @@ func (p Problem) Error() string {
 		return fmt.Sprintf("record at revision %s: %v", rev, p.Err)
 	}
 	return fmt.Sprintf("record with key %x: %v", p.Revision, p.Err)
-}
-
-// Index walks the key bucket once, in revision order, and returns the
-// matching keys sorted by key, with the problems met on the way. Only one
-// [Entry] per matching key is kept; values stay in the file.
-func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, error) {
-	// Entries live in one slice, found through a map from key to position:
-	// one small struct and one copy of the key per matching key. A key
-	// deleted (when deleted keys are not wanted) leaves a hole, marked by
-	// an empty Key, removed at the end.
-	// A first, cheap pass (keys only, no decoding) sizes the slice and the
-	// map: growing them by doubling while walking a large file makes the
-	// garbage of every smaller copy (200k keys: 153 MiB allocated for 31
-	// MiB kept; presized: 39 MiB).
-	// Only a query over the whole keyspace is worth the extra pass: a
-	// targeted one keeps few entries and would pay a walk for nothing.
-	n := 0
-	if q.Exact == nil && len(q.Prefixes) == 0 {
-		var err error
-		if n, err = s.countMatching(ctx, q); err != nil {
-			return nil, nil, err
-		}
-	}
-	es := make([]Entry, 0, n)
-	idx := make(map[string]int, n)
-	providers := map[string]string{} // interning
-	problems, err := s.walk(ctx, q.Revision, func(rev decode.Revision, v []byte) error {
-		if key, ok := decode.PeekKey(v); ok && !q.match(key) {
-			return nil // most records, on a targeted query
-		}
-		kv, err := decode.ParseKeyValue(v)
-		if err != nil {
-			return err
-		}
-		if !q.match(kv.Key) {
-			return nil
-		}
-		i, seen := idx[string(kv.Key)]
-		if rev.Tombstone {
-			if seen {
-				if q.Deleted {
-					es[i].Deleted, es[i].DeletedRevision = true, rev.Main
-				} else {
-					delete(idx, es[i].Key)
-					es[i] = Entry{}
-				}
-			}
-			return nil
-		}
-		if !seen {
-			i = len(es)
-			es = append(es, Entry{Key: string(kv.Key)})
-			idx[es[i].Key] = i
-		}
-		enc := decode.SniffEncryption(kv.Value).String()
-		if p, ok := providers[enc]; ok {
-			enc = p
-		} else {
-			providers[enc] = enc
-		}
-		es[i] = Entry{Key: es[i].Key, Rev: rev, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
-			Version: kv.Version, Lease: kv.Lease, ValueSize: len(kv.Value), Encryption: enc}
-		return nil
-	})
-	idx = nil
-	if err != nil {
-		return nil, problems, err
-	}
-	out := es[:0]
-	for _, e := range es {
-		if e.Key != "" && e.Deleted == q.Deleted {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, problems, nil
 }
 
 // Record is one revision of a key, with its value (valid until Close).
@@ -195,13 +122,27 @@ func (s *Snapshot) History(ctx context.Context, key []byte, maxRev int64) ([]Rec
 // reported as a [Problem] and the walk goes on. ctx is checked every 64Ki
 // records.
 func (s *Snapshot) walk(ctx context.Context, maxRev int64, fn func(rev decode.Revision, v []byte) error) ([]Problem, error) {
+	return s.walkRange(ctx, nil, nil, maxRev, fn)
+}
+
+// walkRange is walk over the records whose bucket key is in [from, to)
+// (nil: from the first, to the last). It may run in several goroutines at
+// once: a read-only bbolt transaction and its cursors share no mutable
+// state, and each call guards its own goroutine against faults.
+func (s *Snapshot) walkRange(ctx context.Context, from, to []byte, maxRev int64, fn func(rev decode.Revision, v []byte) error) ([]Problem, error) {
 	var problems []Problem
 	err := guard("walk key bucket", func() error {
 		c := s.tx.Bucket(bucketKey).Cursor()
-		n := 0
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
+		}
+		for n := 0; k != nil; k, v = c.Next() {
 			if n++; n&0xffff == 0 && ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if to != nil && bytes.Compare(k, to) >= 0 {
+				break
 			}
 			rev, err := decode.ParseRevision(k)
 			if err == nil && maxRev > 0 && rev.Main > maxRev {
@@ -222,20 +163,4 @@ func (s *Snapshot) walk(ctx context.Context, maxRev int64, fn func(rev decode.Re
 		return nil
 	})
 	return problems, err
-}
-
-// countMatching counts the put records whose key matches q (an upper bound
-// of the keys Index keeps), reading only the keys.
-func (s *Snapshot) countMatching(ctx context.Context, q Query) (int, error) {
-	n := 0
-	_, err := s.walk(ctx, q.Revision, func(rev decode.Revision, v []byte) error {
-		if rev.Tombstone {
-			return nil
-		}
-		if key, ok := decode.PeekKey(v); !ok || q.match(key) {
-			n++
-		}
-		return nil
-	})
-	return n, err
 }

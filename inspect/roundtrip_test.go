@@ -289,7 +289,7 @@ func TestRoundTripEveryStorageType(t *testing.T) {
 			if got := v.Encryption.Provider; got != c.provider && !(c.provider == "" && !v.Encryption.Encrypted()) {
 				t.Errorf("encryption provider %q, want %q", got, c.provider)
 			}
-			if want := e.Encryption; (c.provider == "") != (want == "identity") {
+			if want := e.Encryption(); (c.provider == "") != (want == "identity") {
 				t.Errorf("index says encryption %q, want provider %q", want, c.provider)
 			}
 			got := v.Object

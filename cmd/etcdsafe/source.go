@@ -99,22 +99,30 @@ func (s *source) loadCRDs(ctx context.Context, rev int64, fails *failures) error
 		return nil
 	}
 	s.crdLoaded = true
-	p := s.prefix + "/apiextensions.k8s.io/customresourcedefinitions/"
-	entries, _, err := s.snap.Index(ctx, inspect.Query{Prefixes: [][]byte{[]byte(p)}, Revision: rev})
+	entries, _, err := s.snap.Index(ctx, inspect.Query{Prefixes: [][]byte{[]byte(s.crdPrefix())}, Revision: rev})
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		v, err := s.decodeEntry(e)
-		if err != nil {
-			fails.add(e.Key, fmt.Errorf("CRD not learned: %w", err))
-			continue
-		}
-		if err := s.table.AddCRD(v.Object); err != nil {
-			fails.add(e.Key, fmt.Errorf("CRD not learned: %w", err))
-		}
+		s.learnCRD(e, fails)
 	}
 	return nil
+}
+
+func (s *source) crdPrefix() string {
+	return s.prefix + "/apiextensions.k8s.io/customresourcedefinitions/"
+}
+
+// learnCRD adds the custom resource the CRD at e defines.
+func (s *source) learnCRD(e inspect.Entry, fails *failures) {
+	v, err := s.decodeEntry(e)
+	if err != nil {
+		fails.add(e.Key, fmt.Errorf("CRD not learned: %w", err))
+		return
+	}
+	if err := s.table.AddCRD(v.Object); err != nil {
+		fails.add(e.Key, fmt.Errorf("CRD not learned: %w", err))
+	}
 }
 
 func (s *source) decodeEntry(e inspect.Entry) (*decode.Value, error) {
