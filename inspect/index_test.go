@@ -75,6 +75,12 @@ func TestIndexMatchesReference(t *testing.T) {
 	var revs []int64
 	for i := range 3000 {
 		key := fmt.Sprintf("/registry/%s/ns-%d/obj-%d", []string{"configmaps", "secrets", "pods", "a"}[rng.IntN(4)], rng.IntN(5), rng.IntN(400))
+		switch rng.IntN(4) {
+		case 0: // keys that differ right after the group prefix, and keys shorter than it
+			key = fmt.Sprintf("/registry/events/n/%x", rng.IntN(1<<12))
+		case 1:
+			key = fmt.Sprintf("/r/%d", rng.IntN(50))
+		}
 		var rev int64
 		switch r := rng.IntN(10); {
 		case r < 2:
@@ -132,17 +138,19 @@ func TestIndexMatchesReference(t *testing.T) {
 		"no such thing": {Prefixes: [][]byte{[]byte("/nothing/")}},
 	}
 	type knobs struct {
-		walkers, slack, sortMin int
+		walkers, slack, sortMin, groups int
 	}
-	defer func(w func(int64) int, sl, sm int) { indexWalkers, sharedSlack, parallelSortMin = w, sl, sm }(indexWalkers, sharedSlack, parallelSortMin)
+	defer func(w func(int64) int, sl, sm, mg int) {
+		indexWalkers, sharedSlack, parallelSortMin, maxGroups = w, sl, sm, mg
+	}(indexWalkers, sharedSlack, parallelSortMin, maxGroups)
 	for name, q := range queries {
 		want := indexReference(t, s, q)
 		if name == "all" && (len(want) < 500 || !hasDeleted(t, s)) {
 			t.Fatalf("test data too thin: %d keys", len(want))
 		}
-		for _, k := range []knobs{{1, entrySlab, 1 << 30}, {3, entrySlab, 64}, {5, 0, 16}, {2, 1, 1 << 30}} {
+		for _, k := range []knobs{{1, entrySlab, 1 << 30, 4096}, {3, entrySlab, 64, 4096}, {5, 0, 16, 4096}, {2, 1, 1 << 30, 4096}, {3, entrySlab, 16, 3}} {
 			indexWalkers = func(int64) int { return k.walkers }
-			sharedSlack, parallelSortMin = k.slack, k.sortMin
+			sharedSlack, parallelSortMin, maxGroups = k.slack, k.sortMin, k.groups
 			got, problems, err := s.Index(ctx, q)
 			if err != nil || len(problems) > 0 {
 				t.Fatalf("%s %+v: %v %v", name, k, err, problems)

@@ -52,6 +52,7 @@ type Entry struct {
 	// Deleted is set when the key's newest record is a deletion, at
 	// DeletedRevision; the entry then describes the last value before it.
 	Deleted bool
+	grp     uint16 // while Index sorts: the key's group (see groupLen)
 }
 
 // Encryption is the encryption-at-rest provider of the newest value
