@@ -159,7 +159,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			fails.add(e.Key, werr)
 			continue
 		}
-		if werr := tw.write([]string{ns, res, ki.Name + ".yaml"}, obj.Object); werr != nil {
+		b, merr := marshalYAML(obj.Object)
+		if werr := tw.write([]string{ns, res, ki.Name + ".yaml"}, b, merr); werr != nil {
 			if errors.Is(werr, errUnsafeName) {
 				fails.add(e.Key, werr)
 				continue
@@ -192,49 +193,68 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 // treeWriter writes object files under a root it cannot leave: every
 // path goes through os.Root, which refuses "..", absolute paths and
 // symlinks out of the root, and segments from etcd keys are checked before.
-// Directories it made are remembered, to spare two syscalls per file.
+//
+// Each directory is opened once as its own os.Root, one level at a time,
+// so that creating a file is a single openat of a single-component name
+// (os.Root resolves a multi-component path again on every call, one openat
+// per component). A directory is opened only after Lstat said it is a
+// directory, not a symlink, and only if the opened directory is that same
+// inode: no symlink is ever followed, not even inside the root.
 type treeWriter struct {
 	root *os.Root
-	dirs map[string]bool
+	open map[string]*os.Root // directories opened, at most maxOpenDirs
 }
+
+// maxOpenDirs bounds the directory descriptors a dump keeps open. Keys come
+// sorted, so the files of one directory are written together and a small
+// cache is enough.
+const maxOpenDirs = 64
 
 func newTreeWriter(dir string) (*treeWriter, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &treeWriter{root: r, dirs: map[string]bool{}}, nil
+	return &treeWriter{root: r, open: map[string]*os.Root{}}, nil
 }
 
-func (w *treeWriter) Close() error { return w.root.Close() }
+func (w *treeWriter) Close() error {
+	err := w.closeDirs()
+	if cerr := w.root.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
-// write puts obj as YAML at segs (dirs..., file name), 0600, never
-// replacing anything.
-func (w *treeWriter) write(segs []string, obj map[string]any) error {
+func (w *treeWriter) closeDirs() error {
+	var err error
+	for p, d := range w.open {
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		delete(w.open, p)
+	}
+	return err
+}
+
+// write puts the YAML b at segs (dirs..., file name), 0600, never
+// replacing anything. marshalErr, if not nil, is the error of making b:
+// it is returned after the checks of segs, as when write marshalled the
+// object itself.
+func (w *treeWriter) write(segs []string, b []byte, marshalErr error) error {
 	for _, s := range segs {
 		if err := safeSegment(s); err != nil {
 			return err
 		}
 	}
-	dir := ""
-	for _, s := range segs[:len(segs)-1] {
-		dir = path.Join(dir, s)
-		if w.dirs[dir] {
-			continue
-		}
-		if err := w.root.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return err
-		}
-		if fi, err := w.root.Lstat(dir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("%w: %s is not a directory", errUnsafeName, dir)
-		}
-		w.dirs[dir] = true
-	}
-	b, err := marshalYAML(obj)
+	d, err := w.dir(segs[:len(segs)-1])
 	if err != nil {
 		return err
 	}
-	f, err := w.root.OpenFile(path.Join(dir, segs[len(segs)-1]), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if marshalErr != nil {
+		return marshalErr
+	}
+	f, err := d.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
@@ -243,6 +263,55 @@ func (w *treeWriter) write(segs []string, obj map[string]any) error {
 		return err
 	}
 	return f.Close()
+}
+
+// dir returns the directory segs (already checked), made and opened if
+// needed.
+func (w *treeWriter) dir(segs []string) (*os.Root, error) {
+	p := path.Join(segs...)
+	if d := w.open[p]; d != nil {
+		return d, nil
+	}
+	if len(w.open) >= maxOpenDirs {
+		if err := w.closeDirs(); err != nil {
+			return nil, err
+		}
+	}
+	d, shown := w.root, ""
+	for _, s := range segs {
+		shown = path.Join(shown, s)
+		sub, err := openDir(d, s, shown)
+		if d != w.root {
+			d.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		d = sub
+	}
+	w.open[p] = d
+	return d, nil
+}
+
+// openDir makes (if needed) and opens the directory name in parent; shown
+// is its path under the root, for errors.
+func openDir(parent *os.Root, name, shown string) (*os.Root, error) {
+	if err := parent.Mkdir(name, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	fi, err := parent.Lstat(name)
+	if err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", errUnsafeName, shown)
+	}
+	d, err := parent.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := d.Stat("."); err != nil || !os.SameFile(fi, st) {
+		d.Close()
+		return nil, fmt.Errorf("%w: %s changed while it was opened", errUnsafeName, shown)
+	}
+	return d, nil
 }
 
 func syncDir(dir string) error {
