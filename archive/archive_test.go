@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -136,7 +137,7 @@ func compareTree(t *testing.T, want, got string) {
 // TestStockTools opens an archive exactly as `age -d | zstd -d | tar -x`
 // would: age.Decrypt, a default zstd decoder, archive/tar.
 func TestStockTools(t *testing.T) {
-	snap := randBytes(t, 300<<10)
+	snap := randBytes(t, 2*frameSize+300<<10) // three zstd frames, read as one stream
 	kube := makeKubeDir(t)
 	id := newX25519(t)
 	arch := writeArchive(t, archiveSpec{snapshot: snap, kubeDir: kube, opts: WriterOptions{Recipients: []age.Recipient{id.Recipient()}}})
@@ -234,7 +235,13 @@ func TestSizeBoundaries(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := w.AddSnapshot(&chunkedReader{bytes.NewReader(snap), step}, int64(size), sumHex(snap)); err != nil {
+				add := w.AddSnapshot
+				if step == 4097 { // the caller that hashed and checksummed in one pass
+					add = func(r io.Reader, size int64, sum string) error {
+						return w.AddSnapshotCRC(r, size, sum, crc32.Checksum(snap, castagnoli))
+					}
+				}
+				if err := add(&chunkedReader{bytes.NewReader(snap), step}, int64(size), sumHex(snap)); err != nil {
 					t.Fatal(err)
 				}
 				if err := w.Close(); err != nil {
@@ -273,6 +280,9 @@ func TestWriterRejects(t *testing.T) {
 		src  []byte
 		size int64
 		sum  string
+		// withCRC: added with AddSnapshotCRC and crc
+		crc     uint32
+		withCRC bool
 	}{
 		{name: "no recipients", opts: WriterOptions{}},
 		{name: "insecure with recipients", opts: WriterOptions{Insecure: true, Recipients: recips}},
@@ -280,6 +290,8 @@ func TestWriterRejects(t *testing.T) {
 		{name: "long snapshot", opts: WriterOptions{Recipients: recips}, src: append(append([]byte{}, snap...), 1), size: 1000, sum: sumHex(snap)},
 		{name: "wrong sha", opts: WriterOptions{Recipients: recips}, src: snap, size: 1000, sum: sumHex(snap[1:])},
 		{name: "bad sha syntax", opts: WriterOptions{Recipients: recips}, src: snap, size: 1000, sum: "ABC"},
+		{name: "content not what the crc says", opts: WriterOptions{Recipients: recips}, src: snap, size: 1000, sum: sumHex(snap), crc: crc32.Checksum(snap[1:], castagnoli), withCRC: true},
+		{name: "short snapshot, crc", opts: WriterOptions{Recipients: recips}, src: snap[:999], size: 1000, sum: sumHex(snap), crc: crc32.Checksum(snap, castagnoli), withCRC: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,7 +306,11 @@ func TestWriterRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = w.AddSnapshot(bytes.NewReader(tc.src), tc.size, tc.sum)
+			if tc.withCRC {
+				err = w.AddSnapshotCRC(bytes.NewReader(tc.src), tc.size, tc.sum, tc.crc)
+			} else {
+				err = w.AddSnapshot(bytes.NewReader(tc.src), tc.size, tc.sum)
+			}
 			if err == nil {
 				err = w.Close()
 			}

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -33,7 +35,8 @@ type WriterOptions struct {
 	Insecure bool
 	// Level is the zstd level; 0 means zstd.SpeedDefault.
 	Level zstd.EncoderLevel
-	// Concurrency is the zstd encoder concurrency; 0 means GOMAXPROCS.
+	// Concurrency is how many zstd frames are compressed at once; 0 means
+	// GOMAXPROCS, at most 4 (see frameWriter).
 	Concurrency int
 	// Manifest carries the metadata (tool, host, revision...). The Writer
 	// sets FormatVersion, DBSize and Entries; Created defaults to now.
@@ -60,6 +63,8 @@ type Writer struct {
 
 	snap    io.Reader
 	snapEnt *EntryInfo
+	snapCRC uint32 // with hasCRC: see AddSnapshotCRC
+	hasCRC  bool
 	dir     []plannedEntry
 	hasDir  bool
 
@@ -122,6 +127,23 @@ func (w *Writer) AddSnapshot(r io.Reader, size int64, sha256Hex string) error {
 	w.snapEnt = &EntryInfo{Path: SnapshotPath, Type: TypeFile, Mode: 0o600, Size: size, SHA256: sha256Hex}
 	return nil
 }
+
+// AddSnapshotCRC is [Writer.AddSnapshot] for a caller that has read the
+// snapshot once already, computing its SHA-256 and its CRC-32C
+// (Castagnoli) in the same pass: Close then checks the bytes it streams
+// against crc32c instead of hashing them with SHA-256 a second time (2 GB:
+// 0.15 s instead of 1.4 s, on the critical path of every backup). The
+// check is there to catch a file that changed between the two reads; the
+// manifest still carries sha256Hex, which every reader verifies.
+func (w *Writer) AddSnapshotCRC(r io.Reader, size int64, sha256Hex string, crc32c uint32) error {
+	if err := w.AddSnapshot(r, size, sha256Hex); err != nil {
+		return err
+	}
+	w.snapCRC, w.hasCRC = crc32c, true
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // AddDir registers the directory root as kubernetes/. It walks root now,
 // hashing every regular file (a kube dir is small), without following
@@ -257,7 +279,7 @@ func (w *Writer) Close() (err error) {
 			return fmt.Errorf("start age encryption: %w", err)
 		}
 	}
-	zw, err := zstd.NewWriter(enc, zstd.WithEncoderLevel(w.opts.Level), zstd.WithEncoderConcurrency(w.opts.Concurrency))
+	zw, err := newFrameWriter(enc, w.opts.Level, w.opts.Concurrency)
 	if err != nil {
 		return fmt.Errorf("start zstd: %w", err)
 	}
@@ -308,7 +330,10 @@ func (w *Writer) writeSnapshot(tw *tar.Writer, buf []byte) error {
 	if err := tw.WriteHeader(header(e)); err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
 	}
-	h := sha256.New()
+	var h hash.Hash = sha256.New()
+	if w.hasCRC {
+		h = crc32.New(castagnoli)
+	}
 	src := &ctxReader{ctx: w.opts.Context, r: io.LimitReader(w.snap, e.Size)}
 	n, err := io.CopyBuffer(io.MultiWriter(tw, h), src, buf)
 	if err != nil {
@@ -319,6 +344,12 @@ func (w *Writer) writeSnapshot(tw *tar.Writer, buf []byte) error {
 	}
 	if k, _ := io.ReadFull(w.snap, buf[:1]); k > 0 {
 		return fmt.Errorf("snapshot is longer than the declared %d bytes", e.Size)
+	}
+	if w.hasCRC {
+		if got := h.(hash.Hash32).Sum32(); got != w.snapCRC {
+			return fmt.Errorf("snapshot changed while archived: crc32c %08x, declared %08x", got, w.snapCRC)
+		}
+		return nil
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
 		return fmt.Errorf("snapshot sha256 %s does not match the declared %s", got, e.SHA256)

@@ -2,10 +2,9 @@ package snapshot
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -24,6 +23,9 @@ type Info struct {
 	// computed while saving (what archive.Writer.AddSnapshot needs, so
 	// the file is not read a second time).
 	FileSHA256 string
+	// FileCRC32C is the CRC-32C (Castagnoli) of the whole file, computed in
+	// the same pass (for archive.Writer.AddSnapshotCRC).
+	FileCRC32C uint32
 	// EtcdVersion is the server version the member reported for the
 	// snapshot, e.g. "3.7.0"; empty if it did not say.
 	EtcdVersion string
@@ -65,8 +67,8 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 	defer resp.Snapshot.Close()
 
 	tw := newTrailerWriter()
-	whole := sha256.New()
-	dst := io.MultiWriter(tmp, tw, whole)
+	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	dst := io.MultiWriter(tmp, tw, crc)
 	if testOnlyAfterWrite != nil {
 		dst = hookWriter{w: dst, tw: tw}
 	}
@@ -102,7 +104,7 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 		_ = os.Remove(path)
 		return Info{}, err
 	}
-	return Info{Size: n, SHA256: sum, FileSHA256: hex.EncodeToString(whole.Sum(nil)), EtcdVersion: resp.Version}, nil
+	return Info{Size: n, SHA256: sum, FileSHA256: tw.wholeSum(), FileCRC32C: crc.Sum32(), EtcdVersion: resp.Version}, nil
 }
 
 func syncDir(dir string) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,6 +52,8 @@ func TestSave(t *testing.T) {
 		t.Fatal(err)
 	} else if got := fmt.Sprintf("%x", sha256.Sum256(whole)); got != info.FileSHA256 {
 		t.Errorf("FileSHA256 = %q, whole file hashes to %q", info.FileSHA256, got)
+	} else if got := crc32.Checksum(whole, crc32.MakeTable(crc32.Castagnoli)); got != info.FileCRC32C {
+		t.Errorf("FileCRC32C = %08x, whole file checksums to %08x", info.FileCRC32C, got)
 	}
 	if got, err := VerifyTrailer(path); got != TrailerValid || err != nil {
 		t.Fatalf("VerifyTrailer = %v, %v", got, err)

@@ -139,3 +139,11 @@ func (w *trailerWriter) check() (string, error) {
 	}
 	return hex.EncodeToString(w.tail), nil
 }
+
+// wholeSum returns the hex SHA-256 of the whole stream, trailer included:
+// the body's hash state goes on with the tail (Sum does not change it), so
+// the stream is hashed once for both. Call it last.
+func (w *trailerWriter) wholeSum() string {
+	w.h.Write(w.tail)
+	return hex.EncodeToString(w.h.Sum(nil))
+}
