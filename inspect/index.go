@@ -70,8 +70,7 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 		es = concat(runs)
 	}
 	runs = nil
-	sortGrouped(es, prefixes, runtime.GOMAXPROCS(0))
-	es = newestPerKey(es, q.Deleted)
+	es = sortNewest(es, prefixes, runtime.GOMAXPROCS(0), q.Deleted)
 	if len(es) < cap(es)/2 {
 		es = append([]Entry(nil), es...) // most records were history: give the rest back
 	}
@@ -463,17 +462,19 @@ func rankGroups(runs []indexRun, shared *chunkedSlice) []string {
 	return prefixes
 }
 
-// sortGrouped sorts es by (key, revision): by group first, in place, with
-// one counting pass and one pass of swaps (groups are ranked by prefix, so
-// that is the order of the keys too), then each group on its own, on every
-// core, comparing keys past the prefix their group shares. Much cheaper
-// than one sort of everything: fewer comparisons, shorter ones, and the
-// keys compared sit in one group's arena. Without groups (prefixes nil),
-// one sort.
-func sortGrouped(es []Entry, prefixes []string, par int) {
+// sortNewest sorts es by (key, revision) and keeps the newest record of
+// each key (see newestPerKey), in place. It sorts by group first, with one
+// counting pass and one pass of swaps (groups are ranked by prefix, so that
+// is the order of the keys too), then each group on its own, on every core,
+// comparing keys past the prefix their group shares, and takes each
+// group's newest records there too; the groups are then moved together.
+// Much cheaper than one sort of everything: fewer comparisons, shorter
+// ones, and the keys compared sit in one group's arena. Without groups
+// (prefixes nil), one sort.
+func sortNewest(es []Entry, prefixes []string, par int, deleted bool) []Entry {
 	if prefixes == nil {
 		sortEntries(es, par, 0)
-		return
+		return newestPerKey(es, deleted)
 	}
 	ends := make([]int, len(prefixes))
 	for i := range es {
@@ -503,11 +504,19 @@ func sortGrouped(es []Entry, prefixes []string, par int) {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(i, j int) bool { return ends[order[i]]-starts[order[i]] > ends[order[j]]-starts[order[j]] })
+	kept := make([]int, len(prefixes))
 	parallel(len(order), par, func(i int) {
 		g := order[i]
 		part := es[starts[g]:ends[g]]
 		sortEntries(part, max(1, par*len(part)/max(1, len(es))), len(prefixes[g]))
+		kept[g] = len(newestPerKey(part, deleted))
 	})
+	n := 0
+	for g := range prefixes {
+		n += copy(es[n:], es[starts[g]:starts[g]+kept[g]])
+	}
+	clear(es[n:])
+	return es[:n]
 }
 
 // sortEntries sorts es by (key, revision) on up to par cores, comparing

@@ -107,10 +107,16 @@ def bench_snapshot(db):
 
     rows = []
 
-    def row(name, cmd, cmp_name, cmp_cmd, target=None, setup=None, cmp_setup=None):
+    mib = size / 2**20
+
+    def row(name, cmd, cmp_name, cmp_cmd, target=None, setup=None, cmp_setup=None, rate=(None, "")):
         ours = median_run(cmd, setup)
         cmp = median_run(cmp_cmd, cmp_setup) if cmp_cmd else None
         r = {"measure": name, "etcdsafe": ours}
+        count, unit = rate
+        if count is None:
+            count, unit = int(records), "records/s"  # every read walks every record
+        r["rate"] = {"value": round(count / ours["wall_s"]), "unit": unit} if ours["wall_s"] else None
         if cmp:
             r["comparison"] = {"name": cmp_name, **cmp}
             r["ratio"] = round(ours["wall_s"] / cmp["wall_s"], 2) if cmp["wall_s"] else None
@@ -126,23 +132,30 @@ def bench_snapshot(db):
         print(f"  {name}: {ours} vs {cmp_name}: {cmp}", flush=True)
 
     floor = f"bin/floor {db}"
+
+    def count(typ):
+        return len(subprocess.run([es, "ls", db, typ, "-A", "-o", "keys"] + enc.split(), capture_output=True, text=True).stdout.splitlines())
+    n_deploy, n_secrets = count("deployments"), count("secrets")
+    n_objects = int(subprocess.run(f"{es} ls {db} -A -o keys | grep -c '^/registry/'", shell=True, capture_output=True, text=True).stdout.strip() or 0)
+    by_mib = (mib, "MiB/s")
     row("status", f"{es} status {db}", "etcdutl snapshot status", f"bin/etcdutl snapshot status {db}", ("max_ratio", 1.0))
     row("ls -A", f"{es} ls {db} -A", "floor", floor, ("max_ratio", 2.0))
     row(f"get deployment/{name} -n {ns}", f"{es} get {db} deployment/{name} -n {ns}", "floor", floor, ("max_ratio", 2.0))
-    row("get deployments -A", f"{es} get {db} deployments -A", "floor", floor)
-    row("get secrets -A (aescbc)", f"{es} get {db} secrets -A {enc}", "floor", floor)
+    row("get deployments -A", f"{es} get {db} deployments -A", "floor", floor, rate=(n_deploy, "objects/s"))
+    row("get secrets -A (aescbc)", f"{es} get {db} secrets -A {enc}", "floor", floor, rate=(n_secrets, "objects/s"))
     d = os.path.join(WORK, "dump")
-    row("dump -A --include-owned", f"{es} dump {db} -A --include-owned {enc} --out {d}", "floor", floor, setup=rm(d))
+    row("dump -A --include-owned", f"{es} dump {db} -A --include-owned {enc} --out {d}", "floor", floor, setup=rm(d),
+        rate=(n_objects, "keys/s"))
     row(f"history deployment/{name}", f"{es} history {db} deployment/{name} -n {ns}", "floor", floor)
     row("backup --from-db (+ kube dir)",
         f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
         "tar -czf - | age", f"tar -czf - {db} {kube} | age -r {rcp} > {os.path.join(WORK, 'g.age')}",
-        ("min_speedup", 5.0), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)])
+        ("min_speedup", 5.0), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)], rate=by_mib)
     row("backup --from-db (+ kube dir) ", f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
         "tar -cf - | zstd -T0 | age", f"tar -cf - {db} {kube} | zstd -T0 -q | age -r {rcp} > {zarch}",
-        ("max_ratio", 1.3), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)])
+        ("max_ratio", 1.3), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)], rate=by_mib)
     row("verify", f"{es} verify {arch} -i {key}", "age -d | zstd -d | tar -t",
-        f"age -d -i {key} {zarch} | zstd -d -q | tar -t > /dev/null")
+        f"age -d -i {key} {zarch} | zstd -d -q | tar -t > /dev/null", rate=by_mib)
     rd, ud = os.path.join(WORK, "restored"), os.path.join(WORK, "etcdutl-restored")
     peer = "http://127.0.0.1:2380"
     row("restore (bump 1e9, mark compacted)",
@@ -151,7 +164,7 @@ def bench_snapshot(db):
         f"bin/etcdutl snapshot restore {db} --data-dir {ud} --name m1 --initial-advertise-peer-urls {peer} "
         f"--initial-cluster m1={peer} --bump-revision 1000000000 --mark-compacted",
         ("max_ratio", 1.1), setup=lambda: [shutil.rmtree(p, ignore_errors=True) for p in [rd] + glob.glob(rd + ".etcdsafe-*")],
-        cmp_setup=rm(ud))
+        cmp_setup=rm(ud), rate=by_mib)
     # memory targets
     for r in rows:
         if r["measure"].startswith(("status", "ls", "get", "dump", "history")):
@@ -174,15 +187,16 @@ def report(results):
            f"median of {RUNS} runs; page cache warm. Made by `make bench` (scripts/bench.py).\n"]
     for s in results:
         out.append(f"\n## {os.path.basename(s['snapshot'])}: {s['bytes'] / 2**20:.0f} MiB, {s['records']} records\n")
-        out.append("| measure | etcdsafe | comparison | ratio | target | met | peak anon (MiB) | memory target met |")
-        out.append("|---|---|---|---|---|---|---|---|")
+        out.append("| measure | etcdsafe | rate | comparison | ratio | target | met | peak RSS / anon (MiB) | memory target met |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
         for r in s["rows"]:
             e, c = r["etcdsafe"], r.get("comparison")
             cs = f"{c['name'].replace('|', chr(92) + '|')}: {c['wall_s']} s" if c else ""
             met = {True: "yes", False: "**no**"}.get(r.get("met"), "")
             mm = {True: "yes", False: "**no**"}.get(r.get("memory_met"), "")
-            out.append(f"| {r['measure']} | {e['wall_s']} s | {cs} | {r.get('ratio', '')} | "
-                       f"{r.get('target', '').replace('|', chr(92) + '|')} | {met} | {e['peak_anon_mib']} | {mm} |")
+            rt = f"{r['rate']['value']:,} {r['rate']['unit']}" if r.get("rate") else ""
+            out.append(f"| {r['measure']} | {e['wall_s']} s | {rt} | {cs} | {r.get('ratio', '')} | "
+                       f"{r.get('target', '').replace('|', chr(92) + '|')} | {met} | {e['peak_rss_mib']} / {e['peak_anon_mib']} | {mm} |")
     with open("bench/report.md", "w") as f:
         f.write("\n".join(out) + "\n")
     print("\n".join(out))
