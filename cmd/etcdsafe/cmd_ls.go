@@ -148,7 +148,15 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		}
 		fmt.Fprint(bw, "\n]\n")
 	case "keys":
-		err = each(func(r lsRow) error { n++; _, err := fmt.Fprintln(bw, r.Key); return err })
+		for _, e := range entries {
+			if _, ok := s.keep(sel, e); ok {
+				n++
+				bw.WriteString(e.Key)
+				if err = bw.WriteByte('\n'); err != nil {
+					break
+				}
+			}
+		}
 	default:
 		n, err = writeLsTable(bw, s, sel, entries, o.deleted)
 	}
