@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/etcdsafe/etcdsafe/decode"
+	"github.com/etcdsafe/etcdsafe/inspect"
 )
 
 type dumpOptions struct {
@@ -114,14 +116,65 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	written, skipped, owned := 0, 0, 0
 	var skipOwned func(*decode.Value) bool
 	if !o.includeOwned {
+		// called by the workers: it only answers, emit counts
 		skipOwned = func(v *decode.Value) bool {
-			if v.Object.GetKind() == "Event" || metav1.GetControllerOfNoCopy(v.Object) != nil {
-				owned++
-				return true
-			}
-			return false
+			return v.Object.GetKind() == "Event" || metav1.GetControllerOfNoCopy(v.Object) != nil
 		}
 	}
+	po := o.render.present()
+	// Workers decode, present and marshal; emit, in key order, prints what
+	// they had to say and writes the files, as a sequential loop would.
+	work := func(it dumpItem) *dumpResult {
+		r := &dumpResult{dumpItem: it}
+		obj, err := s.render(it.e, po, &r.notes, skipOwned)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		r.yaml, r.marshalErr = marshalYAML(obj.Object)
+		return r
+	}
+	emit := func(r *dumpResult) error {
+		if r.notes.Len() > 0 {
+			_, _ = stderr.Write(r.notes.Bytes())
+		}
+		e, ki := r.e, r.ki
+		if r.err != nil {
+			if errors.Is(r.err, errSkipped) {
+				owned++
+				return nil
+			}
+			if errors.Is(r.err, errNotObject) {
+				skipped++
+				return nil
+			}
+			fails.add(e.Key, r.err)
+			return nil
+		}
+		ns := ki.Namespace
+		if ns == "" {
+			ns = "_cluster"
+		}
+		res := ki.Resource.Plural
+		if ki.Resource.Group != "" {
+			res += "." + ki.Resource.Group
+		}
+		if werr := safeSegment(ki.Name); werr != nil {
+			fails.add(e.Key, werr)
+			return nil
+		}
+		if werr := tw.write([]string{ns, res, ki.Name + ".yaml"}, r.yaml, r.marshalErr); werr != nil {
+			if errors.Is(werr, errUnsafeName) {
+				fails.add(e.Key, werr)
+				return nil
+			}
+			return fmt.Errorf("write %s: %w", e.Key, werr)
+		}
+		written++
+		return nil
+	}
+	pl := newPipeline(ctx, renderWorkers(), work, emit)
+	defer pl.stop()
 	for i, e := range entries {
 		if i&0xff == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -135,39 +188,12 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			skipped++ // not an object of a known resource, or apiserver bookkeeping
 			continue
 		}
-		obj, rerr := s.render(e, o.render.present(), stderr, skipOwned)
-		if rerr != nil {
-			if errors.Is(rerr, errSkipped) {
-				continue
-			}
-			if errors.Is(rerr, errNotObject) {
-				skipped++
-				continue
-			}
-			fails.add(e.Key, rerr)
-			continue
+		if err := pl.submit(dumpItem{e: e, ki: ki}); err != nil {
+			return err
 		}
-		ns := ki.Namespace
-		if ns == "" {
-			ns = "_cluster"
-		}
-		res := ki.Resource.Plural
-		if ki.Resource.Group != "" {
-			res += "." + ki.Resource.Group
-		}
-		if werr := safeSegment(ki.Name); werr != nil {
-			fails.add(e.Key, werr)
-			continue
-		}
-		b, merr := marshalYAML(obj.Object)
-		if werr := tw.write([]string{ns, res, ki.Name + ".yaml"}, b, merr); werr != nil {
-			if errors.Is(werr, errUnsafeName) {
-				fails.add(e.Key, werr)
-				continue
-			}
-			return fmt.Errorf("write %s: %w", e.Key, werr)
-		}
-		written++
+	}
+	if err := pl.finish(); err != nil {
+		return err
 	}
 	prog.done()
 	if err := syncDir(tmp); err != nil {
@@ -188,6 +214,20 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	}
 	fmt.Fprintln(stderr)
 	return fails.err()
+}
+
+// dumpItem is one object to dump, dumpResult what the workers made of it.
+type dumpItem struct {
+	e  inspect.Entry
+	ki decode.KeyInfo
+}
+
+type dumpResult struct {
+	dumpItem
+	yaml       []byte
+	err        error // of render
+	marshalErr error
+	notes      bytes.Buffer // render's notes, for stderr
 }
 
 // treeWriter writes object files under a root it cannot leave: every

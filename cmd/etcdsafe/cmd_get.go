@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,31 +140,59 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		po.AsGroup = what.resource.Group // events.k8s.io views core Events in its schema
 	}
 	p := newPrinter(out, o.output, len(what.names) == 1 || o.key != "")
+	stderr := cmd.ErrOrStderr()
 	found := 0
-	for _, e := range entries {
+	// Workers decode, present, filter and encode; emit, in key order,
+	// prints what they had to say and the objects, as a sequential loop
+	// would.
+	work := func(e inspect.Entry) *getResult {
+		r := &getResult{e: e}
+		obj, err := s.render(e, po, &r.notes, nil)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
+			r.unselected = true
+			return r
+		}
+		r.obj = obj
+		r.b, r.encErr = p.encode(obj)
+		return r
+	}
+	emit := func(r *getResult) error {
+		if r.notes.Len() > 0 {
+			_, _ = stderr.Write(r.notes.Bytes())
+		}
+		switch {
+		case errors.Is(r.err, errNotObject):
+			return p.printKey(r.e, s)
+		case r.err != nil:
+			fails.add(r.e.Key, r.err)
+			return nil
+		case r.unselected:
+			return nil
+		}
+		return p.write(r.obj, r.b, r.encErr)
+	}
+	pl := newPipeline(ctx, renderWorkers(), work, emit)
+	defer pl.stop()
+	for i, e := range entries {
+		if i&0xff == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if o.key == "" {
 			if _, ok := s.keep(what, e); !ok {
 				continue
 			}
 		}
 		found++
-		obj, err := s.render(e, po, cmd.ErrOrStderr(), nil)
-		if err != nil {
-			if errors.Is(err, errNotObject) {
-				if err := p.printKey(e, s); err != nil {
-					return err
-				}
-				continue
-			}
-			fails.add(e.Key, err)
-			continue
-		}
-		if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
-			continue
-		}
-		if err := p.print(obj); err != nil {
+		if err := pl.submit(e); err != nil {
 			return err
 		}
+	}
+	if err := pl.finish(); err != nil {
+		return err
 	}
 	if err := p.close(); err != nil {
 		return err
@@ -246,19 +275,44 @@ func newPrinter(w io.Writer, format string, single bool) *printer {
 	return &printer{w: w, format: format, single: single}
 }
 
+// getResult is what the workers made of one entry.
+type getResult struct {
+	e          inspect.Entry
+	obj        *unstructured.Unstructured
+	b          []byte // obj encoded by printer.encode
+	encErr     error
+	err        error        // of render
+	unselected bool         // -l does not match
+	notes      bytes.Buffer // render's notes, for stderr
+}
+
 func (p *printer) print(obj *unstructured.Unstructured) error {
+	b, err := p.encode(obj)
+	return p.write(obj, b, err)
+}
+
+// encode returns obj as write prints it: a YAML document, or a JSON List
+// item. It only reads the printer's format: it is safe for concurrent use.
+func (p *printer) encode(obj *unstructured.Unstructured) ([]byte, error) {
+	if p.format == "yaml" {
+		return marshalYAML(obj.Object)
+	}
+	return json.MarshalIndent(obj.Object, "    ", "  ")
+}
+
+// write prints obj, b and encErr being what encode returned for it.
+func (p *printer) write(obj *unstructured.Unstructured, b []byte, encErr error) error {
 	defer func() { p.n++ }()
 	if p.format == "yaml" {
-		b, err := marshalYAML(obj.Object)
-		if err != nil {
-			return err
+		if encErr != nil {
+			return encErr
 		}
 		if p.n > 0 {
 			if _, err := io.WriteString(p.w, "---\n"); err != nil {
 				return err
 			}
 		}
-		_, err = p.w.Write(b)
+		_, err := p.w.Write(b)
 		return err
 	}
 	if p.single && p.n == 0 {
@@ -272,19 +326,23 @@ func (p *printer) print(obj *unstructured.Unstructured) error {
 		}
 		p.buf = nil
 	}
-	return p.listItem(obj, p.n)
+	return p.listItemBytes(b, encErr, p.n)
 }
 
 func (p *printer) listItem(obj *unstructured.Unstructured, i int) error {
-	b, err := json.MarshalIndent(obj.Object, "    ", "  ")
-	if err != nil {
-		return err
+	b, err := p.encode(obj)
+	return p.listItemBytes(b, err, i)
+}
+
+func (p *printer) listItemBytes(b []byte, encErr error, i int) error {
+	if encErr != nil {
+		return encErr
 	}
 	sep := ",\n    "
 	if i == 0 {
 		sep = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [\n    "
 	}
-	_, err = fmt.Fprintf(p.w, "%s%s", sep, b)
+	_, err := fmt.Fprintf(p.w, "%s%s", sep, b)
 	return err
 }
 
