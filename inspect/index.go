@@ -593,23 +593,27 @@ func newestPerKey(es []Entry, deleted bool) []Entry {
 
 // providerTable interns encryption-at-rest provider names ("identity",
 // "aescbc:key1", ...) so that an Entry holds one byte instead of a string.
+// Names are read without a lock (ls reads one per line, on every core):
+// the list is replaced, never changed in place.
 type providerTable struct {
-	mu       sync.Mutex
-	names    []string
+	mu       sync.Mutex // for id
+	names    atomic.Pointer[[]string]
 	byHeader map[string]uint8
 }
 
-var providers = &providerTable{names: []string{"identity"}, byHeader: map[string]uint8{}}
+var providers = func() *providerTable {
+	t := &providerTable{byHeader: map[string]uint8{}}
+	t.names.Store(&[]string{"identity"})
+	return t
+}()
 
 // tooManyProviders names the slot shared by providers beyond the 254th (a
 // damaged or hostile file).
 const tooManyProviders = "(one of more than 254 providers)"
 
 func (t *providerTable) name(i uint8) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if int(i) < len(t.names) {
-		return t.names[i]
+	if names := *t.names.Load(); int(i) < len(names) {
+		return names[i]
 	}
 	return tooManyProviders
 }
@@ -627,17 +631,19 @@ func (t *providerTable) id(v []byte) uint8 {
 		return i
 	}
 	name := decode.SniffEncryption(v).String()
-	i := len(t.names)
-	for j, n := range t.names {
+	names := *t.names.Load()
+	i := len(names)
+	for j, n := range names {
 		if n == name {
 			i = j
 		}
 	}
-	if i == len(t.names) {
+	if i == len(names) {
 		if i == 255 {
 			return 255
 		}
-		t.names = append(t.names, name)
+		grown := append(slices.Clip(names), name)
+		t.names.Store(&grown)
 	}
 	if len(t.byHeader) < 4096 {
 		t.byHeader[string(h)] = uint8(i)
