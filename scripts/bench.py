@@ -40,6 +40,8 @@ def measure(cmd, setup=None):
     process tree (a pipeline counts all its processes)."""
     if setup:
         setup()
+    if callable(cmd):
+        cmd = cmd()
     t0 = time.time()
     p = subprocess.Popen(cmd, shell=isinstance(cmd, str), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pa = pr = 0
@@ -143,9 +145,6 @@ def bench_snapshot(db):
     row(f"get deployment/{name} -n {ns}", f"{es} get {db} deployment/{name} -n {ns}", "floor", floor, ("max_ratio", 2.0))
     row("get deployments -A", f"{es} get {db} deployments -A", "floor", floor, rate=(n_deploy, "objects/s"))
     row("get secrets -A (aescbc)", f"{es} get {db} secrets -A {enc}", "floor", floor, rate=(n_secrets, "objects/s"))
-    d = os.path.join(WORK, "dump")
-    row("dump -A --include-owned", f"{es} dump {db} -A --include-owned {enc} --out {d}", "floor", floor, setup=rm(d),
-        rate=(n_objects, "keys/s"))
     row(f"history deployment/{name}", f"{es} history {db} deployment/{name} -n {ns}", "floor", floor)
     row("backup --from-db (+ kube dir)",
         f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
@@ -165,6 +164,14 @@ def bench_snapshot(db):
         f"--initial-cluster m1={peer} --bump-revision 1000000000 --mark-compacted",
         ("max_ratio", 1.1), setup=lambda: [shutil.rmtree(p, ignore_errors=True) for p in [rd] + glob.glob(rd + ".etcdsafe-*")],
         cmp_setup=rm(ud), rate=by_mib)
+    # Last, each run into a new directory, none deleted until the end: on
+    # this ext4 (mounted with discard) creating files right after deleting
+    # a million is several times slower, which would measure the disk.
+    dumps = iter(range(1000))
+    row("dump -A --include-owned", lambda: f"{es} dump {db} -A --include-owned {enc} --out {os.path.join(WORK, 'dump-%d' % next(dumps))}",
+        "floor", floor, rate=(n_objects, "keys/s"))
+    sizes = {"etcdsafe": os.path.getsize(arch), "tar | zstd -T0 | age": os.path.getsize(zarch),
+             "tar -czf | age": os.path.getsize(os.path.join(WORK, "g.age"))}
     # memory targets
     for r in rows:
         if r["measure"].startswith(("status", "ls", "get", "dump", "history")):
@@ -173,7 +180,7 @@ def bench_snapshot(db):
         if r["measure"].startswith("backup"):
             r["memory_target"] = "peak anonymous < 200 MiB"
             r["memory_met"] = r["etcdsafe"]["peak_anon_mib"] < 200
-    return {"snapshot": db, "bytes": size, "records": int(records), "rows": rows}
+    return {"snapshot": db, "bytes": size, "records": int(records), "rows": rows, "archive_bytes": sizes}
 
 
 def report(results):
@@ -197,6 +204,9 @@ def report(results):
             rt = f"{r['rate']['value']:,} {r['rate']['unit']}" if r.get("rate") else ""
             out.append(f"| {r['measure']} | {e['wall_s']} s | {rt} | {cs} | {r.get('ratio', '')} | "
                        f"{r.get('target', '').replace('|', chr(92) + '|')} | {met} | {e['peak_rss_mib']} / {e['peak_anon_mib']} | {mm} |")
+        if s.get("archive_bytes"):
+            out.append("\nArchive sizes: " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in s["archive_bytes"].items()) +
+                       " (etcdsafe at its default `--compression fastest`).")
     with open("bench/report.md", "w") as f:
         f.write("\n".join(out) + "\n")
     print("\n".join(out))
