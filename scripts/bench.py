@@ -168,7 +168,7 @@ def bench_snapshot(db):
     # this ext4 (mounted with discard) creating files right after deleting
     # a million is several times slower, which would measure the disk.
     dumps = iter(range(1000))
-    row("dump -A --include-owned", lambda: f"{es} dump {db} -A --include-owned {enc} --out {os.path.join(WORK, 'dump-%d' % next(dumps))}",
+    row("dump -A --include-owned", lambda: f"{es} dump {db} -A --include-owned {enc} --out {os.path.join(WORK, 'dump-%s-%d' % (os.path.basename(db), next(dumps)))}",
         "floor", floor, rate=(n_objects, "keys/s"))
     sizes = {"etcdsafe": os.path.getsize(arch), "tar | zstd -T0 | age": os.path.getsize(zarch),
              "tar -czf | age": os.path.getsize(os.path.join(WORK, "g.age"))}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/par"
 )
 
 // listOptions are the selection flags of ls, get and dump.
@@ -158,7 +160,7 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 			}
 		}
 	default:
-		n, err = writeLsTable(bw, s, sel, entries, o.deleted)
+		n, err = writeLsTable(cmd.Context(), bw, s, sel, entries, o.deleted)
 	}
 	if err != nil {
 		return err
@@ -192,13 +194,13 @@ func newLsRow(e inspect.Entry, ki decode.KeyInfo, known bool) lsRow {
 // the column widths, then the lines. Both passes run on every core, over
 // chunks of entries; the lines of each chunk are written in order. No
 // allocation per row: ls -A of a 1M-key file prints 1M lines.
-func writeLsTable(w io.Writer, s *source, sel selector, entries []inspect.Entry, deleted bool) (int, error) {
+func writeLsTable(ctx context.Context, w io.Writer, s *source, sel selector, entries []inspect.Entry, deleted bool) (int, error) {
 	const chunk = 8192
 	chunks := (len(entries) + chunk - 1) / chunk
 	bounds := func(i int) []inspect.Entry { return entries[i*chunk : min(len(entries), (i+1)*chunk)] }
 	widths := make([][8]int, chunks)
 	counts := make([]int, chunks)
-	parallel(chunks, func(i int) {
+	par.Do(chunks, renderWorkers(), func(i int) {
 		var c lsCells
 		for j := range bounds(i) {
 			if c.set(s, sel, &bounds(i)[j]) {
@@ -227,7 +229,7 @@ func writeLsTable(w io.Writer, s *source, sel selector, entries []inspect.Entry,
 	}
 	// line buffers go round: made once per worker, not once per chunk
 	bufs := sync.Pool{New: func() any { return make([]byte, 0, chunk*128) }}
-	err := inOrder(chunks, func(i int) []byte {
+	p := newPipeline(ctx, renderWorkers(), func(i int) []byte {
 		b := bufs.Get().([]byte)[:0]
 		var c lsCells
 		for j := range bounds(i) {
@@ -241,7 +243,13 @@ func writeLsTable(w io.Writer, s *source, sel selector, entries []inspect.Entry,
 		bufs.Put(b) //nolint:staticcheck // a slice header is small enough
 		return err
 	})
-	return n, err
+	defer p.stop()
+	for i := range chunks {
+		if err := p.submit(i); err != nil {
+			return n, err
+		}
+	}
+	return n, p.finish()
 }
 
 // lsCells are the columns of one table line, as parts of strings the
