@@ -5,7 +5,7 @@
 // It writes about N objects of mixed kinds (protobuf ConfigMaps, Pods and
 // Deployments, aescbc-encrypted Secrets, JSON custom resources) across
 // N/1000 namespaces through a real embedded etcd in batched transactions,
-// then updates 5% and deletes 2% of them, and saves the snapshot with
+// then updates 5% and deletes 2% of them, with a compaction half way, and saves the snapshot with
 // snapshot.Save. The etcd data dir is temporary and removed at the end.
 // Output is not committed.
 package main
@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -156,9 +157,21 @@ func run(ctx context.Context, n int, out string, seed uint64, batch int, managed
 		}
 		all = append(all, written{obj, plural})
 	}
-	// Updates (5%) then deletions (2%), so history and tombstones exist.
+	// Updates (5%) then deletions (2%), so history and tombstones exist,
+	// with a compaction half way through as kube-apiserver makes them
+	// every 5 minutes: the history before it is gone, after it stays.
 	var updates, deletes int
-	for _, i := range rng.Perm(len(all))[:len(all)*7/100] {
+	changes := rng.Perm(len(all))[:len(all)*7/100]
+	var compacted int64
+	for j, i := range changes {
+		if j == len(changes)/2 {
+			if err := l.flush(); err != nil {
+				return err
+			}
+			if compacted, err = compact(ctx, srv.Client); err != nil {
+				return err
+			}
+		}
 		wr := all[i]
 		if wr.plural != "" {
 			continue
@@ -201,10 +214,38 @@ func run(ctx context.Context, n int, out string, seed uint64, batch int, managed
 		return err
 	}
 	rev, _ := srv.Revision(ctx)
-	fmt.Printf("objects %d (+%d namespaces), updates %d, deletes %d, txns %d, revision %d\n", n, nsCount, updates, deletes, l.txns, rev)
+	fmt.Printf("objects %d (+%d namespaces), updates %d, deletes %d, txns %d, compacted at %d, revision %d\n", n, nsCount, updates, deletes, l.txns, compacted, rev)
 	fmt.Printf("load %s, total %s, snapshot %s: %d bytes (%.1f MiB), sha256 %s\n",
 		loaded.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), out, info.Size, float64(info.Size)/(1<<20), info.SHA256)
 	return nil
+}
+
+// compact compacts etcd at its current revision the way kube-apiserver
+// does (k8s.io/apiserver/pkg/storage/etcd3/compact.go): compact_rev_key
+// set to the revision in a transaction guarded by its version, then the
+// compaction itself.
+func compact(ctx context.Context, c *clientv3.Client) (int64, error) {
+	cur, err := c.Get(ctx, "compact_rev_key")
+	if err != nil {
+		return 0, err
+	}
+	var version int64
+	if len(cur.Kvs) > 0 {
+		version = cur.Kvs[0].Version
+	}
+	rev := cur.Header.Revision
+	resp, err := c.Txn(ctx).If(clientv3.Compare(clientv3.Version("compact_rev_key"), "=", version)).
+		Then(clientv3.OpPut("compact_rev_key", strconv.FormatInt(rev, 10))).Commit()
+	if err != nil {
+		return 0, err
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("compact_rev_key changed under us")
+	}
+	if _, err := c.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
+		return 0, err
+	}
+	return rev, nil
 }
 
 func put(w *kubestore.Writer, l *loader, obj runtime.Object) error {
