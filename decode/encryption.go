@@ -67,29 +67,37 @@ func (e EncryptionInfo) Encrypted() bool { return e.HeaderLen > 0 }
 // SniffEncryption reads the encryption prefix of a stored value, if any:
 // "k8s:enc:<provider>:<version>:<keyname>:". It never allocates the value.
 func SniffEncryption(v []byte) EncryptionInfo {
-	if !bytes.HasPrefix(v, []byte(EncryptedPrefix)) {
+	n := EncryptionHeaderLen(v)
+	switch {
+	case n == 0:
 		return EncryptionInfo{Provider: "identity"}
+	case n == len(EncryptedPrefix):
+		return EncryptionInfo{Provider: "unknown", HeaderLen: n}
 	}
-	rest := v[len(EncryptedPrefix):]
+	parts := strings.SplitN(string(v[len(EncryptedPrefix):n-1]), ":", 3)
+	return EncryptionInfo{Provider: parts[0], Version: parts[1], KeyName: parts[2], HeaderLen: n}
+}
+
+// EncryptionHeaderLen is the length of v's "k8s:enc:<provider>:<version>:
+// <keyname>:" header, without allocating: 0 for a value not encrypted,
+// len(EncryptedPrefix) when the prefix is not followed by three fields.
+func EncryptionHeaderLen(v []byte) int {
+	if !bytes.HasPrefix(v, []byte(EncryptedPrefix)) {
+		return 0
+	}
 	// provider and version are short ASCII words; the key name ends at the
 	// next ':'. Key names are limited in practice; cap the search so that a
 	// corrupt value does not make us scan megabytes.
-	var parts [3]string
 	off := len(EncryptedPrefix)
-	for i := 0; i < 3; i++ {
-		limit := len(rest)
-		if limit > 256 {
-			limit = 256
-		}
-		j := bytes.IndexByte(rest[:limit], ':')
+	for range 3 {
+		rest := v[off:]
+		j := bytes.IndexByte(rest[:min(len(rest), 256)], ':')
 		if j < 0 {
-			return EncryptionInfo{Provider: "unknown", HeaderLen: len(EncryptedPrefix)}
+			return len(EncryptedPrefix)
 		}
-		parts[i] = string(rest[:j])
-		rest = rest[j+1:]
 		off += j + 1
 	}
-	return EncryptionInfo{Provider: parts[0], Version: parts[1], KeyName: parts[2], HeaderLen: off}
+	return off
 }
 
 // KMSError says which KMS provider encrypted a value.

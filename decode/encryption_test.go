@@ -187,3 +187,26 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+func TestSniffEncryption(t *testing.T) {
+	long := "k8s:enc:aescbc:v1:" + strings.Repeat("k", 300) + ":x"
+	for _, tc := range []struct {
+		v    string
+		want EncryptionInfo
+	}{
+		{"k8s\x00rest", EncryptionInfo{Provider: "identity"}},
+		{"", EncryptionInfo{Provider: "identity"}},
+		{"k8s:enc:aescbc:v1:key1:\x01\x02", EncryptionInfo{Provider: "aescbc", Version: "v1", KeyName: "key1", HeaderLen: 23}},
+		{"k8s:enc:kms:v2:vault:", EncryptionInfo{Provider: "kms", Version: "v2", KeyName: "vault", HeaderLen: 21}},
+		{"k8s:enc:aescbc:v1", EncryptionInfo{Provider: "unknown", HeaderLen: 8}},
+		{"k8s:enc:", EncryptionInfo{Provider: "unknown", HeaderLen: 8}},
+		{long, EncryptionInfo{Provider: "unknown", HeaderLen: 8}}, // key name past the 256-byte cap
+	} {
+		if got := SniffEncryption([]byte(tc.v)); got != tc.want {
+			t.Errorf("SniffEncryption(%.40q) = %+v, want %+v", tc.v, got, tc.want)
+		}
+		if got, want := EncryptionHeaderLen([]byte(tc.v)), tc.want.HeaderLen; got != want {
+			t.Errorf("EncryptionHeaderLen(%.40q) = %d, want %d", tc.v, got, want)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"runtime"
@@ -127,17 +126,11 @@ func (c *chunkedSlice) compact(runs []indexRun) []Entry {
 		n += copy(c.es[n:], c.es[ch.start:ch.start+ch.len])
 	}
 	clear(c.es[n:])
-	es := c.es[:n]
-	for i := range runs {
-		for _, b := range runs[i].blocks {
-			es = append(es, b...) // a walker that found the slice full
-		}
-	}
-	return es
+	return appendBlocks(c.es[:n], runs) // a walker that found the slice full
 }
 
 // concat copies the walkers' blocks into one slice of exactly the records
-// found, dropping each block once copied.
+// found.
 func concat(runs []indexRun) []Entry {
 	total := 0
 	for i := range runs {
@@ -145,7 +138,12 @@ func concat(runs []indexRun) []Entry {
 			total += len(b)
 		}
 	}
-	es := make([]Entry, 0, total)
+	return appendBlocks(make([]Entry, 0, total), runs)
+}
+
+// appendBlocks appends the walkers' blocks to es in walker order, dropping
+// each block once copied.
+func appendBlocks(es []Entry, runs []indexRun) []Entry {
 	for i := range runs {
 		for j, b := range runs[i].blocks {
 			es = append(es, b...)
@@ -611,10 +609,11 @@ func (t *providerTable) name(i uint8) string {
 // id returns the slot of value v's provider, read from its
 // "k8s:enc:<provider>:<version>:<key>:" header.
 func (t *providerTable) id(v []byte) uint8 {
-	if !bytes.HasPrefix(v, []byte(decode.EncryptedPrefix)) {
+	n := decode.EncryptionHeaderLen(v)
+	if n == 0 {
 		return 0
 	}
-	h := encHeader(v)
+	h := v[:n]
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if i, ok := t.byHeader[string(h)]; ok {
@@ -639,20 +638,4 @@ func (t *providerTable) id(v []byte) uint8 {
 		t.byHeader[string(h)] = uint8(i)
 	}
 	return uint8(i)
-}
-
-// encHeader is the "k8s:enc:a:b:c:" header of an encrypted value, or as
-// much of it as is there (bounded, as in [decode.SniffEncryption]).
-func encHeader(v []byte) []byte {
-	off := len(decode.EncryptedPrefix)
-	for range 3 {
-		rest := v[off:]
-		rest = rest[:min(len(rest), 256)]
-		j := bytes.IndexByte(rest, ':')
-		if j < 0 {
-			return v[:off]
-		}
-		off += j + 1
-	}
-	return v[:off]
 }
