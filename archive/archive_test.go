@@ -477,3 +477,33 @@ func TestParseRecipientsRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestSniffFile(t *testing.T) {
+	dir := t.TempDir()
+	id := newX25519(t)
+	snap := randBytes(t, 4096)
+	files := map[string][]byte{
+		"enc":   writeArchive(t, archiveSpec{snapshot: snap, opts: WriterOptions{Recipients: []age.Recipient{id.Recipient()}}}),
+		"plain": writeArchive(t, archiveSpec{snapshot: snap, opts: WriterOptions{Insecure: true}}),
+		"db":    snap,
+		"short": []byte("age-encr"),
+		"empty": nil,
+	}
+	want := map[string][2]bool{"enc": {true, true}, "plain": {true, false}, "db": {false, false}, "short": {false, false}, "empty": {false, false}}
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, e, err := SniffFile(p)
+		if err != nil || [2]bool{a, e} != want[name] {
+			t.Errorf("%s: archive=%v encrypted=%v err=%v, want %v", name, a, e, err, want[name])
+		}
+	}
+	if a, _, err := SniffFile(dir); a || err != nil {
+		t.Errorf("directory: archive=%v err=%v", a, err)
+	}
+	if _, _, err := SniffFile(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing file: no error")
+	}
+}

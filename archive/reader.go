@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"strings"
 
 	"filippo.io/age"
@@ -339,4 +340,21 @@ func (t *errTap) Read(b []byte) (int, error) {
 		t.err = err
 	}
 	return n, err
+}
+
+// SniffFile tells a backup archive from a snapshot or data dir by the
+// file's first bytes: archive is true for an age-encrypted or plain zstd
+// file, encrypted for an age one. A directory or unreadable file is not
+// an archive; err reports a file that cannot be opened.
+func SniffFile(path string) (archive, encrypted bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	head := make([]byte, len(ageMagic))
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	encrypted = bytes.Equal(head, ageMagic)
+	return encrypted || bytes.HasPrefix(head, zstdMagic), encrypted, nil
 }

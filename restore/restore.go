@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -211,7 +210,7 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		stageParent = filepath.Dir(filepath.Clean(o.DataDir))
 	}
 	var archiveManifest []byte
-	if !st.IsDir() && isArchive(o.Source) {
+	if a, _, _ := archive.SniffFile(o.Source); !st.IsDir() && a {
 		p.Kind = SourceArchive
 		if p.stage, err = fsx.MkdirPrivate(stageParent, ".etcdsafe-restore-*"); err != nil {
 			return nil, err
@@ -622,20 +621,6 @@ func hook(step string) error {
 		return testOnlyHook(step)
 	}
 	return nil
-}
-
-// isArchive tells a backup archive (age-encrypted, or plain zstd) by its
-// first bytes.
-func isArchive(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	b := make([]byte, 22)
-	n, _ := io.ReadFull(f, b)
-	b = b[:n]
-	return bytes.HasPrefix(b, []byte("age-encryption.org/v1\n")) || bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd})
 }
 
 func shellQuote(s string) string {

@@ -134,9 +134,8 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	}
 	defer os.RemoveAll(filepath.Dir(p))
 	rep := verifyReport{Archive: path, ArchiveBytes: cr.n, SHA256: hex.EncodeToString(h.Sum(nil)), Manifest: m}
-	rep.Encrypted, err = isAgeFile(path)
-	if err != nil {
-		return err
+	if _, rep.Encrypted, err = archive.SniffFile(path); err != nil {
+		return fmt.Errorf("open archive: %w", err)
 	}
 
 	// The trailer's SHA-256 (1.4 s for 2 GB) on a second core while the
@@ -259,19 +258,6 @@ func runVerifyQuick(path string, o *verifyOptions, out io.Writer) error {
 	fmt.Fprintf(out, "%s: size and SHA-256 match the sidecar (revision %d, %s); decryption not checked, run verify -i KEY for that\n",
 		path, sc.Revision, sc.Created.UTC().Format("2006-01-02 15:04:05 UTC"))
 	return nil
-}
-
-// isAgeFile reports whether path starts with age's header line.
-func isAgeFile(path string) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, fmt.Errorf("open archive: %w", err)
-	}
-	defer f.Close()
-	const magic = "age-encryption.org/v1\n"
-	b := make([]byte, len(magic))
-	n, _ := io.ReadFull(f, b)
-	return string(b[:n]) == magic, nil
 }
 
 type countingReader struct {

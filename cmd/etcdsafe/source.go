@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 )
@@ -59,7 +60,7 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (_ *source, e
 		}
 	}
 	dbPath, cleanup := path, func() {}
-	if isArchive(path) {
+	if a, _, _ := archive.SniffFile(path); a {
 		as, err := openArchive(cmd.Context(), path, o, cmd.ErrOrStderr())
 		if err != nil {
 			return nil, err

@@ -14,20 +14,6 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
-// isArchive tells a backup archive (age-encrypted, or plain zstd) from a
-// snapshot or data dir by its first bytes.
-func isArchive(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	b := make([]byte, 22)
-	n, _ := io.ReadFull(f, b)
-	b = b[:n]
-	return bytes.HasPrefix(b, []byte("age-encryption.org/v1\n")) || bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd})
-}
-
 // maxKubeConfigFile bounds the kube dir files read into memory while
 // looking for the EncryptionConfiguration.
 const maxKubeConfigFile = 1 << 20
