@@ -196,13 +196,13 @@ func ExtractKubeDir(ctx context.Context, src io.Reader, opts ReaderOptions, dstR
 		if err != nil {
 			return err
 		}
-		if err := applyMeta(root, rel, e, asRoot); err != nil {
+		if err := e.ApplyMeta(root, rel, asRoot); err != nil {
 			return err
 		}
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		rel := strings.TrimPrefix(dirs[i].Path, KubeDirPath+"/")
-		if err := applyMeta(root, rel, dirs[i], asRoot); err != nil {
+		if err := dirs[i].ApplyMeta(root, rel, asRoot); err != nil {
 			return err
 		}
 	}
@@ -227,7 +227,9 @@ func checkParents(root *os.Root, rel string) error {
 	return nil
 }
 
-func applyMeta(root *os.Root, rel string, e *EntryInfo, asRoot bool) error {
+// ApplyMeta gives the file or directory rel under root e's mode and times,
+// and (asRoot) its owner: what extracting e ends with.
+func (e *EntryInfo) ApplyMeta(root *os.Root, rel string, asRoot bool) error {
 	if asRoot {
 		if err := root.Lchown(rel, e.UID, e.GID); err != nil {
 			return fmt.Errorf("chown %q: %w", rel, err)

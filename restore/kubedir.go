@@ -385,7 +385,7 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 			if err := copyInto(src, dst, c.Path, tmp, buf); err != nil {
 				return err
 			}
-			if err := applyMeta(dst, tmp, e, asRoot); err != nil {
+			if err := e.ApplyMeta(dst, tmp, asRoot); err != nil {
 				return err
 			}
 			if err := dst.Rename(tmp, c.Path); err != nil {
@@ -399,7 +399,7 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 		}
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := applyMeta(dst, dirs[i].Path, dirs[i].entry, asRoot); err != nil {
+		if err := dirs[i].entry.ApplyMeta(dst, dirs[i].Path, asRoot); err != nil {
 			return err
 		}
 	}
@@ -426,22 +426,6 @@ func copyInto(src, dst *os.Root, rel, tmp string, buf []byte) error {
 	if err != nil {
 		_ = dst.Remove(tmp)
 		return fmt.Errorf("write %q: %w", rel, err)
-	}
-	return nil
-}
-
-func applyMeta(root *os.Root, rel string, e archive.EntryInfo, asRoot bool) error {
-	if asRoot {
-		if err := root.Lchown(rel, e.UID, e.GID); err != nil {
-			return fmt.Errorf("chown %q: %w", rel, err)
-		}
-	}
-	// chmod after chown: chown clears setuid/setgid bits.
-	if err := root.Chmod(rel, e.FileMode()); err != nil {
-		return fmt.Errorf("chmod %q: %w", rel, err)
-	}
-	if err := root.Chtimes(rel, e.ModTime, e.ModTime); err != nil {
-		return fmt.Errorf("set times of %q: %w", rel, err)
 	}
 	return nil
 }
