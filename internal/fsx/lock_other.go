@@ -4,6 +4,7 @@ package fsx
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -13,3 +14,13 @@ var errUnsupportedDirSync = syscall.EINVAL
 func Lock(dir string) (unlock func(), err error) {
 	return nil, errors.New("directory locks are not supported on this platform")
 }
+
+func lockStaging(dir string, create bool) (*os.File, error) {
+	p := dir + string(os.PathSeparator) + StagingLockName
+	if create {
+		return os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	return nil, &LockedError{Path: p} // no flock: never sweep
+}
+
+func ownedByMe(string) bool { return false }

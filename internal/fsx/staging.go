@@ -1,0 +1,122 @@
+package fsx
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// StagingLockName is the file inside a staging directory whose flock says
+// that the directory is in use.
+const StagingLockName = ".etcdsafe-staging.lock"
+
+// staleUnlocked is how old a directory that matches a staging prefix but
+// holds no lock file must be before [SweepStaging] removes it: such a
+// directory was left by an etcdsafe older than the lock (or by a run killed
+// between mkdir and lock, a window of microseconds).
+const staleUnlocked = time.Hour
+
+// Staging is a private (0700) work directory that holds plaintext for the
+// length of one run: an extracted snapshot, a restore being built. It
+// marks itself as in use with a flock held for as long as the process
+// lives, so that a later run can tell the leftover of a killed run from one
+// still in use, and remove it ([SweepStaging]).
+type Staging struct {
+	// Path is the directory.
+	Path string
+	lock *os.File
+}
+
+// NewStaging creates parent/<prefix><random> with mode 0700 and locks it.
+// An empty parent is the system temp dir. The caller calls
+// [Staging.Remove].
+func NewStaging(parent, prefix string) (*Staging, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	dir, err := MkdirPrivate(parent, prefix+"*")
+	if err != nil {
+		return nil, err
+	}
+	f, err := lockStaging(dir, true)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Staging{Path: dir, lock: f}, nil
+}
+
+// Remove deletes the directory and everything in it, then releases the
+// lock. It may be called more than once.
+func (s *Staging) Remove() error {
+	if s == nil || s.Path == "" {
+		return nil
+	}
+	err := os.RemoveAll(s.Path)
+	if s.lock != nil {
+		_ = s.lock.Close()
+		s.lock = nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove staging dir %q: %w", s.Path, err)
+	}
+	s.Path = ""
+	return nil
+}
+
+// SweepStaging removes the staging directories in parent (the system temp
+// dir when empty) whose names start with prefix and that no live process
+// holds: what runs killed before their cleanup left behind. Only
+// directories owned by the current user are considered. It returns what it
+// removed; a directory that cannot be removed is reported in err and the
+// sweep goes on.
+func SweepStaging(parent, prefix string) (removed []string, err error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	des, rerr := os.ReadDir(parent)
+	if rerr != nil {
+		if errors.Is(rerr, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("sweep %q: %w", parent, rerr)
+	}
+	var errs []error
+	for _, de := range des {
+		if !de.IsDir() || !strings.HasPrefix(de.Name(), prefix) {
+			continue
+		}
+		dir := filepath.Join(parent, de.Name())
+		if !ownedByMe(dir) {
+			continue
+		}
+		f, lerr := lockStaging(dir, false)
+		switch {
+		case errors.Is(lerr, ErrLocked):
+			continue // in use
+		case errors.Is(lerr, os.ErrNotExist):
+			// no lock file: an older etcdsafe's leftover, or a run that
+			// is between mkdir and lock right now
+			st, serr := os.Lstat(dir)
+			if serr != nil || time.Since(st.ModTime()) < staleUnlocked {
+				continue
+			}
+		case lerr != nil:
+			errs = append(errs, lerr)
+			continue
+		}
+		rmErr := os.RemoveAll(dir)
+		if f != nil {
+			_ = f.Close()
+		}
+		if rmErr != nil {
+			errs = append(errs, fmt.Errorf("remove stale staging dir %q: %w", dir, rmErr))
+			continue
+		}
+		removed = append(removed, dir)
+	}
+	return removed, errors.Join(errs...)
+}
