@@ -3,6 +3,7 @@ package archive
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -61,6 +62,14 @@ type RetentionItem struct {
 	// Time is when the backup was taken. Periods (days, weeks, months) are
 	// computed in Time's location: pass UTC times for UTC periods.
 	Time time.Time
+	// Group names the series the item belongs to (see [GroupBy.Key]): the
+	// policy applies within each group on its own, so the backups of one
+	// master never push out those of another.
+	Group string
+	// Current marks the archive the running backup has just written: it is
+	// always kept (reason "current"), whatever the dates of the others say
+	// (a sidecar dated ahead by clock skew would otherwise outrank it).
+	Current bool
 }
 
 // RetentionDecision is the verdict on one item.
@@ -74,14 +83,19 @@ type RetentionDecision struct {
 	Reasons []string
 }
 
-// ApplyRetention decides which items policy p keeps. It returns one
-// decision per item, newest first. It does not modify items.
+// ApplyRetention decides which items policy p keeps. The policy applies to
+// each [RetentionItem.Group] on its own; an item marked Current is always
+// kept. It returns one decision per item, ordered by group and newest first
+// within a group. It does not modify items.
 func ApplyRetention(items []RetentionItem, p RetentionPolicy) []RetentionDecision {
 	out := make([]RetentionDecision, len(items))
 	for i, it := range items {
 		out[i] = RetentionDecision{RetentionItem: it}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
 		if !out[i].Time.Equal(out[j].Time) {
 			return out[i].Time.After(out[j].Time)
 		}
@@ -94,6 +108,19 @@ func ApplyRetention(items []RetentionItem, p RetentionPolicy) []RetentionDecisio
 		}
 		return out
 	}
+	for start := 0; start < len(out); {
+		end := start + 1
+		for end < len(out) && out[end].Group == out[start].Group {
+			end++
+		}
+		applyGroup(out[start:end], p)
+		start = end
+	}
+	return out
+}
+
+// applyGroup applies p to the decisions of one group, newest first.
+func applyGroup(out []RetentionDecision, p RetentionPolicy) {
 	type rule struct {
 		name   string
 		count  int
@@ -131,6 +158,74 @@ func ApplyRetention(items []RetentionItem, p RetentionPolicy) []RetentionDecisio
 			d.Reasons = append(d.Reasons, r.name)
 			r.count--
 		}
+		if d.Current && !d.Keep {
+			d.Keep = true
+			d.Reasons = append(d.Reasons, "current")
+		}
 	}
-	return out
+}
+
+// GroupBy says which sidecar fields make up a retention group, as restic's
+// `forget --group-by`. The zero value puts every backup in one group.
+type GroupBy struct {
+	Cluster, Host bool
+}
+
+// DefaultGroupBy groups by cluster and host: one series per master.
+var DefaultGroupBy = GroupBy{Cluster: true, Host: true}
+
+// ParseGroupBy parses a comma-separated list of "cluster" and "host", or
+// "" / "none" for a single group.
+func ParseGroupBy(s string) (GroupBy, error) {
+	var g GroupBy
+	if s == "" || s == "none" {
+		return g, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		switch strings.TrimSpace(f) {
+		case "cluster":
+			g.Cluster = true
+		case "host":
+			g.Host = true
+		default:
+			return g, fmt.Errorf("group by %q: want cluster, host, cluster,host or none", f)
+		}
+	}
+	return g, nil
+}
+
+// String is the form [ParseGroupBy] reads.
+func (g GroupBy) String() string {
+	switch {
+	case g.Cluster && g.Host:
+		return "cluster,host"
+	case g.Cluster:
+		return "cluster"
+	case g.Host:
+		return "host"
+	}
+	return "none"
+}
+
+// Key returns the group key of a backup of cluster taken on host, e.g.
+// "cluster=prod host=m1"; an empty field shows as "-". It is meant to be
+// shown to people (pass it through a terminal cleaner first).
+func (g GroupBy) Key(cluster, host string) string {
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	var parts []string
+	if g.Cluster {
+		parts = append(parts, "cluster="+dash(cluster))
+	}
+	if g.Host {
+		parts = append(parts, "host="+dash(host))
+	}
+	if len(parts) == 0 {
+		return "all"
+	}
+	return strings.Join(parts, " ")
 }

@@ -23,15 +23,15 @@ func TestApplyRetention(t *testing.T) {
 	// Nightly backups at 02:00 plus an extra one some days, over ~3 months.
 	// 2026-03-02 is a Monday (ISO week 10); 2026-01-01 a Thursday.
 	items := []RetentionItem{
-		{"a", at("2025-12-30 02:00")}, // Tue, ISO 2026-W01, Dec
-		{"b", at("2025-12-31 02:00")}, // Wed, ISO 2026-W01, Dec (newest of Dec)
-		{"c", at("2026-01-01 02:00")}, // Thu, W01, Jan
-		{"d", at("2026-01-31 02:00")}, // Sat, W05, Jan (newest of Jan)
-		{"e", at("2026-02-28 02:00")}, // Sat, W09, Feb (newest of Feb)
-		{"f", at("2026-03-01 02:00")}, // Sun, W09
-		{"g", at("2026-03-02 02:00")}, // Mon, W10
-		{"h", at("2026-03-02 14:00")}, // Mon, W10, extra run same day
-		{"i", at("2026-03-03 02:00")}, // Tue, W10
+		{Name: "a", Time: at("2025-12-30 02:00")}, // Tue, ISO 2026-W01, Dec
+		{Name: "b", Time: at("2025-12-31 02:00")}, // Wed, ISO 2026-W01, Dec (newest of Dec)
+		{Name: "c", Time: at("2026-01-01 02:00")}, // Thu, W01, Jan
+		{Name: "d", Time: at("2026-01-31 02:00")}, // Sat, W05, Jan (newest of Jan)
+		{Name: "e", Time: at("2026-02-28 02:00")}, // Sat, W09, Feb (newest of Feb)
+		{Name: "f", Time: at("2026-03-01 02:00")}, // Sun, W09
+		{Name: "g", Time: at("2026-03-02 02:00")}, // Mon, W10
+		{Name: "h", Time: at("2026-03-02 14:00")}, // Mon, W10, extra run same day
+		{Name: "i", Time: at("2026-03-03 02:00")}, // Tue, W10
 	}
 	tests := []struct {
 		name   string
@@ -85,7 +85,7 @@ func TestApplyRetention(t *testing.T) {
 
 func TestApplyRetentionTiesAndInput(t *testing.T) {
 	ts := time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
-	items := []RetentionItem{{"x", ts}, {"z", ts}, {"y", ts}}
+	items := []RetentionItem{{Name: "x", Time: ts}, {Name: "z", Time: ts}, {Name: "y", Time: ts}}
 	got := ApplyRetention(items, RetentionPolicy{Last: 1})
 	if got[0].Name != "z" || !got[0].Keep || got[1].Keep || got[2].Keep {
 		t.Fatalf("tie not broken by name: %+v", got)
@@ -208,5 +208,101 @@ func TestRecipientFingerprint(t *testing.T) {
 	}
 	if RecipientFingerprint("age1abc") == RecipientFingerprint("age1abd") {
 		t.Fatal("different recipients share a fingerprint")
+	}
+}
+
+// TestApplyRetentionGroups: two masters in one directory each keep their
+// own N newest; one master's many backups never push out the other's.
+func TestApplyRetentionGroups(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2026, 4, d, 2, 0, 0, 0, time.UTC) }
+	g := DefaultGroupBy
+	var items []RetentionItem
+	for d := 1; d <= 6; d++ {
+		items = append(items, RetentionItem{Name: "m1-" + string(rune('0'+d)), Time: day(d), Group: g.Key("prod", "m1")})
+	}
+	// m2 stopped backing up on day 2: under one group, keep-last 3 would
+	// delete both of its backups.
+	items = append(items,
+		RetentionItem{Name: "m2-1", Time: day(1), Group: g.Key("prod", "m2")},
+		RetentionItem{Name: "m2-2", Time: day(2), Group: g.Key("prod", "m2")})
+	got := ApplyRetention(items, RetentionPolicy{Last: 3})
+	kept := map[string]bool{}
+	for i, d := range got {
+		if i > 0 && got[i-1].Group == d.Group && d.Time.After(got[i-1].Time) {
+			t.Fatalf("not newest first within group: %s before %s", got[i-1].Name, d.Name)
+		}
+		if i > 0 && got[i-1].Group > d.Group {
+			t.Fatalf("groups not ordered: %q before %q", got[i-1].Group, d.Group)
+		}
+		kept[d.Name] = d.Keep
+	}
+	want := map[string]bool{"m1-6": true, "m1-5": true, "m1-4": true, "m1-3": false, "m1-2": false, "m1-1": false, "m2-2": true, "m2-1": true}
+	if !reflect.DeepEqual(kept, want) {
+		t.Fatalf("kept %v, want %v", kept, want)
+	}
+	// With no grouping the old behaviour holds: m2 loses both.
+	for i := range items {
+		items[i].Group = GroupBy{}.Key("prod", "m?")
+	}
+	for _, d := range ApplyRetention(items, RetentionPolicy{Last: 3}) {
+		if strings.HasPrefix(d.Name, "m2") && d.Keep {
+			t.Fatalf("single group kept %s", d.Name)
+		}
+	}
+}
+
+// TestApplyRetentionCurrent: sidecars dated ahead (clock skew) outrank the
+// archive just written; it is kept anyway, and only it is.
+func TestApplyRetentionCurrent(t *testing.T) {
+	now := time.Date(2026, 4, 10, 2, 0, 0, 0, time.UTC)
+	var items []RetentionItem
+	for d := 1; d <= 7; d++ {
+		items = append(items, RetentionItem{Name: "future-" + string(rune('0'+d)), Time: now.AddDate(0, 0, d)})
+	}
+	items = append(items, RetentionItem{Name: "old", Time: now.AddDate(0, 0, -1)}, RetentionItem{Name: "now", Time: now, Current: true})
+	for _, p := range []RetentionPolicy{{Last: 7}, {Daily: 7}, {Weekly: 1}, {Monthly: 1}, {Last: 1, Daily: 1}} {
+		for _, d := range ApplyRetention(items, p) {
+			switch d.Name {
+			case "now":
+				if !d.Keep {
+					t.Errorf("%v: current archive dropped", p)
+				}
+			case "old":
+				if d.Keep {
+					t.Errorf("%v: old kept (%v)", p, d.Reasons)
+				}
+			}
+		}
+	}
+	for _, d := range ApplyRetention(items, RetentionPolicy{Last: 7}) {
+		if d.Name == "now" && !reflect.DeepEqual(d.Reasons, []string{"current"}) {
+			t.Errorf("reasons %v, want [current]", d.Reasons)
+		}
+	}
+	// The current archive that is also the newest is kept by the rules,
+	// and uses up a slot as before.
+	items = []RetentionItem{{Name: "a", Time: now.Add(-time.Hour)}, {Name: "b", Time: now, Current: true}}
+	got := ApplyRetention(items, RetentionPolicy{Last: 1})
+	if !got[0].Keep || got[0].Name != "b" || !reflect.DeepEqual(got[0].Reasons, []string{"last"}) || got[1].Keep {
+		t.Fatalf("%+v", got)
+	}
+}
+
+func TestParseGroupBy(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"", "none", false}, {"none", "none", false}, {"host", "host", false}, {"cluster", "cluster", false},
+		{"host,cluster", "cluster,host", false}, {"cluster, host", "cluster,host", false}, {"tags", "", true},
+	}
+	for _, tc := range tests {
+		g, err := ParseGroupBy(tc.in)
+		if (err != nil) != tc.err || (err == nil && g.String() != tc.want) {
+			t.Errorf("ParseGroupBy(%q) = %v, %v; want %s", tc.in, g, err, tc.want)
+		}
+	}
+	if k := DefaultGroupBy.Key("", "m1"); k != "cluster=- host=m1" {
+		t.Errorf("Key = %q", k)
 	}
 }
