@@ -220,7 +220,7 @@ func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
 func decodeJSON(b []byte) (*unstructured.Unstructured, error) {
 	obj, _, err := unstructured.UnstructuredJSONScheme.Decode(b, nil, nil)
 	if err != nil {
-		return nil, &FormatError{What: "JSON value", Reason: "not a Kubernetes object", Err: fmt.Errorf("%w: %w", ErrBadValue, err)}
+		return nil, &FormatError{What: "JSON value", Reason: "not a Kubernetes object", Err: fmt.Errorf("%w: %s", ErrBadValue, causeWithoutValue(err, b))}
 	}
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
@@ -238,7 +238,7 @@ func (d *Decoder) decodeCBOR(b []byte) (u *unstructured.Unstructured, err error)
 	}()
 	u = &unstructured.Unstructured{}
 	if _, _, err := d.cbor.Decode(b, nil, u); err != nil {
-		return nil, &FormatError{What: "CBOR value", Reason: "not a Kubernetes object", Err: fmt.Errorf("%w: %w", ErrBadValue, err)}
+		return nil, &FormatError{What: "CBOR value", Reason: "not a Kubernetes object", Err: fmt.Errorf("%w: %s", ErrBadValue, causeWithoutValue(err, b))}
 	}
 	if u.GetKind() == "" {
 		return nil, &FormatError{What: "CBOR value", Reason: "object has no kind", Err: ErrBadValue}
