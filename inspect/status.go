@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"sort"
@@ -160,8 +161,11 @@ func (s *Snapshot) Status(ctx context.Context, check bool) (*Status, error) {
 		st.LiveKeys = len(live)
 		if check {
 			st.CheckRun = true
-			for e := range tx.Check() {
-				st.CheckErrors = append(st.CheckErrors, e.Error())
+			var ce *CheckError
+			if err := s.Check(ctx); errors.As(err, &ce) {
+				st.CheckErrors = ce.Problems
+			} else if err != nil {
+				return err
 			}
 		}
 		return nil
