@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
 var (
@@ -26,10 +28,21 @@ var (
 	// ErrNoKubeDir means a kube dir restore was asked of a source that holds
 	// none (a snapshot file, or an archive without kubernetes/).
 	ErrNoKubeDir = errors.New("the source holds no kube dir")
+	// ErrNotDataDir means the data dir to restore exists and is neither an
+	// empty directory nor an etcd data dir (a directory with
+	// member/snap/db): a file, a symbolic link, or a directory holding
+	// something else. The message says what was found; nothing was moved.
+	ErrNotDataDir = errors.New("not an etcd data dir")
+	// ErrDataDirNotConfirmed means no data dir was given and the only one
+	// known comes from a static pod manifest (the archive's or this
+	// host's). A dry run shows it as a candidate; a real restore needs it
+	// passed explicitly as [Options.DataDir].
+	ErrDataDirNotConfirmed = errors.New("the data dir must be given explicitly")
 )
 
 // ConflictError lists the kube dir paths (relative to the kube dir) that
-// exist and differ from the archive. It wraps [ErrConflict].
+// exist and differ from the archive. It wraps [ErrConflict]. Its message
+// shows the paths through termtext.Clean: they come from the archive.
 type ConflictError struct {
 	// Paths are slash-separated, relative to the kube dir, sorted.
 	Paths []string
@@ -45,7 +58,7 @@ func (e *ConflictError) Error() string {
 		if i > 0 {
 			s += ", "
 		}
-		s += p
+		s += termtext.Clean(p)
 	}
 	return ErrConflict.Error() + ": " + s
 }
@@ -59,3 +72,14 @@ func fileOwner(st os.FileInfo) (uid, gid int, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// hiddenPathError is an error whose message names what the user knows (the
+// archive, the data dir) instead of the private staging paths the
+// underlying error mentions. errors.Is and errors.As see the original.
+type hiddenPathError struct {
+	err error
+	msg string
+}
+
+func (e *hiddenPathError) Error() string { return e.msg }
+func (e *hiddenPathError) Unwrap() error { return e.err }

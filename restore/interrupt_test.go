@@ -109,7 +109,7 @@ func TestInterruptedRestore(t *testing.T) {
 				return nil
 			}
 			defer func() { testOnlyHook = nil }()
-			p, err := Prepare(context.Background(), Options{Source: arch, DataDir: dataDir, KubeDir: filepath.Join(t.TempDir(), "k"), BumpRevision: 5, MarkCompacted: true})
+			p, err := Prepare(context.Background(), Options{Source: arch, AllowUnencrypted: true, DataDir: dataDir, KubeDir: filepath.Join(t.TempDir(), "k"), BumpRevision: 5, MarkCompacted: true})
 			if err == nil {
 				defer p.Close()
 				_, err = p.Execute(context.Background())
@@ -125,9 +125,12 @@ func TestInterruptedRestore(t *testing.T) {
 				}
 			}
 			checkRecoverable(t, dataDir, backup, rec)
-			left, _ := filepath.Glob(filepath.Join(filepath.Dir(dataDir), ".etcd.etcdsafe-new-*"))
-			if step != stepSwapped && step != stepKubeFile && len(left) != 0 {
-				t.Errorf("temp build dir left behind: %v", left)
+			if p != nil {
+				p.Close()
+			}
+			left, _ := filepath.Glob(filepath.Join(filepath.Dir(dataDir), stagingPrefix+"*"))
+			if len(left) != 0 {
+				t.Errorf("staging dir left behind: %v", left)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -68,7 +69,7 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
 	defer f.Close()
-	r, err := archive.NewReader(&ctxReader{ctx: ctx, r: f}, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: true})
+	r, err := archive.NewReader(&ctxReader{ctx: ctx, r: f}, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: p.opts.AllowUnencrypted})
 	if err != nil {
 		return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
 	}
@@ -76,7 +77,7 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 	p.Archive = r.Manifest()
 	var root *os.Root
 	if kube {
-		p.kubeRoot = filepath.Join(p.stage, "kube")
+		p.kubeRoot = filepath.Join(p.stage.Path, "kube")
 		if err := os.Mkdir(p.kubeRoot, 0o700); err != nil {
 			return nil, fmt.Errorf("create staging dir: %w", err)
 		}
@@ -95,9 +96,12 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 			return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
 		}
 		if e.Path == archive.SnapshotPath {
-			p.snapPath = filepath.Join(p.stage, "snapshot.db")
+			p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
 			if err := writeNew(p.snapPath, r, buf); err != nil {
-				return nil, fmt.Errorf("archive %s: extract snapshot: %w", p.opts.Source, err)
+				return nil, fmt.Errorf("archive %s: extract the snapshot: %w", p.opts.Source, err)
+			}
+			if err := hook(stepSnapshot); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -117,9 +121,12 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 			continue
 		}
 		if err := stageEntry(root, rel, e, content, buf); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
 		}
 		p.KubeChanges = append(p.KubeChanges, KubeChange{Path: rel, Type: e.Type, entry: *e})
+		if err := hook(stepKubeStaged); err != nil {
+			return nil, err
+		}
 	}
 	if p.snapPath == "" {
 		return nil, fmt.Errorf("archive %s holds no %s: %w", p.opts.Source, archive.SnapshotPath, archive.ErrTampered)
@@ -244,6 +251,11 @@ func (p *Plan) planKubeDir(only map[string]bool) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("kube dir: %w", err)
 	}
+	// Names a backup must not take: every path the archive restores.
+	taken := map[string]bool{}
+	for _, c := range p.KubeChanges {
+		taken[c.Path] = true
+	}
 	var conflicts []string
 	for i := range p.KubeChanges {
 		c := &p.KubeChanges[i]
@@ -260,7 +272,7 @@ func (p *Plan) planKubeDir(only map[string]bool) error {
 			c.Action = "unchanged"
 		case exists && p.opts.Force:
 			c.Action = "replace"
-			c.Backup = path.Join(path.Dir(c.Path), "."+path.Base(c.Path)+".etcdsafe-"+stamp(p.opts.Now()))
+			c.Backup = freeBackupName(dst, c.Path, stamp(p.opts.Now()), taken)
 		case exists:
 			c.Action = "conflict"
 			conflicts = append(conflicts, c.Path)
@@ -271,6 +283,22 @@ func (p *Plan) planKubeDir(only map[string]bool) error {
 		return &ConflictError{Paths: conflicts}
 	}
 	return nil
+}
+
+// freeBackupName returns ".NAME.etcdsafe-<stamp>" beside rel, or with a
+// "-N" suffix, such that neither the kube dir nor the archive has it (a
+// rename onto an existing name would replace that file), and marks it
+// taken.
+func freeBackupName(dst *os.Root, rel, stamp string, taken map[string]bool) string {
+	base := path.Join(path.Dir(rel), "."+path.Base(rel)+".etcdsafe-"+stamp)
+	name := base
+	for i := 1; ; i++ {
+		if _, err := dst.Lstat(name); errors.Is(err, fs.ErrNotExist) && !taken[name] {
+			taken[name] = true
+			return name
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
 }
 
 // compare tells whether the kube dir already holds c exactly (type,
@@ -361,8 +389,6 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 			}
 		}
 		e := c.entry
-		tmp := path.Join(path.Dir(c.Path), "."+path.Base(c.Path)+".etcdsafe-tmp")
-		_ = dst.Remove(tmp) // left by an earlier interrupted run
 		switch e.Type {
 		case archive.TypeDir:
 			if err := dst.Mkdir(c.Path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -370,7 +396,8 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 			}
 			dirs = append(dirs, c)
 		case archive.TypeSymlink:
-			if err := dst.Symlink(e.LinkTarget, tmp); err != nil {
+			tmp, err := createTemp(dst, c.Path, func(tmp string) error { return dst.Symlink(e.LinkTarget, tmp) })
+			if err != nil {
 				return fmt.Errorf("create symlink %q: %w", c.Path, err)
 			}
 			if asRoot {
@@ -382,7 +409,8 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 				return fmt.Errorf("put %q in place: %w", c.Path, err)
 			}
 		default:
-			if err := copyInto(src, dst, c.Path, tmp, buf); err != nil {
+			tmp, err := copyInto(src, dst, c.Path, buf)
+			if err != nil {
 				return err
 			}
 			if err := e.ApplyMeta(dst, tmp, asRoot); err != nil {
@@ -406,15 +434,41 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 	return nil
 }
 
-func copyInto(src, dst *os.Root, rel, tmp string, buf []byte) error {
+// createTemp makes a new entry with mk under a fresh random hidden name
+// beside rel (".NAME.etcdsafe-tmp-<random>") and returns that name. It
+// never removes or reuses an existing entry: the kube dir may hold any
+// name, the archive's own files included.
+func createTemp(dst *os.Root, rel string, mk func(tmp string) error) (string, error) {
+	var b [8]byte
+	for range 100 {
+		_, _ = rand.Read(b[:])
+		tmp := path.Join(path.Dir(rel), "."+path.Base(rel)+".etcdsafe-tmp-"+hex.EncodeToString(b[:]))
+		err := mk(tmp)
+		if err == nil {
+			return tmp, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free temp name beside %q", rel)
+}
+
+// copyInto copies the staged rel into a new temp file beside rel in dst
+// and returns the temp file's name.
+func copyInto(src, dst *os.Root, rel string, buf []byte) (string, error) {
 	in, err := src.Open(rel)
 	if err != nil {
-		return fmt.Errorf("open staged %q: %w", rel, err)
+		return "", fmt.Errorf("open staged %q: %w", rel, err)
 	}
 	defer in.Close()
-	out, err := dst.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	var out *os.File
+	tmp, err := createTemp(dst, rel, func(tmp string) (err error) {
+		out, err = dst.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("create %q: %w", tmp, err)
+		return "", fmt.Errorf("create a temp file for %q: %w", rel, err)
 	}
 	_, err = io.CopyBuffer(out, struct{ io.Reader }{in}, buf)
 	if err == nil {
@@ -425,7 +479,7 @@ func copyInto(src, dst *os.Root, rel, tmp string, buf []byte) error {
 	}
 	if err != nil {
 		_ = dst.Remove(tmp)
-		return fmt.Errorf("write %q: %w", rel, err)
+		return "", fmt.Errorf("write %q: %w", rel, err)
 	}
-	return nil
+	return tmp, nil
 }

@@ -120,7 +120,7 @@ func TestCraftedArchiveEscapes(t *testing.T) {
 			arch := craftArchive(t, f.snap, tc.entries)
 			dir := t.TempDir()
 			dataDir, kube := filepath.Join(dir, "etcd"), filepath.Join(dir, "kubernetes")
-			p, err := Prepare(context.Background(), Options{Source: arch, DataDir: dataDir, KubeDir: kube})
+			p, err := Prepare(context.Background(), Options{Source: arch, AllowUnencrypted: true, DataDir: dataDir, KubeDir: kube})
 			if err == nil {
 				p.Close()
 			}
@@ -153,7 +153,7 @@ func TestKubeDirRestore(t *testing.T) {
 	run := func(t *testing.T, kube string, force bool, only ...string) (*Plan, *Result, error) {
 		t.Helper()
 		dataDir := filepath.Join(t.TempDir(), "etcd")
-		p, err := Prepare(context.Background(), Options{Source: arch, DataDir: dataDir, KubeDir: kube, Only: only, Force: force})
+		p, err := Prepare(context.Background(), Options{Source: arch, AllowUnencrypted: true, DataDir: dataDir, KubeDir: kube, Only: only, Force: force})
 		if err != nil {
 			return p, nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.etcd.io/etcd/client/pkg/v3/types"
+
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
 // etcd's own defaults, used when neither a flag nor the manifest says.
@@ -73,7 +75,7 @@ func ResolveMembership(f MembershipFlags, m *EtcdManifest) (Membership, error) {
 	if f.InitialAdvertisePeerURLs != "" {
 		u := splitList(f.InitialAdvertisePeerURLs)
 		if len(ms.PeerURLs) > 0 && !sameURLs(u, ms.PeerURLs) {
-			return ms, fmt.Errorf("--initial-advertise-peer-urls %s differs from the manifest's %s: %w", strings.Join(u, ","), strings.Join(ms.PeerURLs, ","), ErrMembership)
+			return ms, fmt.Errorf("--initial-advertise-peer-urls %s differs from the manifest's %s: %w", termtext.Clean(strings.Join(u, ",")), termtext.Clean(strings.Join(ms.PeerURLs, ",")), ErrMembership)
 		}
 		ms.PeerURLs, flags = u, true
 	}
@@ -101,7 +103,7 @@ func ResolveMembership(f MembershipFlags, m *EtcdManifest) (Membership, error) {
 		ms.Token = defaultToken
 	}
 	if _, err := types.NewURLs(ms.PeerURLs); err != nil {
-		return ms, fmt.Errorf("peer urls %s: %w: %w", strings.Join(ms.PeerURLs, ","), ErrMembership, err)
+		return ms, fmt.Errorf("peer urls %s: %w: %w", termtext.Clean(strings.Join(ms.PeerURLs, ",")), ErrMembership, err)
 	}
 	if f.InitialCluster == "" {
 		parts := make([]string, len(ms.PeerURLs))
@@ -121,7 +123,7 @@ func ResolveMembership(f MembershipFlags, m *EtcdManifest) (Membership, error) {
 	}
 	if !sameURLs(own.StringSlice(), ms.PeerURLs) {
 		return ms, fmt.Errorf("--initial-cluster gives %s=%s but its peer urls are %s: %w",
-			ms.Name, strings.Join(own.StringSlice(), ","), strings.Join(ms.PeerURLs, ","), ErrMembership)
+			termtext.Clean(ms.Name), termtext.Clean(strings.Join(own.StringSlice(), ",")), termtext.Clean(strings.Join(ms.PeerURLs, ",")), ErrMembership)
 	}
 	ms.InitialCluster = f.InitialCluster
 	return ms, nil

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -42,7 +46,11 @@ const (
 
 // Steps reported to testOnlyHook, in order.
 const (
+	stepStaging    = "staging"     // staging dir created and locked, nothing in it yet
+	stepSnapshot   = "snapshot"    // the archive's snapshot extracted into staging
+	stepKubeStaged = "kube-staged" // after each kube dir entry extracted into staging
 	stepStaged     = "staged"      // source read and verified, nothing written outside temp
+	stepBuilding   = "building"    // build staging dir created, etcdutl about to run
 	stepBuilt      = "built"       // new data dir complete under its temp name
 	stepMovedAside = "moved-aside" // old data dir renamed to the backup name
 	stepSwapped    = "swapped"     // new data dir in place
@@ -56,6 +64,18 @@ var testOnlyHook func(step string) error
 // testOnlyDefaultManifest replaces [DefaultManifestPath] in tests.
 var testOnlyDefaultManifest string
 
+// stagingPrefix names the private staging dirs (snapshot and kube dir
+// extracted from an archive, the new data dir being built). Every Prepare
+// removes the ones that killed runs left ([fsx.SweepStaging]).
+const stagingPrefix = ".etcdsafe-restore-"
+
+// Data dir states (see [Plan.DataDirState]).
+const (
+	DataDirAbsent = "absent" // nothing there: the new data dir is created
+	DataDirEmpty  = "empty"  // an empty directory: replaced by the new one
+	DataDirEtcd   = "etcd"   // an etcd data dir (member/snap/db): moved aside, kept
+)
+
 // lockTimeout is how long to wait for a data dir's bbolt lock before
 // deciding that etcd holds it.
 const lockTimeout = 300 * time.Millisecond
@@ -66,11 +86,18 @@ const lockTimeout = 300 * time.Millisecond
 type Options struct {
 	// Source is a backup archive, a snapshot file, a raw db or a data dir.
 	Source string
-	// Identities decrypt an encrypted archive. Unencrypted archives are
-	// accepted.
+	// Identities decrypt an encrypted archive.
 	Identities []age.Identity
-	// DataDir is the etcd data dir to build; empty takes the manifest's
-	// --data-dir.
+	// AllowUnencrypted accepts an unencrypted archive (written with
+	// --insecure-no-encryption). Nothing proves who wrote such an archive:
+	// whoever can write to the backup store can make one. Without it,
+	// Prepare fails with [archive.ErrUnencrypted].
+	AllowUnencrypted bool
+	// DataDir is the etcd data dir to build. It must be absent, an empty
+	// directory or an etcd data dir (else [ErrNotDataDir]). Empty: with
+	// DryRun, the manifest's --data-dir is shown as a candidate; without,
+	// Prepare fails with [ErrDataDirNotConfirmed] naming it (a path from a
+	// manifest, the archive's above all, is never used unconfirmed).
 	DataDir string
 	// Manifest is etcd's static pod manifest. Empty means: the archive's
 	// when the kube dir restore writes manifests, else
@@ -98,9 +125,15 @@ type Options struct {
 	// DryRun stages into TmpDir (or the system temp dir) instead of beside
 	// the data dir; [Plan.Execute] must not be called.
 	DryRun bool
-	// TmpDir holds the staged snapshot; default: the data dir's parent (the
-	// system temp dir with DryRun).
+	// TmpDir holds the staged snapshot and kube dir; default: the data
+	// dir's parent (the system temp dir with DryRun). The new data dir is
+	// always built beside the data dir, to be renamed into place. Neither
+	// may be a backup directory (one holding etcdsafe backup's lock file).
 	TmpDir string
+	// OnSweep, if set, is called with each staging dir left by an earlier,
+	// killed restore that Prepare removed (they hold plaintext: a snapshot,
+	// kube dir keys).
+	OnSweep func(dir string)
 	// Now stamps backup names; default time.Now.
 	Now func() time.Time
 	// Logger receives etcdutl's log; default a no-op logger.
@@ -147,13 +180,21 @@ type Plan struct {
 	Manifest *EtcdManifest `json:"manifest,omitempty"`
 	// Membership is the restored cluster.
 	Membership Membership `json:"membership"`
-	// DataDir is the data dir written; DataDirExists whether one is there
-	// now; Backup where it is moved; BuildDir the temp dir the new one is
-	// built in.
-	DataDir       string `json:"dataDir"`
+	// DataDir is the data dir written. DataDirFrom says where it came
+	// from: "--data-dir", or, in a dry run without one, the manifest that
+	// names it (then it is only a candidate, DataDirConfirmed is false and
+	// a real restore needs it passed explicitly).
+	DataDir          string `json:"dataDir"`
+	DataDirFrom      string `json:"dataDirFrom"`
+	DataDirConfirmed bool   `json:"dataDirConfirmed"`
+	// DataDirState is what is there now: [DataDirAbsent], [DataDirEmpty] or
+	// [DataDirEtcd]; DataDirExists is true for the last two.
+	DataDirState  string `json:"dataDirState"`
 	DataDirExists bool   `json:"dataDirExists"`
-	Backup        string `json:"backup,omitempty"`
-	BuildDir      string `json:"buildDir"`
+	// Backup is where an existing etcd data dir is moved (never set for an
+	// empty or absent one); BuildDir where the new one is built.
+	Backup   string `json:"backup,omitempty"`
+	BuildDir string `json:"buildDir"`
 	// Recover is the one command that puts the old data dir back if the
 	// restore is interrupted after moving it aside.
 	Recover string `json:"recover,omitempty"`
@@ -165,19 +206,27 @@ type Plan struct {
 	// Notes are warnings for the operator.
 	Notes []string `json:"notes,omitempty"`
 
-	opts     Options
-	stage    string // private temp dir, removed by Close
-	snapPath string // the db etcdutl reads
-	kubeRoot string // staged kube dir
-	executed bool
+	opts       Options
+	stage      *fsx.Staging // private staging dir, removed by Close
+	snapPath   string       // the db etcdutl reads
+	buildStage string       // Execute's staging dir, while it runs
+	buildDir   string       // the data dir being built in it
+	swept      map[string]bool
+	kubeRoot   string // staged kube dir
+	executed   bool
 }
 
 // Prepare reads and verifies the source, resolves membership and checks
-// that etcd is not running. It writes only inside a private temp dir
-// (removed by [Plan.Close]); the data dir and kube dir are untouched.
-// Errors wrap [ErrNoTrailer], [ErrEtcdRunning], [ErrMembership],
-// [ErrBadManifest], [ErrConflict], [ErrNoKubeDir], the archive package's
-// sentinels, [snapshot.ErrTrailerMismatch] or [inspect.ErrLocked].
+// that etcd is not running. It first removes the staging dirs that killed
+// restores left (reporting each to [Options.OnSweep]), then writes only
+// inside a private, locked staging dir (removed by [Plan.Close]); the data
+// dir and kube dir are untouched. An unencrypted archive is refused unless
+// AllowUnencrypted. Errors wrap [ErrNoTrailer], [ErrEtcdRunning],
+// [ErrMembership], [ErrBadManifest], [ErrConflict], [ErrNoKubeDir],
+// [ErrNotDataDir], [ErrDataDirNotConfirmed], the archive package's
+// sentinels ([archive.ErrUnencrypted] among them),
+// [snapshot.ErrTrailerMismatch] or [inspect.ErrLocked]. Error messages
+// name the source and the data dir, never a staging path.
 func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -202,21 +251,41 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
+	if o.DataDir != "" {
+		if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+			return nil, err
+		}
+		p.opts.DataDir = o.DataDir
+	}
 
 	// The data dir may come from the manifest, which may come from the
 	// archive: stage first, in the temp dir unless the data dir is known.
 	stageParent := o.TmpDir
 	if stageParent == "" && !o.DryRun && o.DataDir != "" {
-		stageParent = filepath.Dir(filepath.Clean(o.DataDir))
+		stageParent = filepath.Dir(o.DataDir)
 	}
+	if stageParent == "" {
+		stageParent = os.TempDir()
+	}
+	p.sweep(stageParent)
 	var archiveManifest []byte
-	if a, _, _ := archive.SniffFile(o.Source); !st.IsDir() && a {
+	if a, encrypted, _ := archive.SniffFile(o.Source); !st.IsDir() && a {
 		p.Kind = SourceArchive
-		if p.stage, err = fsx.MkdirPrivate(stageParent, ".etcdsafe-restore-*"); err != nil {
+		// Refuse before anything is written: the reader would too.
+		if !encrypted && !o.AllowUnencrypted {
+			return nil, fmt.Errorf("archive %s: %w", o.Source, archive.ErrUnencrypted)
+		}
+		if err := notBackupDir(stageParent); err != nil {
+			return nil, err
+		}
+		if p.stage, err = fsx.NewStaging(stageParent, stagingPrefix); err != nil {
+			return nil, fmt.Errorf("create staging dir: %w", err)
+		}
+		if err := hook(stepStaging); err != nil {
 			return nil, err
 		}
 		if archiveManifest, err = p.stageArchive(ctx, o.KubeDir != ""); err != nil {
-			return nil, err
+			return nil, p.userPaths(err)
 		}
 	} else {
 		if o.KubeDir != "" {
@@ -245,7 +314,7 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		}
 	}
 	if p.Revision, err = latestRevision(p.snapPath); err != nil {
-		return nil, err
+		return nil, p.userPaths(err)
 	}
 	p.NewRevision = p.Revision
 	if o.MarkCompacted {
@@ -264,14 +333,7 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		}
 	}
 
-	p.DataDir = o.DataDir
-	if p.DataDir == "" && p.Manifest != nil {
-		p.DataDir = p.Manifest.DataDir
-	}
-	if p.DataDir == "" {
-		return nil, errors.New("no data dir: pass --data-dir or a manifest with --data-dir")
-	}
-	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
+	if err := p.resolveDataDir(o); err != nil {
 		return nil, err
 	}
 	if p.Manifest != nil && p.Manifest.DataDir != "" && filepath.Clean(p.Manifest.DataDir) != p.DataDir {
@@ -280,24 +342,6 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 	if p.Manifest != nil && p.Manifest.WALDir != "" {
 		p.Notes = append(p.Notes, fmt.Sprintf("the manifest sets --wal-dir=%s; the WAL is restored inside the data dir instead: remove --wal-dir from the manifest or move member/wal there", p.Manifest.WALDir))
 	}
-	if _, err := os.Stat(filepath.Dir(p.DataDir)); err != nil {
-		return nil, fmt.Errorf("data dir parent: %w", err)
-	}
-	switch fi, err := os.Lstat(p.DataDir); {
-	case err == nil && !fi.IsDir():
-		return nil, fmt.Errorf("data dir %s exists and is not a directory", p.DataDir)
-	case err == nil:
-		p.DataDirExists = true
-		p.Backup = p.DataDir + ".etcdsafe-" + stamp(o.Now())
-		if _, err := os.Lstat(p.Backup); err == nil {
-			return nil, fmt.Errorf("backup name %s is taken; wait a second and retry", p.Backup)
-		}
-		p.Recover = fmt.Sprintf("mv %s %s", shellQuote(p.Backup), shellQuote(p.DataDir))
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	p.BuildDir = filepath.Join(filepath.Dir(p.DataDir), "."+filepath.Base(p.DataDir)+".etcdsafe-new-*")
-
 	if err := p.checkNotRunning(); err != nil && !o.Force {
 		return nil, err
 	}
@@ -310,6 +354,193 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// resolveDataDir sets the data dir from o.DataDir, or, in a dry run, from
+// the manifest as an unconfirmed candidate, and finds out what is there.
+func (p *Plan) resolveDataDir(o Options) (err error) {
+	p.DataDir, p.DataDirFrom, p.DataDirConfirmed = o.DataDir, "--data-dir", true
+	if p.DataDir == "" && p.Manifest != nil && p.Manifest.DataDir != "" {
+		cand, from := p.Manifest.DataDir, "the manifest "+p.Manifest.Path
+		if strings.HasSuffix(p.Manifest.Path, "(archive)") {
+			from = "the archive's kubernetes/manifests/etcd.yaml"
+		}
+		if !o.DryRun {
+			return fmt.Errorf("no --data-dir, and %s names %s: pass --data-dir %s to confirm: %w",
+				from, termtext.Clean(cand), shellQuote(termtext.Clean(cand)), ErrDataDirNotConfirmed)
+		}
+		p.DataDir, p.DataDirFrom, p.DataDirConfirmed = cand, from, false
+	}
+	if p.DataDir == "" {
+		return errors.New("no data dir: pass --data-dir")
+	}
+	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
+		return err
+	}
+	parent := filepath.Dir(p.DataDir)
+	if _, err := os.Stat(parent); err != nil {
+		return fmt.Errorf("data dir parent: %w", err)
+	}
+	p.sweep(parent)
+	if err := notBackupDir(parent); err != nil {
+		return err
+	}
+	if p.DataDirState, err = dataDirState(p.DataDir); err != nil {
+		return err
+	}
+	p.DataDirExists = p.DataDirState != DataDirAbsent
+	if p.DataDirState == DataDirEtcd {
+		p.Backup = p.DataDir + ".etcdsafe-" + stamp(o.Now())
+		if _, err := os.Lstat(p.Backup); err == nil {
+			return fmt.Errorf("backup name %s is taken; wait a second and retry", p.Backup)
+		}
+		p.Recover = fmt.Sprintf("mv %s %s", shellQuote(p.Backup), shellQuote(p.DataDir))
+	}
+	p.BuildDir = filepath.Join(parent, stagingPrefix+"*", "data")
+	return nil
+}
+
+// dataDirState tells what is at dir: nothing, an empty directory or an
+// etcd data dir (member/snap/db, through real directories). Anything else
+// fails with [ErrNotDataDir], saying what was found.
+func dataDirState(dir string) (string, error) {
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return DataDirAbsent, nil
+	case err != nil:
+		return "", fmt.Errorf("data dir: %w", err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		t, _ := os.Readlink(dir)
+		return "", fmt.Errorf("data dir %s is a symbolic link to %s, not a directory: %w", termtext.Clean(dir), termtext.Clean(t), ErrNotDataDir)
+	case !fi.IsDir():
+		return "", fmt.Errorf("data dir %s is a %s, not a directory: %w", termtext.Clean(dir), fileKind(fi.Mode()), ErrNotDataDir)
+	}
+	isDB := true
+	for _, rel := range []string{"member", "member/snap", "member/snap/db"} {
+		st, err := os.Lstat(filepath.Join(dir, rel))
+		if err != nil || (rel == "member/snap/db") != st.Mode().IsRegular() || (rel != "member/snap/db") != st.IsDir() {
+			isDB = false
+			break
+		}
+	}
+	if isDB {
+		return DataDirEtcd, nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(4)
+	if errors.Is(err, io.EOF) && len(names) == 0 {
+		return DataDirEmpty, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		names[i] = strconv.Quote(n)
+		if i == 3 {
+			names[i] = "..."
+		}
+	}
+	return "", fmt.Errorf("data dir %s is neither empty nor an etcd data dir (it has no member/snap/db, and holds %s): %w",
+		termtext.Clean(dir), strings.Join(names, ", "), ErrNotDataDir)
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "file"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
+}
+
+// notBackupDir refuses to stage plaintext in a backup directory (one that
+// etcdsafe backup or prune has locked): it is the place most likely to be
+// copied off the host.
+func notBackupDir(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, fsx.LockName)); err == nil {
+		return fmt.Errorf("%s is a backup directory (it holds %s): the restore stages plaintext beside the data dir (or in --tmp-dir), never there; choose another directory", termtext.Clean(dir), fsx.LockName)
+	}
+	return nil
+}
+
+// sweep removes what killed restores left in dir: staging dirs, and the
+// build dirs of etcdsafe versions before staging had a lock (those only
+// once they are an hour old). Each removal is reported to OnSweep; a
+// failure becomes a note, as it does not stop this restore.
+func (p *Plan) sweep(dir string) {
+	if p.swept == nil {
+		p.swept = map[string]bool{}
+	}
+	dir = filepath.Clean(dir)
+	if p.swept[dir] {
+		return
+	}
+	p.swept[dir] = true
+	prefixes := []string{stagingPrefix}
+	if p.opts.DataDir != "" && filepath.Dir(p.opts.DataDir) == dir {
+		prefixes = append(prefixes, "."+filepath.Base(p.opts.DataDir)+".etcdsafe-new-")
+	}
+	for _, prefix := range prefixes {
+		removed, err := fsx.SweepStaging(dir, prefix)
+		for _, r := range removed {
+			if p.opts.OnSweep != nil {
+				p.opts.OnSweep(r)
+			}
+		}
+		if err != nil {
+			p.Notes = append(p.Notes, fmt.Sprintf("could not remove what an earlier restore left: %v", err))
+		}
+	}
+}
+
+// userPaths rewrites the staging paths in err's message to what the user
+// knows: the archive's entries and the data dir.
+func (p *Plan) userPaths(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pairs []string
+	add := func(from, to string) {
+		if from == "" {
+			return
+		}
+		pairs = append(pairs, from, to)
+		if q := strconv.Quote(from); q[1:len(q)-1] != from {
+			pairs = append(pairs, q[1:len(q)-1], to)
+		}
+	}
+	src := p.Source
+	if p.Kind == SourceArchive {
+		add(p.snapPath, src+": "+archive.SnapshotPath)
+		if p.kubeRoot != "" {
+			add(p.kubeRoot, src+": "+archive.KubeDirPath)
+		}
+	}
+	if p.buildDir != "" {
+		add(p.buildDir, p.DataDir+" (being built)")
+	}
+	if p.stage != nil {
+		add(p.stage.Path, "the staging dir in "+filepath.Dir(p.stage.Path))
+	}
+	if p.buildStage != "" {
+		add(p.buildStage, "the staging dir in "+filepath.Dir(p.buildStage))
+	}
+	msg := strings.NewReplacer(pairs...).Replace(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &hiddenPathError{err: err, msg: msg}
 }
 
 // resolveManifest picks the static pod manifest (see [Options.Manifest]).
@@ -477,13 +708,16 @@ type Result struct {
 	KubeUnchanged int `json:"kubeUnchanged"`
 }
 
-// Execute builds the new data dir beside the old one, moves the old one
-// aside to [Plan.Backup], renames the new one into place, then restores the
+// Execute builds the new data dir in a locked staging dir beside the old
+// one, moves an existing etcd data dir aside to [Plan.Backup] (an empty one
+// is simply replaced), renames the new one into place, then restores the
 // kube dir. Interrupted before the old dir is moved, nothing changed but a
-// temp dir ".<name>.etcdsafe-new-*"; between the two renames, [Plan.Recover]
-// is the one command that puts the old dir back; after them the restore is
-// done. It re-checks for a running etcd first (unless Force). Execute may be
-// called once; it may not be called on a dry-run plan.
+// staging dir ".etcdsafe-restore-*", which the next Prepare removes;
+// between the two renames, [Plan.Recover] is the one command that puts the
+// old dir back; after them the restore is done. It re-checks for a running
+// etcd first (unless Force) and that the data dir is still what the plan
+// found. Execute may be called once; it may not be called on a dry-run
+// plan, nor on one whose data dir is an unconfirmed candidate.
 func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	if p.executed {
 		return nil, errors.New("restore plan already executed")
@@ -495,19 +729,34 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	if err := p.checkNotRunning(); err != nil && !p.opts.Force {
 		return nil, err
 	}
+	if !p.DataDirConfirmed {
+		return nil, fmt.Errorf("the data dir %s comes from %s: %w", termtext.Clean(p.DataDir), p.DataDirFrom, ErrDataDirNotConfirmed)
+	}
+	// What is at the data dir decides what is moved: look again.
+	if state, err := dataDirState(p.DataDir); err != nil {
+		return nil, err
+	} else if state != p.DataDirState {
+		return nil, fmt.Errorf("data dir %s changed since the plan was made (was %s, now %s); run the restore again", termtext.Clean(p.DataDir), p.DataDirState, state)
+	}
 	res := &Result{DataDir: p.DataDir, Backup: p.Backup}
 	parent := filepath.Dir(p.DataDir)
-	build, err := fsx.MkdirPrivate(parent, "."+filepath.Base(p.DataDir)+".etcdsafe-new-*")
-	if err != nil {
+	if err := notBackupDir(parent); err != nil {
 		return nil, err
 	}
-	p.BuildDir = build
-	keepBuild := false
-	defer func() {
-		if !keepBuild {
-			_ = os.RemoveAll(build)
-		}
-	}()
+	// The new data dir is built in a locked staging dir beside the old one
+	// (the same file system, for the rename); a killed run leaves it to the
+	// next run's sweep.
+	stage, err := fsx.NewStaging(parent, stagingPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("create staging dir: %w", err)
+	}
+	defer func() { _ = stage.Remove() }()
+	build := filepath.Join(stage.Path, "data")
+	p.BuildDir, p.buildDir, p.buildStage = build, build, stage.Path
+	defer func() { p.buildDir, p.buildStage = "", "" }()
+	if err := hook(stepBuilding); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -528,13 +777,13 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	})
 	res.BuildTime = time.Since(t0)
 	if err != nil {
-		return nil, fmt.Errorf("build data dir: %w", err)
+		return nil, p.userPaths(fmt.Errorf("build data dir: %w", err))
 	}
 	if err := os.Chmod(build, 0o700); err != nil {
-		return nil, fmt.Errorf("chmod data dir: %w", err)
+		return nil, p.userPaths(fmt.Errorf("chmod data dir: %w", err))
 	}
 	if err := fsx.SyncDir(filepath.Join(build, "member")); err != nil {
-		return nil, err
+		return nil, p.userPaths(err)
 	}
 	if err := hook(stepBuilt); err != nil {
 		return nil, err
@@ -542,7 +791,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p.DataDirExists {
+	if p.DataDirState == DataDirEtcd {
 		if err := os.Rename(p.DataDir, p.Backup); err != nil {
 			return nil, fmt.Errorf("move the old data dir aside: %w", err)
 		}
@@ -553,16 +802,16 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("%w (the old data dir is at %s: %s puts it back)", err, p.Backup, p.Recover)
 		}
 	}
+	// Over an empty directory, rename(2) replaces it.
 	if err := os.Rename(build, p.DataDir); err != nil {
-		err = fmt.Errorf("put the new data dir in place: %w", err)
-		if p.DataDirExists {
+		err = p.userPaths(fmt.Errorf("put the new data dir in place: %w", err))
+		if p.DataDirState == DataDirEtcd {
 			if rerr := os.Rename(p.Backup, p.DataDir); rerr != nil {
 				return nil, fmt.Errorf("%w; the old data dir is at %s: %s puts it back", err, p.Backup, p.Recover)
 			}
 		}
 		return nil, err
 	}
-	keepBuild = true
 	if err := fsx.SyncDir(parent); err != nil {
 		return nil, err
 	}
@@ -579,11 +828,11 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 
 // Close removes the staging dir. It is safe to call more than once.
 func (p *Plan) Close() error {
-	if p.stage == "" {
+	if p.stage == nil {
 		return nil
 	}
-	err := os.RemoveAll(p.stage)
-	p.stage = ""
+	err := p.stage.Remove()
+	p.stage = nil
 	return err
 }
 

@@ -197,7 +197,7 @@ func TestRestoreSources(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "etcd")
 			peer := freePeerURL(t)
 			p, res := mustPrepareExecute(t, Options{
-				Source: tc.src, DataDir: dataDir, SkipHashCheck: tc.skip,
+				Source: tc.src, AllowUnencrypted: true, DataDir: dataDir, SkipHashCheck: tc.skip,
 				BumpRevision: tc.bump, MarkCompacted: tc.bump > 0,
 				Membership: MembershipFlags{Name: "m1", InitialAdvertisePeerURLs: peer.String()},
 			})
@@ -294,13 +294,13 @@ func TestManifestMembership(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			man := filepath.Join(dir, "etcd.yaml")
-			// The manifest's data dir is used when --data-dir is not given.
+			// The manifest's data dir, confirmed with DataDir.
 			dataDir := filepath.Join(dir, "var-lib-etcd")
 			b := strings.ReplaceAll(string(readTestdata(t, tc.file)), "--data-dir=/var/lib/etcd", "--data-dir="+dataDir)
 			if err := os.WriteFile(man, []byte(b), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			p, err := Prepare(context.Background(), Options{Source: f.snap, Manifest: man, Membership: tc.flags, BumpRevision: 10, MarkCompacted: true})
+			p, err := Prepare(context.Background(), Options{Source: f.snap, Manifest: man, DataDir: dataDir, Membership: tc.flags, BumpRevision: 10, MarkCompacted: true})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("want %v, got %v", tc.wantErr, err)
