@@ -12,6 +12,12 @@
 // any error, including a cancelled context, nothing exists under the
 // target path and the temp file is removed.
 //
+// [SaveSpool] streams the snapshot into a temp file that never holds
+// plaintext (AES-256-CTR under a random in-memory key, the file unlinked at
+// once), for a caller that reads it once more to archive it; since bbolt
+// cannot open it, [NewestRevision] reads the newest revision from a few
+// pages through any io.ReaderAt.
+//
 // Non-guarantees: the trailer proves the stream was not damaged in transit
 // or at rest; it is not a signature and says nothing about who wrote it.
 package snapshot

@@ -60,30 +60,9 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 		}
 	}()
 
-	resp, err := c.SnapshotWithVersion(ctx)
+	info, err = receive(ctx, c, tmp)
 	if err != nil {
-		return Info{}, fmt.Errorf("request snapshot: %w", err)
-	}
-	defer resp.Snapshot.Close()
-
-	tw := newTrailerWriter()
-	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	dst := io.MultiWriter(tmp, tw, crc)
-	if testOnlyAfterWrite != nil {
-		dst = hookWriter{w: dst, tw: tw}
-	}
-	n, err := io.CopyBuffer(dst, resp.Snapshot, make([]byte, 1<<20))
-	if err != nil {
-		return Info{}, fmt.Errorf("receive snapshot after %d bytes: %w", n, err)
-	}
-	// The stream may end "cleanly" when the context is cancelled between
-	// messages; never trust a stream the caller abandoned.
-	if err := ctx.Err(); err != nil {
-		return Info{}, fmt.Errorf("receive snapshot: %w", err)
-	}
-	sum, err := tw.check()
-	if err != nil {
-		return Info{}, fmt.Errorf("verify snapshot stream: %w", err)
+		return Info{}, err
 	}
 	if err := tmp.Sync(); err != nil {
 		return Info{}, fmt.Errorf("sync %q: %w", tmpName, err)
@@ -103,6 +82,37 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 	if err := syncDir(dir); err != nil {
 		_ = os.Remove(path)
 		return Info{}, err
+	}
+	return info, nil
+}
+
+// receive streams a snapshot from c into dst, hashing the plaintext on the
+// way, and verifies its trailer at EOF.
+func receive(ctx context.Context, c *clientv3.Client, dst io.Writer) (Info, error) {
+	resp, err := c.SnapshotWithVersion(ctx)
+	if err != nil {
+		return Info{}, fmt.Errorf("request snapshot: %w", err)
+	}
+	defer resp.Snapshot.Close()
+
+	tw := newTrailerWriter()
+	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	w := io.MultiWriter(dst, tw, crc)
+	if testOnlyAfterWrite != nil {
+		w = hookWriter{w: w, tw: tw}
+	}
+	n, err := io.CopyBuffer(w, resp.Snapshot, make([]byte, 1<<20))
+	if err != nil {
+		return Info{}, fmt.Errorf("receive snapshot after %d bytes: %w", n, err)
+	}
+	// The stream may end "cleanly" when the context is cancelled between
+	// messages; never trust a stream the caller abandoned.
+	if err := ctx.Err(); err != nil {
+		return Info{}, fmt.Errorf("receive snapshot: %w", err)
+	}
+	sum, err := tw.check()
+	if err != nil {
+		return Info{}, fmt.Errorf("verify snapshot stream: %w", err)
 	}
 	return Info{Size: n, SHA256: sum, FileSHA256: tw.wholeSum(), FileCRC32C: crc.Sum32(), EtcdVersion: resp.Version}, nil
 }
