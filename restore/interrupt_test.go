@@ -15,7 +15,9 @@ import (
 )
 
 // TestMain lets the test binary act as a restore that is SIGKILLed at a
-// step (RESTORE_TEST_KILL_AT), as the OOM killer or a power cut would.
+// step (RESTORE_TEST_KILL_AT), as the OOM killer or a power cut would; with
+// a step that does not exist the restore runs to its end, unless the
+// parent kills it first.
 func TestMain(m *testing.M) {
 	if step := os.Getenv("RESTORE_TEST_KILL_AT"); step != "" {
 		testOnlyHook = func(s string) error {
@@ -27,6 +29,7 @@ func TestMain(m *testing.M) {
 		}
 		p, err := Prepare(context.Background(), Options{
 			Source: os.Getenv("RESTORE_TEST_SRC"), DataDir: os.Getenv("RESTORE_TEST_DATADIR"),
+			KubeDir: os.Getenv("RESTORE_TEST_KUBEDIR"), AllowUnencrypted: true,
 			BumpRevision: DefaultBumpRevision, MarkCompacted: true,
 		})
 		if err != nil {

@@ -802,7 +802,13 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("%w (the old data dir is at %s: %s puts it back)", err, p.Backup, p.Recover)
 		}
 	}
-	// Over an empty directory, rename(2) replaces it.
+	if p.DataDirState == DataDirEmpty {
+		// os.Rename refuses an existing directory; Remove fails if
+		// something appeared in it since the check.
+		if err := os.Remove(p.DataDir); err != nil {
+			return nil, fmt.Errorf("replace the empty data dir: %w", err)
+		}
+	}
 	if err := os.Rename(build, p.DataDir); err != nil {
 		err = p.userPaths(fmt.Errorf("put the new data dir in place: %w", err))
 		if p.DataDirState == DataDirEtcd {
