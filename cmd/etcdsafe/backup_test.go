@@ -42,6 +42,12 @@ func TestMain(m *testing.M) {
 			os.Exit(99)
 		}
 		mode := os.Getenv(envChildMode)
+		if mode == "kill-after-spool" {
+			testOnlyAfterSpool = func() {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
 		testOnlyAfterArchiveWrite = func(n int64) {
 			if n < 256<<10 {
 				return
@@ -554,15 +560,39 @@ func TestVerifyDamaged(t *testing.T) {
 }
 
 // TestBackupInsecure: an unencrypted archive needs the explicit flag, is
-// named .tar.zst, and verifies without a key with a warning.
+// named .tar.zst, and is refused by every reader (exit 3, nothing left in
+// the staging dir) unless --allow-unencrypted is given: nothing proves who
+// wrote it. With the flag it verifies without a key, with a warning.
 func TestBackupInsecure(t *testing.T) {
 	arch := makeArchive(t, "", 0)
 	if !strings.HasSuffix(arch, ".tar.zst") {
 		t.Fatalf("name %q", arch)
 	}
-	_, stderr, code := runCLI(t, "verify", arch)
+	key := filepath.Join(t.TempDir(), "key.txt")
+	if _, stderr, code := runCLI(t, "keygen", "-o", key); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, args := range [][]string{
+		{"verify", arch}, {"verify", arch, "-i", key},
+		{"status", arch, "-i", key}, {"ls", arch}, {"get", arch, "ns", "-i", key},
+		{"history", arch, "ns/default"}, {"dump", arch, "--out", filepath.Join(t.TempDir(), "d")},
+	} {
+		tmp := t.TempDir()
+		stdout, stderr, code := runCLI(t, append(args, "--tmp-dir", tmp)...)
+		if code != 3 || stdout != "" || !strings.Contains(stderr, "not encrypted") || !strings.Contains(stderr, "--allow-unencrypted") {
+			t.Errorf("%v: exit %d, want 3 with a hint to --allow-unencrypted:\n%s%s", args, code, stdout, stderr)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("%v: left %v in the staging dir", args, left)
+		}
+	}
+	_, stderr, code := runCLI(t, "verify", arch, "--allow-unencrypted")
 	if code != 0 || !strings.Contains(stderr, "NOT encrypted") {
 		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	stdout, stderr, code := runCLI(t, "ls", arch, "--allow-unencrypted")
+	if code != 0 || stdout == "" || !strings.Contains(stderr, "not encrypted") {
+		t.Fatalf("ls --allow-unencrypted: exit %d:\n%s", code, stderr)
 	}
 }
 
@@ -620,11 +650,20 @@ func TestBackupKilledMidWrite(t *testing.T) {
 	if lout, _, code := runCLI(t, "list", out); code != 0 || strings.Count(lout, "\n") != 1 {
 		t.Fatalf("list after kill: %d\n%s", code, lout)
 	}
-	if _, stderr, code := runCLI(t, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", kd, "-r", recip, "--out", out); code != 0 {
+	_, stderr, code := runCLI(t, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", kd, "-r", recip, "--out", out)
+	if code != 0 {
 		t.Fatalf("next run: exit %d %s", code, stderr)
 	}
 	if got := archivesIn(t, out); len(got) != 2 {
 		t.Fatalf("after next run: %v", got)
+	}
+	// The next run, under the directory lock, removed the partial archive
+	// and said so.
+	if left, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*")); len(left) != 0 {
+		t.Fatalf("partial archive not swept: %v", left)
+	}
+	if !strings.Contains(stderr, "removed a killed run's partial archive") || !strings.Contains(stderr, filepath.Base(temps[0])) {
+		t.Fatalf("no log line for the swept partial archive:\n%s", stderr)
 	}
 }
 
@@ -672,7 +711,12 @@ func TestBackupConcurrent(t *testing.T) {
 // writeFakeBackup puts an archive and its sidecar dated at into dir.
 func writeFakeBackup(t *testing.T, dir string, at time.Time) string {
 	t.Helper()
-	name := backupFileName("c", "h", at, false)
+	return writeFakeBackupOf(t, dir, at, "", "", backupFileName("c", "h", at, false))
+}
+
+// writeFakeBackupOf is writeFakeBackup for a given cluster, host and name.
+func writeFakeBackupOf(t *testing.T, dir string, at time.Time, cluster, host, name string) string {
+	t.Helper()
 	content := []byte("archive " + name)
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, content, 0o600); err != nil {
@@ -683,7 +727,7 @@ func writeFakeBackup(t *testing.T, dir string, at time.Time) string {
 		t.Fatal(err)
 	}
 	sc := &archive.Sidecar{Version: archive.SidecarVersion, Archive: name, FormatVersion: 1, Created: at,
-		ArchiveSize: int64(len(content)), ArchiveSHA256: sum, Encrypted: true}
+		Cluster: cluster, Host: host, ArchiveSize: int64(len(content)), ArchiveSHA256: sum, Encrypted: true}
 	b, err := sc.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -760,11 +804,13 @@ func TestPrune(t *testing.T) {
 func TestBackupPruneAfterSuccess(t *testing.T) {
 	_, recip := keyPair(t, true)
 	out := t.TempDir()
+	host, _ := os.Hostname()
 	for d := 1; d <= 3; d++ {
-		writeFakeBackup(t, out, time.Date(2026, 1, d, 2, 0, 0, 0, time.UTC))
+		at := time.Date(2026, 1, d, 2, 0, 0, 0, time.UTC)
+		writeFakeBackupOf(t, out, at, "c", host, backupFileName("c", "h", at, false))
 	}
 	stdout, stderr, code := runCLI(t, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", "", "-r", recip,
-		"--out", out, "--keep-last", "2")
+		"--out", out, "--keep-last", "2", "--cluster", "c")
 	if code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)
 	}

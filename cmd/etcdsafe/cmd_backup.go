@@ -46,6 +46,14 @@ const (
 // archive temp file with the running byte count (the kill-mid-write test).
 var testOnlyAfterArchiveWrite func(n int64)
 
+// testOnlyAfterSpool, when set, is called once the live snapshot is fully
+// spooled (the kill sweep test); testOnlyNow replaces the clock that names
+// archives.
+var (
+	testOnlyAfterSpool func()
+	testOnlyNow        = time.Now
+)
+
 type backupOptions struct {
 	endpoints   string
 	cacert      string
@@ -93,8 +101,12 @@ tar + zstd + age. The archive opens with stock tools:
 The snapshot comes from a live member through the Maintenance API over TLS with client
 certificates (flags or ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, as for
 etcdctl), or offline from a db file (--from-db) or the data dir of a stopped member
-(--from-data-dir). A live snapshot lands first in a private 0600 temp file (removed on exit
-and on interrupt) so that its SHA-256 trailer is checked before the backup counts.
+(--from-data-dir). A live snapshot is spooled first, so that its SHA-256 trailer is checked
+before the backup counts: into a private 0700 dir under --tmp-dir (default: the system temp
+dir, never the output dir), encrypted on its way to disk with a random key held only in
+memory, so a run killed at any point leaves no plaintext behind; the next run removes what
+killed runs left. A db file without a trailer (a copy of member/snap/db) is checked page by
+page before it is archived; a damaged one is refused (exit 3).
 
 --out DIR names the archive <cluster or host>-<UTC time>.tar.zst.age and writes a small
 unencrypted sidecar <archive>.json (time, host, revision, sizes, the archive's SHA-256 and
@@ -134,7 +146,7 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	f.BoolVar(&o.insecure, "insecure-no-encryption", false, "write an unencrypted archive (it holds CA keys and every Secret)")
 	f.StringVarP(&o.out, "out", "o", "", "output directory, file, or - for stdout (required)")
 	f.StringVar(&o.cluster, "cluster", "", "cluster name used in the archive name (default: host name)")
-	f.StringVar(&o.tmpDir, "tmp-dir", "", "where the live snapshot is staged (default: the output directory)")
+	f.StringVar(&o.tmpDir, "tmp-dir", "", "where the live snapshot is spooled, encrypted (default: the system temp dir; not inside --out)")
 	f.IntVar(&o.keep.Last, "keep-last", 0, "after success, keep the N newest backups in --out DIR")
 	f.IntVar(&o.keep.Daily, "keep-daily", 0, "after success, keep the newest backup of each of the last N days")
 	f.IntVar(&o.keep.Weekly, "keep-weekly", 0, "after success, keep the newest backup of each of the last N weeks")
@@ -221,7 +233,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (err error) {
 	ctx := cmd.Context()
 	log := newLogger(o.logFormat, stderr)
-	start := time.Now()
+	start := testOnlyNow()
 	var res *backupResult
 	if o.metricsFile != "" {
 		defer func() {
@@ -247,15 +259,59 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return err
 	}
+	if err := checkTmpDir(o.tmpDir, tgt.dir); err != nil {
+		return err
+	}
 	if tgt.dir != "" {
 		unlock, err := fsx.Lock(tgt.dir)
 		if err != nil {
 			return fmt.Errorf("%s is locked: %w", tgt.dir, err)
 		}
 		defer unlock()
+		// Under the lock nothing else writes here: every temp file is a
+		// killed run's partial archive.
+		removed, err := sweepBackupTemps(tgt.dir, false)
+		for _, p := range removed {
+			log.Info("removed a killed run's partial archive", "path", p)
+		}
+		if err != nil {
+			log.Warn("sweep partial archives", "err", err.Error())
+		}
+		// Staging dirs of etcdsafe versions that spooled plaintext into
+		// the backup dir.
+		removed, err = fsx.SweepStaging(tgt.dir, legacyStagingPrefix)
+		for _, p := range removed {
+			log.Info("removed a killed run's snapshot staging dir", "path", p)
+		}
+		if err != nil {
+			log.Warn("sweep snapshot staging dirs", "dir", tgt.dir, "err", err.Error())
+		}
+	}
+	removed, err := fsx.SweepStaging(o.tmpDir, stagingPrefix)
+	for _, p := range removed {
+		log.Info("removed a killed run's snapshot staging dir", "path", p)
+	}
+	if err != nil {
+		log.Warn("sweep snapshot staging dirs", "dir", o.tmpDir, "err", err.Error())
 	}
 
-	src, err := openBackupSource(ctx, o, tgt, log)
+	// The kube dir is checked before the snapshot is taken: one that
+	// cannot be archived fails now, not after minutes of work on etcd.
+	kd, err := backupKubeDir(cmd, o, log)
+	if err != nil {
+		return err
+	}
+	if kd != "" {
+		t0 := time.Now()
+		st, err := archive.CheckDir(kd, o.excludes)
+		if err != nil {
+			return fmt.Errorf("kube dir: %w", err)
+		}
+		log.Info("kube dir checked", "path", kd, "entries", st.Entries, "files", st.Files, "bytes", st.Bytes,
+			"duration", time.Since(t0).Round(time.Millisecond).String())
+	}
+
+	src, err := openBackupSource(ctx, o, log)
 	if err != nil {
 		return err
 	}
@@ -269,7 +325,9 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	}
 	name := tgt.file
 	if name == "" && !tgt.stdout {
-		name = backupFileName(o.cluster, host, m.Created, o.insecure)
+		if name, err = freeBackupName(tgt.dir, backupFileName(o.cluster, host, m.Created, o.insecure)); err != nil {
+			return err
+		}
 	}
 
 	// The archive: temp file beside the target (or stdout), hashed and
@@ -298,17 +356,10 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return fmt.Errorf("start archive: %w", err)
 	}
-	sf, err := os.Open(src.path)
-	if err != nil {
-		return fmt.Errorf("open snapshot: %w", err)
-	}
-	defer sf.Close()
-	if err := w.AddSnapshotCRC(sf, src.size, src.sha256, src.crc32c); err != nil {
+	if err := w.AddSnapshotCRC(src.reader, src.size, src.sha256, src.crc32c); err != nil {
 		return fmt.Errorf("add snapshot: %w", err)
 	}
-	if kd, err := backupKubeDir(cmd, o, log); err != nil {
-		return err
-	} else if kd != "" {
+	if kd != "" {
 		if err := w.AddDir(kd, o.excludes); err != nil {
 			return fmt.Errorf("add kube dir %s: %w", kd, err)
 		}
@@ -356,12 +407,18 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	fmt.Fprintln(stdout, final)
 
 	if !o.keep.Empty() {
-		pr, err := pruneBackups(tgt.dir, o.keep, false)
+		// Only this master's series (cluster, host), and never the archive
+		// just written, whatever the other sidecars' dates say.
+		group := archive.DefaultGroupBy.Key(o.cluster, host)
+		pr, err := pruneBackups(tgt.dir, o.keep, false, pruneScope{groupBy: archive.DefaultGroupBy, only: group, current: name})
 		for _, u := range pr.unmanaged {
 			log.Warn("archive without a readable sidecar kept", "archive", u)
 		}
+		for _, f := range pr.future {
+			log.Warn("sidecar dated in the future (clock skew?)", "archive", f)
+		}
 		if len(pr.removed) > 0 || err != nil {
-			log.Info("pruned", "policy", o.keep.String(), "removed", strings.Join(pr.removed, ","))
+			log.Info("pruned", "policy", o.keep.String(), "group", group, "removed", strings.Join(pr.removed, ","))
 		}
 		if err != nil {
 			return fmt.Errorf("prune after backup: %w", err)
@@ -424,9 +481,15 @@ func readPassphrase(file string, confirm bool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase file: %w", err)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
+	line, rest, _ := strings.Cut(string(b), "\n")
 	line = strings.TrimRight(line, "\r")
-	if line == "" {
+	switch {
+	case line == "" && strings.TrimSpace(rest) != "":
+		// Never guess which later line was meant: the passphrase is the
+		// first line, and a wrong guess would encrypt to a passphrase
+		// nobody knows.
+		return nil, usagef("the first line of passphrase file %s is blank: the passphrase must be on the first line", file)
+	case line == "":
 		return nil, usagef("passphrase file %s is empty", file)
 	}
 	return []byte(line), nil
@@ -505,6 +568,80 @@ func resolveBackupTarget(o *backupOptions, stdout io.Writer) (backupTarget, erro
 	return backupTarget{dir: dir, file: filepath.Base(o.out)}, nil
 }
 
+// Staging dir name prefixes: the live snapshot's spool dir under --tmp-dir,
+// and the one older versions made inside the backup dir.
+const (
+	stagingPrefix       = "etcdsafe-backup-"
+	legacyStagingPrefix = ".etcdsafe-snapshot-"
+)
+
+// checkTmpDir refuses a --tmp-dir inside the output directory, which is
+// often synced off the host.
+func checkTmpDir(tmpDir, outDir string) error {
+	if tmpDir == "" || outDir == "" {
+		return nil
+	}
+	if inside, err := fsx.Within(tmpDir, outDir); err != nil {
+		return fmt.Errorf("--tmp-dir: %w", err)
+	} else if inside {
+		return usagef("--tmp-dir %s is inside the output directory %s: put it outside any backup directory", tmpDir, outDir)
+	}
+	return nil
+}
+
+// sweepBackupTemps removes (or with dryRun only lists) the partial
+// archives and sidecars killed runs left in dir. The caller holds dir's
+// lock.
+func sweepBackupTemps(dir string, dryRun bool) ([]string, error) {
+	match := func(base string) bool {
+		return isArchiveName(base) || isArchiveName(strings.TrimSuffix(base, archive.SidecarSuffix))
+	}
+	if !dryRun {
+		return fsx.SweepTemps(dir, match)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read backup directory: %w", err)
+	}
+	var out []string
+	for _, de := range des {
+		if base, ok := fsx.TempBase(de.Name()); ok && de.Type().IsRegular() && match(base) {
+			out = append(out, filepath.Join(dir, de.Name()))
+		}
+	}
+	return out, nil
+}
+
+// freeBackupName returns name, or when it (or its sidecar) exists in dir,
+// the first free name with "_NN" after the time (a second backup within
+// the same second). "_" sorts after the "." that follows the time, so
+// list and prune still order the later backup first. The caller holds the
+// directory lock, so the name stays free until it is committed.
+func freeBackupName(dir, name string) (string, error) {
+	stem, ext := name, ""
+	for _, e := range []string{".tar.zst.age", ".tar.zst"} {
+		if strings.HasSuffix(name, e) {
+			stem, ext = strings.TrimSuffix(name, e), e
+			break
+		}
+	}
+	for i := 1; i < 100; i++ {
+		n := name
+		if i > 1 {
+			n = fmt.Sprintf("%s_%02d%s", stem, i, ext)
+		}
+		if !pathExists(filepath.Join(dir, n)) && !pathExists(archive.SidecarPath(filepath.Join(dir, n))) {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("99 backups named %s* already exist in %s: %w", stem, dir, fs.ErrExist)
+}
+
+func pathExists(p string) bool {
+	_, err := os.Lstat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
 // backupFileName is <cluster or host>-<UTC time>.tar.zst.age.
 func backupFileName(cluster, host string, t time.Time, insecure bool) string {
 	base := cluster
@@ -547,9 +684,9 @@ func backupKubeDir(cmd *cobra.Command, o *backupOptions, log *slog.Logger) (stri
 	return "", fmt.Errorf("kube dir: %w", err)
 }
 
-// backupSource is a snapshot file ready to be archived.
+// backupSource is a snapshot ready to be archived.
 type backupSource struct {
-	path        string
+	reader      io.Reader // the whole snapshot, read once more by the archive writer
 	size        int64
 	sha256      string
 	crc32c      uint32 // of the whole file, from the same read as sha256
@@ -567,7 +704,7 @@ func (s *backupSource) close() {
 	}
 }
 
-func openBackupSource(ctx context.Context, o *backupOptions, tgt backupTarget, log *slog.Logger) (_ *backupSource, err error) {
+func openBackupSource(ctx context.Context, o *backupOptions, log *slog.Logger) (_ *backupSource, err error) {
 	src := &backupSource{}
 	defer func() {
 		if err != nil {
@@ -598,7 +735,21 @@ func openBackupSource(ctx context.Context, o *backupOptions, tgt backupTarget, l
 		if trailer == snapshot.TrailerMismatch {
 			return nil, fmt.Errorf("%s: %w", p, snapshot.ErrTrailerMismatch)
 		}
-		src.path, src.size, src.sha256, src.crc32c, src.revision = p, size, whole, crc, rev
+		if trailer == snapshot.TrailerNone {
+			// No checksum vouches for a raw db: bbolt's page check must,
+			// or a zeroed page would be archived as a good backup.
+			t0 := time.Now()
+			if err := db.Check(ctx); err != nil {
+				return nil, fmt.Errorf("check %s before backup: %w", p, err)
+			}
+			log.Info("page check passed", "path", p, "duration", time.Since(t0).Round(time.Millisecond).String())
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("open snapshot: %w", err)
+		}
+		src.cleanup = append(src.cleanup, func() { _ = f.Close() })
+		src.reader, src.size, src.sha256, src.crc32c, src.revision = f, size, whole, crc, rev
 		src.endpoint = "file://" + absPath(p)
 		log.Info("snapshot from file", "path", p, "bytes", size, "revision", rev, "trailer", trailer.String())
 		return src, nil
@@ -609,27 +760,26 @@ func openBackupSource(ctx context.Context, o *backupOptions, tgt backupTarget, l
 		return nil, err
 	}
 	src.cleanup = append(src.cleanup, func() { _ = c.Close() })
-	stage := o.tmpDir
-	if stage == "" {
-		stage = tgt.dir // same file system as the archive; "" = system temp for stdout
-	}
-	tmp, err := fsx.MkdirPrivate(stage, ".etcdsafe-snapshot-*")
+	stage, err := fsx.NewStaging(o.tmpDir, stagingPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create snapshot staging dir: %w", err)
 	}
-	src.cleanup = append(src.cleanup, func() { _ = os.RemoveAll(tmp) })
-	p := filepath.Join(tmp, "snapshot.db")
+	src.cleanup = append(src.cleanup, func() { _ = stage.Remove() })
 	t0 := time.Now()
-	info, err := snapshot.Save(ctx, c, p)
+	spool, err := snapshot.SaveSpool(ctx, c, stage.Path)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot from %s: %w", ep, err)
 	}
-	db, rev, err := openDBForBackup(p)
-	if err != nil {
-		return nil, err
+	src.cleanup = append(src.cleanup, func() { _ = spool.Close() })
+	if testOnlyAfterSpool != nil {
+		testOnlyAfterSpool()
 	}
-	_ = db.Close()
-	src.path, src.size, src.sha256, src.crc32c, src.revision = p, info.Size, info.FileSHA256, info.FileCRC32C, rev
+	info := spool.Info
+	rev, err := snapshot.NewestRevision(spool, info.Size)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot from %s: %w: %w", ep, inspect.ErrNotSnapshot, err)
+	}
+	src.reader, src.size, src.sha256, src.crc32c, src.revision = spool.NewReader(), info.Size, info.FileSHA256, info.FileCRC32C, rev
 	src.endpoint = ep
 	src.etcdVersion = info.EtcdVersion
 	if status != nil {

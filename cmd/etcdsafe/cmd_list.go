@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
 type listBackupsOptions struct {
@@ -129,19 +130,21 @@ func runListBackups(o *listBackupsOptions, dir string, out io.Writer) error {
 		return printJSON(out, rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tHOST\tREVISION\tSNAPSHOT\tARCHIVE\tENCRYPTED\tNAME")
+	// CLUSTER and HOST are the group prune applies its rules to by default.
+	fmt.Fprintln(tw, "TIME (UTC)\tCLUSTER\tHOST\tREVISION\tSNAPSHOT\tARCHIVE\tENCRYPTED\tNAME")
 	for _, r := range rows {
 		if r.Encrypted == nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t%s\t?\t%s (no sidecar: file time)\n",
-				r.Time.Format("2006-01-02 15:04:05"), humanBytes(r.ArchiveBytes), r.Archive)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t?\t%s (no sidecar: file time)\n",
+				r.Time.Format("2006-01-02 15:04:05"), humanBytes(r.ArchiveBytes), termtext.Clean(r.Archive))
 			continue
 		}
 		encr := "yes"
 		if !*r.Encrypted {
 			encr = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"), orDash(r.Host),
-			r.Revision, humanBytes(r.DBBytes), humanBytes(r.ArchiveBytes), encr, r.Archive)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"),
+			orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
+			r.Revision, humanBytes(r.DBBytes), humanBytes(r.ArchiveBytes), encr, termtext.Clean(r.Archive))
 	}
 	return tw.Flush()
 }
