@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/restore"
 )
 
@@ -25,6 +27,7 @@ type restoreOptions struct {
 	kubeDir            string
 	only               []string
 	tmpDir             string
+	allowUnencrypted   bool
 	json               bool
 }
 
@@ -37,18 +40,27 @@ func newRestoreCmd() *cobra.Command {
 (its SHA-256 trailer is checked) or a raw member/snap/db copied from a stopped etcd (no
 trailer, so its integrity cannot be checked: confirm with --skip-hash-check).
 
-The new data dir is built with etcdutl's restore logic in a 0700 temp dir beside DIR, then
-the old DIR is renamed to DIR.etcdsafe-<UTC time> (never deleted) and the new one renamed
-into place. If interrupted between the two renames, the printed 'mv' command puts the old
-dir back. Kubernetes-safe defaults: --bump-revision 1000000000 --mark-compacted, so
-clients never see revisions go backwards and informers relist.
+DIR must be absent, an empty directory or an etcd data dir (one with member/snap/db);
+anything else (a file, a symlink, another directory) is refused and nothing is moved.
+The new data dir is built with etcdutl's restore logic in a private 0700 staging dir
+(.etcdsafe-restore-*) beside DIR, then an existing DIR is renamed to
+DIR.etcdsafe-<UTC time> (never deleted) and the new one renamed into place. If
+interrupted between the two renames, the printed 'mv' command puts the old dir back.
+Staging dirs hold plaintext (the snapshot, kube dir keys); one that a killed run left is
+removed by the next restore, which logs it. Kubernetes-safe defaults: --bump-revision
+1000000000 --mark-compacted, so clients never see revisions go backwards and informers
+relist.
 
-Membership (--name, --initial-advertise-peer-urls, --initial-cluster-token, --data-dir)
-comes from etcd's static pod manifest: --manifest, else the archive's when --kube-dir
-restores manifests, else /etc/kubernetes/manifests/etcd.yaml, else the archive's. Flags
-may add to it but not contradict it. The result is a single-member cluster (what
---force-new-cluster makes) unless --initial-cluster lists several members, for restoring
-every master from one snapshot.
+An archive must be encrypted: an unencrypted one proves nothing about who wrote it, so it
+is refused (exit 3) unless --allow-unencrypted.
+
+Membership (--name, --initial-advertise-peer-urls, --initial-cluster-token) comes from
+etcd's static pod manifest: --manifest, else the archive's when --kube-dir restores
+manifests, else /etc/kubernetes/manifests/etcd.yaml, else the archive's. Flags may add to
+it but not contradict it. The manifest's --data-dir is only a candidate: --dry-run shows
+it, and a restore needs --data-dir given explicitly. The result is a single-member
+cluster (what --force-new-cluster makes) unless --initial-cluster lists several members,
+for restoring every master from one snapshot.
 
 The restore refuses while etcd holds DIR's db or listens on the manifest's client URLs,
 unless --force. --dry-run prints the whole plan and changes nothing.
@@ -58,7 +70,7 @@ or all) with modes, owners (as root) and links; files that exist and differ are 
 left alone unless --force, which keeps each old one as a hidden .NAME.etcdsafe-<time>.
 Manifests are written last.` + exitStatusHelp,
 		Example: `  etcdsafe restore backup.age -i key.txt --data-dir /var/lib/etcd --kube-dir /etc/kubernetes --dry-run
-  etcdsafe restore snapshot.db --manifest /etc/kubernetes/manifests/etcd.yaml
+  etcdsafe restore snapshot.db --manifest /etc/kubernetes/manifests/etcd.yaml --data-dir /var/lib/etcd
   etcdsafe restore db --skip-hash-check --data-dir /var/lib/etcd --name m1 \
       --initial-advertise-peer-urls https://10.0.0.1:2380 \
       --initial-cluster m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380`,
@@ -70,7 +82,7 @@ Manifests are written last.` + exitStatusHelp,
 	f := c.Flags()
 	f.StringVarP(&o.identity, "identity", "i", "", "age identity file or unencrypted ssh private key [$ETCDSAFE_IDENTITY]")
 	f.StringVar(&o.passFile, "passphrase-file", "", "file holding the archive's passphrase (or set ETCDSAFE_PASSPHRASE)")
-	f.StringVar(&o.dataDir, "data-dir", "", "etcd data dir to rebuild (default: the manifest's --data-dir)")
+	f.StringVar(&o.dataDir, "data-dir", "", "etcd data dir to rebuild: absent, empty or an etcd data dir (required; --dry-run shows the manifest's)")
 	f.StringVar(&o.manifest, "manifest", "", "etcd static pod manifest to take membership from")
 	f.StringVar(&o.name, "name", "", "member name (default: the manifest's, else \"default\")")
 	f.StringVar(&o.peerURLs, "initial-advertise-peer-urls", "", "member's peer URLs (default: the manifest's)")
@@ -84,7 +96,8 @@ Manifests are written last.` + exitStatusHelp,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
 	f.StringVar(&o.kubeDir, "kube-dir", "", "restore the archive's kube dir here (e.g. /etc/kubernetes)")
 	f.StringSliceVar(&o.only, "only", nil, "with --kube-dir: pki, manifests, kubeconfigs or all (default all)")
-	f.StringVar(&o.tmpDir, "tmp-dir", "", "where to stage the extracted snapshot (default: beside the data dir)")
+	f.StringVar(&o.tmpDir, "tmp-dir", "", "where to stage the extracted snapshot and kube dir (default: beside the data dir)")
+	f.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "accept an unencrypted archive (written with --insecure-no-encryption)")
 	f.BoolVar(&o.json, "json", false, "print the plan and result as JSON")
 	return c
 }
@@ -108,10 +121,11 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		return err
 	}
 	plan, err := restore.Prepare(ctx, restore.Options{
-		Source:     src,
-		Identities: ids,
-		DataDir:    o.dataDir,
-		Manifest:   o.manifest,
+		Source:           src,
+		Identities:       ids,
+		AllowUnencrypted: o.allowUnencrypted,
+		DataDir:          o.dataDir,
+		Manifest:         o.manifest,
 		Membership: restore.MembershipFlags{
 			Name: o.name, InitialAdvertisePeerURLs: o.peerURLs,
 			InitialCluster: o.initialCluster, InitialClusterToken: o.token,
@@ -125,7 +139,13 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		Only:            o.only,
 		DryRun:          o.dryRun,
 		TmpDir:          o.tmpDir,
+		OnSweep: func(dir string) {
+			fmt.Fprintf(stderr, "etcdsafe: removed %s, left by a restore that was killed (it held plaintext)\n", termtext.Clean(dir))
+		},
 	})
+	if errors.Is(err, restore.ErrDataDirNotConfirmed) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}
@@ -147,17 +167,17 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 	if o.json {
 		return writeJSON(out, map[string]any{"plan": plan, "result": res, "nextSteps": plan.NextSteps()})
 	}
-	fmt.Fprintf(out, "restored %s in %s", res.DataDir, res.BuildTime.Round(1e6))
+	fmt.Fprintf(out, "restored %s in %s", termtext.Clean(res.DataDir), res.BuildTime.Round(1e6))
 	if res.Backup != "" {
-		fmt.Fprintf(out, "; the old data dir is %s", res.Backup)
+		fmt.Fprintf(out, "; the old data dir is %s", termtext.Clean(res.Backup))
 	}
 	fmt.Fprintln(out)
 	if plan.KubeDir != "" {
-		fmt.Fprintf(out, "kube dir %s: %d created, %d replaced, %d unchanged\n", plan.KubeDir, res.KubeCreated, res.KubeReplaced, res.KubeUnchanged)
+		fmt.Fprintf(out, "kube dir %s: %d created, %d replaced, %d unchanged\n", termtext.Clean(plan.KubeDir), res.KubeCreated, res.KubeReplaced, res.KubeUnchanged)
 	}
 	fmt.Fprintln(out, "\nnext steps:")
 	for i, s := range plan.NextSteps() {
-		fmt.Fprintf(out, "  %d. %s\n", i+1, s)
+		fmt.Fprintf(out, "  %d. %s\n", i+1, termtext.Clean(s))
 	}
 	return nil
 }
@@ -168,16 +188,20 @@ func writeJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// printPlan prints the plan. Every name that comes from the source or a
+// manifest (paths, hosts, member names, URLs) goes through termtext.Clean:
+// an archive can hold any bytes, escape sequences included.
 func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 	w := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	c := termtext.Clean
 	if dryRun {
 		w("restore plan (dry run):")
 	} else {
 		w("restore plan:")
 	}
-	w("  read      %s (%s, trailer %s)", p.Source, p.Kind, p.Trailer)
+	w("  read      %s (%s, trailer %s)", c(p.Source), p.Kind, p.Trailer)
 	if p.Archive != nil {
-		w("            archive of %s taken %s from %s, etcd %s", p.Archive.Host, p.Archive.Created.Format("2006-01-02 15:04:05Z07:00"), p.Archive.Endpoint, p.Archive.EtcdVersion)
+		w("            archive of %s taken %s from %s, etcd %s", c(p.Archive.Host), p.Archive.Created.Format("2006-01-02 15:04:05Z07:00"), c(p.Archive.Endpoint), c(p.Archive.EtcdVersion))
 	}
 	if p.MarkCompacted {
 		w("  revision  %d -> %d (+%d), older revisions marked compacted", p.Revision, p.NewRevision, p.NewRevision-p.Revision)
@@ -185,42 +209,60 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 		w("  revision  %d (not bumped: clients that saw newer revisions will misbehave)", p.Revision)
 	}
 	if p.Manifest != nil {
-		w("  manifest  %s", p.Manifest.Path)
+		w("  manifest  %s", c(p.Manifest.Path))
 	} else {
 		w("  manifest  none")
 	}
 	m := p.Membership
-	w("  member    %s, peer urls %s, token %s (from %s)", m.Name, strings.Join(m.PeerURLs, ","), m.Token, m.From)
-	w("  cluster   %s", m.InitialCluster)
-	w("  build     %s", p.BuildDir)
-	if p.DataDirExists {
-		w("  move      %s -> %s (kept, not deleted)", p.DataDir, p.Backup)
+	w("  member    %s, peer urls %s, token %s (from %s)", c(m.Name), c(strings.Join(m.PeerURLs, ",")), c(m.Token), c(m.From))
+	w("  cluster   %s", c(m.InitialCluster))
+	if p.DataDirConfirmed {
+		w("  data dir  %s (%s, %s)", c(p.DataDir), p.DataDirFrom, dataDirNow(p.DataDirState))
+	} else {
+		w("  data dir  %s (%s) is only a candidate, from %s: pass --data-dir %s to confirm", c(p.DataDir), dataDirNow(p.DataDirState), p.DataDirFrom, c(p.DataDir))
 	}
-	w("  write     %s (0700)", p.DataDir)
+	w("  build     %s", c(p.BuildDir))
+	switch p.DataDirState {
+	case restore.DataDirEtcd:
+		w("  move      %s -> %s (kept, not deleted)", c(p.DataDir), c(p.Backup))
+	case restore.DataDirEmpty:
+		w("  replace   the empty directory %s", c(p.DataDir))
+	}
+	w("  write     %s (0700)", c(p.DataDir))
 	if p.InitialMmapSize > 0 {
 		w("  mmap      %d bytes", p.InitialMmapSize)
 	}
-	for _, c := range p.Checks {
-		w("  checked   %s", c)
+	for _, ch := range p.Checks {
+		w("  checked   %s", c(ch))
 	}
 	if p.KubeDir != "" {
 		counts := map[string]int{}
-		for _, c := range p.KubeChanges {
-			counts[c.Action]++
-			if c.Action != "unchanged" {
-				line := fmt.Sprintf("  kube dir  %-9s %s", c.Action, c.Path)
-				if c.Backup != "" {
-					line += " (old kept as " + c.Backup + ")"
+		for _, ch := range p.KubeChanges {
+			counts[ch.Action]++
+			if ch.Action != "unchanged" {
+				line := fmt.Sprintf("  kube dir  %-9s %s", ch.Action, c(ch.Path))
+				if ch.Backup != "" {
+					line += " (old kept as " + c(ch.Backup) + ")"
 				}
 				w("%s", line)
 			}
 		}
-		w("  kube dir  %s: %d to create, %d to replace, %d unchanged", p.KubeDir, counts["create"], counts["replace"], counts["unchanged"])
+		w("  kube dir  %s: %d to create, %d to replace, %d unchanged", c(p.KubeDir), counts["create"], counts["replace"], counts["unchanged"])
 	}
 	if p.Recover != "" {
-		w("  if interrupted after the move, put the old data dir back with: %s", p.Recover)
+		w("  if interrupted after the move, put the old data dir back with: %s", c(p.Recover))
 	}
 	for _, n := range p.Notes {
-		w("  note: %s", n)
+		w("  note: %s", c(n))
 	}
+}
+
+func dataDirNow(state string) string {
+	switch state {
+	case restore.DataDirEtcd:
+		return "an etcd data dir now"
+	case restore.DataDirEmpty:
+		return "an empty directory now"
+	}
+	return "absent now"
 }

@@ -126,6 +126,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitIntegrity, []string{"the archive was damaged or modified after it was written; do not restore from it"}
 	case errors.Is(err, archive.ErrUnsupportedVersion):
 		return exitIntegrity, []string{"the archive was written by a newer etcdsafe; upgrade to read it"}
+	case errors.Is(err, archive.ErrUnencrypted):
+		return exitIntegrity, []string{"the archive is not encrypted, so nothing proves who wrote it; pass --allow-unencrypted only if it was written with --insecure-no-encryption on purpose"}
 	case errors.Is(err, archive.ErrNotArchive):
 		return exitIntegrity, []string{"this file is not an etcdsafe archive"}
 	case errors.Is(err, restore.ErrEtcdRunning):
@@ -140,6 +142,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitFailure, []string{"edit the manifest by hand, or name another one with --manifest"}
 	case errors.Is(err, restore.ErrNoKubeDir):
 		return exitUsage, []string{"--kube-dir needs a backup archive that holds a kube dir (etcdsafe backup --kube-dir)"}
+	case errors.Is(err, restore.ErrNotDataDir):
+		return exitUsage, []string{"nothing was moved: restore writes only where there is nothing, an empty directory or an etcd data dir (with member/snap/db); check --data-dir, or move that directory aside yourself if it really is etcd's"}
 	case errors.Is(err, inspect.ErrLocked):
 		return exitLocked, []string{"etcd holds this file: run etcdsafe on a snapshot ('etcdctl snapshot save') or a copy of member/snap/db"}
 	case errors.Is(err, snapshot.ErrTrailerMismatch):
