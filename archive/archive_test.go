@@ -84,8 +84,8 @@ func TestRoundTrip(t *testing.T) {
 	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
 		t.Errorf("snapshot mode %v", st.Mode().Perm())
 	}
-	if st, _ := os.Stat(filepath.Dir(p)); st.Mode().Perm() != 0o700 || filepath.Dir(filepath.Dir(p)) != dst {
-		t.Errorf("snapshot dir %s mode %v", filepath.Dir(p), st.Mode().Perm())
+	if filepath.Dir(p) != dst {
+		t.Errorf("snapshot written to %s, not into %s", p, dst)
 	}
 
 	out := t.TempDir()

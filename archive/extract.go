@@ -9,8 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-
-	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
 // VerifyReport summarises a successful [Verify].
@@ -54,27 +52,23 @@ func Verify(ctx context.Context, src io.Reader, opts ReaderOptions) (*VerifyRepo
 	return rep, nil
 }
 
-// ExtractSnapshot writes the archive's etcd/snapshot.db into a new private
-// (0700) directory created inside dstDir (the system temp dir if empty), as
-// a 0600 file, and reads the rest of the archive to verify it. It returns
-// the file's path only when the whole archive verified; the caller removes
-// filepath.Dir(path) when done. On error nothing is left behind.
+// ExtractSnapshot writes the archive's etcd/snapshot.db as the new 0600
+// file dstDir/snapshot.db, and reads the rest of the archive to verify it.
+// dstDir must exist and be private: an fsx.Staging directory, which a
+// later run can sweep if this one is killed (internal/fsx). It returns the file's path
+// only when the whole archive verified; on error the file is removed.
 func ExtractSnapshot(ctx context.Context, src io.Reader, opts ReaderOptions, dstDir string) (p string, m *Manifest, err error) {
 	r, err := NewReader(&ctxReader{ctx: ctx, r: src}, opts)
 	if err != nil {
 		return "", nil, err
 	}
 	defer r.Close()
-	dir, err := fsx.MkdirPrivate(dstDir, "etcdsafe-snapshot-*")
-	if err != nil {
-		return "", nil, err
-	}
+	dst := filepath.Join(dstDir, "snapshot.db")
 	defer func() {
 		if err != nil {
-			_ = os.RemoveAll(dir)
+			_ = os.Remove(dst)
 		}
 	}()
-	p = filepath.Join(dir, "snapshot.db")
 	found := false
 	for {
 		e, err := r.Next()
@@ -88,14 +82,14 @@ func ExtractSnapshot(ctx context.Context, src io.Reader, opts ReaderOptions, dst
 			continue
 		}
 		found = true
-		if err := writeNewFile(p, r, 0o600); err != nil {
+		if err := writeNewFile(dst, r, 0o600); err != nil {
 			return "", nil, err
 		}
 	}
 	if !found {
 		return "", nil, fmt.Errorf("archive holds no %s", SnapshotPath)
 	}
-	return p, r.Manifest(), nil
+	return dst, r.Manifest(), nil
 }
 
 // writeNewFile copies r into a new file at p (O_EXCL) and syncs it.

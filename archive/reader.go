@@ -342,6 +342,20 @@ func (t *errTap) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// SniffLen is how many leading bytes [Sniff] needs.
+const SniffLen = 22 // len("age-encryption.org/v1\n")
+
+// Sniff tells a backup archive from a snapshot by its first bytes (at
+// least [SniffLen] of them, fewer only if the input is that short):
+// archive is true for an age-encrypted or plain zstd stream, encrypted for
+// an age one. A file cut inside age's first line (at least "age-encry")
+// counts as an encrypted archive, so that reading it reports truncation.
+func Sniff(head []byte) (archive, encrypted bool) {
+	encrypted = bytes.HasPrefix(head, ageMagic) ||
+		len(head) >= 9 && len(head) < len(ageMagic) && bytes.HasPrefix(ageMagic, head)
+	return encrypted || bytes.HasPrefix(head, zstdMagic), encrypted
+}
+
 // SniffFile tells a backup archive from a snapshot or data dir by the
 // file's first bytes: archive is true for an age-encrypted or plain zstd
 // file, encrypted for an age one. A directory or unreadable file is not
@@ -352,9 +366,8 @@ func SniffFile(path string) (archive, encrypted bool, err error) {
 		return false, false, err
 	}
 	defer f.Close()
-	head := make([]byte, len(ageMagic))
+	head := make([]byte, SniffLen)
 	n, _ := io.ReadFull(f, head)
-	head = head[:n]
-	encrypted = bytes.Equal(head, ageMagic)
-	return encrypted || bytes.HasPrefix(head, zstdMagic), encrypted, nil
+	archive, encrypted = Sniff(head[:n])
+	return archive, encrypted, nil
 }

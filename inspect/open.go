@@ -29,6 +29,17 @@ var (
 type OpenOptions struct {
 	// LockTimeout is how long to wait for the file lock; default 2s.
 	LockTimeout time.Duration
+	// Name is the file as the user knows it, for messages and
+	// [Snapshot.Path], when the db opened is a staged copy (of an archive's
+	// snapshot, of standard input). Empty: the path given.
+	Name string
+}
+
+func (o OpenOptions) nameOr(p string) string {
+	if o.Name != "" {
+		return o.Name
+	}
+	return p
 }
 
 // Snapshot is an open, read-only etcd db. It holds one read transaction for
@@ -69,19 +80,23 @@ func Open(path string, opts OpenOptions) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	name := dbPath // in messages
+	if opts.Name != "" {
+		name = opts.Name
+	}
 	fi, err := os.Stat(dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	if fi.Size() < 2*4096 {
-		return nil, fmt.Errorf("open %s: %d bytes is too small for a bbolt database: %w", dbPath, fi.Size(), ErrNotSnapshot)
+		return nil, fmt.Errorf("open %s: %d bytes is too small for a bbolt database: %w", name, fi.Size(), ErrNotSnapshot)
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 2 * time.Second
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("open %s: bbolt failed on damaged pages (%v): %w", dbPath, r, ErrCorrupt)
+			s, err = nil, fmt.Errorf("open %s: bbolt failed on damaged pages (%v): %w", name, r, ErrCorrupt)
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -89,25 +104,25 @@ func Open(path string, opts OpenOptions) (s *Snapshot, err error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
-			return nil, fmt.Errorf("open %s: %w", dbPath, ErrLocked)
+			return nil, fmt.Errorf("open %s: %w", name, ErrLocked)
 		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
-			return nil, fmt.Errorf("open %s: %w: %w", dbPath, ErrNotSnapshot, err)
+			return nil, fmt.Errorf("open %s: %w: %w", name, ErrNotSnapshot, err)
 		}
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	tx, err := db.Begin(false)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open %s: begin read transaction: %w", dbPath, err)
+		return nil, fmt.Errorf("open %s: begin read transaction: %w", name, err)
 	}
-	s = &Snapshot{Path: path, DBPath: dbPath, FileSize: fi.Size(), db: db, tx: tx}
+	s = &Snapshot{Path: opts.nameOr(path), DBPath: dbPath, FileSize: fi.Size(), db: db, tx: tx}
 	if tx.Size() > fi.Size() {
 		s.Close()
-		return nil, fmt.Errorf("open %s: metadata says %d bytes, file has %d: %w", dbPath, tx.Size(), fi.Size(), ErrTruncated)
+		return nil, fmt.Errorf("open %s: metadata says %d bytes, file has %d: %w", name, tx.Size(), fi.Size(), ErrTruncated)
 	}
 	if tx.Bucket(bucketKey) == nil {
 		s.Close()
-		return nil, fmt.Errorf("open %s: %w", dbPath, ErrNotEtcd)
+		return nil, fmt.Errorf("open %s: %w", name, ErrNotEtcd)
 	}
 	return s, nil
 }

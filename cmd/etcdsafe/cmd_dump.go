@@ -90,6 +90,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		return err
 	}
 	defer s.Close()
+	defer func() { err = s.settle(ctx, err) }()
 	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, false, fails)
 	if err != nil {
 		return err
@@ -196,6 +197,10 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		return err
 	}
 	prog.done()
+	// nothing appears under --out before the file is known to be intact
+	if err := s.integ.wait(ctx); err != nil {
+		return err
+	}
 	if err := syncDir(tmp); err != nil {
 		return err
 	}

@@ -103,12 +103,11 @@ Without -n, a NAME is looked up in every namespace. Several objects print as a Y
 	return c
 }
 
-func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out io.Writer) error {
+func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out io.Writer) (err error) {
 	ctx := cmd.Context()
 	fails := &failures{w: cmd.ErrOrStderr()}
 	var sel labels.Selector
 	if o.selector != "" {
-		var err error
 		if sel, err = labels.Parse(o.selector); err != nil {
 			return usagef("-l: %v", err)
 		}
@@ -118,6 +117,8 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		return err
 	}
 	defer s.Close()
+	defer func() { err = s.settle(ctx, err) }()
+	out = s.out(ctx, out)
 	var q inspect.Query
 	var what selector
 	if o.key != "" {

@@ -48,7 +48,7 @@ Without -n, NAME is looked up in every namespace and must be unique.` + exitStat
 	return c
 }
 
-func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []string, out io.Writer) error {
+func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []string, out io.Writer) (err error) {
 	ctx := cmd.Context()
 	fails := &failures{w: cmd.ErrOrStderr()}
 	s, err := openSource(cmd, path, &o.list.src)
@@ -56,6 +56,8 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 		return err
 	}
 	defer s.Close()
+	defer func() { err = s.settle(ctx, err) }()
+	out = s.out(ctx, out)
 	key := o.key
 	if key == "" {
 		sel, err := s.selection(cmd, &o.list, args, fails)

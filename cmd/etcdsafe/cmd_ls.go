@@ -107,13 +107,15 @@ type lsRow struct {
 	DeletedRevision int64  `json:"deletedRevision,omitempty"`
 }
 
-func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.Writer) error {
+func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.Writer) (err error) {
 	fails := &failures{w: cmd.ErrOrStderr()}
 	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	defer func() { err = s.settle(cmd.Context(), err) }()
+	out = s.out(cmd.Context(), out)
 	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, o.deleted, fails)
 	if err != nil {
 		return err

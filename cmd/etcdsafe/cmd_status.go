@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,7 +16,6 @@ import (
 type statusOptions struct {
 	src    sourceOptions
 	output string
-	check  bool
 }
 
 func newStatusCmd() *cobra.Command {
@@ -40,7 +40,6 @@ consistency check.` + exitStatusHelp,
 	}
 	o.src.addFlags(c.Flags())
 	c.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
-	c.Flags().BoolVar(&o.check, "check", false, "run bbolt's full consistency check")
 	return c
 }
 
@@ -58,28 +57,30 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 		return err
 	}
 	defer s.Close()
-	// The trailer check reads and hashes the whole file: on its own core,
-	// while the status pass walks the buckets.
-	type trailerResult struct {
-		ts  snapshot.TrailerStatus
-		err error
-	}
-	trailerCh := make(chan trailerResult, 1)
-	go func() {
-		ts, err := snapshot.VerifyTrailer(s.snap.DBPath) // the extracted copy, for an archive
-		trailerCh <- trailerResult{ts, err}
-	}()
-	st, err := s.snap.Status(cmd.Context(), o.check)
-	tr := <-trailerCh
+	// The trailer check (and the page check) run on their own core while
+	// the status pass walks the buckets.
+	st, err := s.snap.Status(cmd.Context(), false)
 	if err != nil {
+		return s.settle(cmd.Context(), err)
+	}
+	if err := cmd.Context().Err(); err != nil {
 		return err
+	}
+	verdict := s.integ.wait(cmd.Context())
+	var ce *inspect.CheckError
+	if s.integ.checked {
+		st.CheckRun = true
+		if errors.As(verdict, &ce) {
+			st.CheckErrors = ce.Problems
+		} else if verdict != nil {
+			st.CheckErrors = []string{verdict.Error()}
+		}
 	}
 	rep := statusReport{Source: path, DBPath: s.snap.DBPath, Status: st}
 	if s.archive {
 		rep.DBPath = "etcd/snapshot.db in the archive"
 	}
-	ts, terr := tr.ts, tr.err
-	switch ts {
+	switch s.integ.trailer {
 	case snapshot.TrailerValid:
 		rep.Trailer = "verified"
 	case snapshot.TrailerMismatch:
@@ -95,10 +96,8 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 		printStatus(out, &rep)
 	}
 	switch {
-	case terr != nil:
-		return fmt.Errorf("snapshot trailer: %w", terr)
-	case len(st.CheckErrors) > 0:
-		return fmt.Errorf("bbolt consistency check found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)
+	case verdict != nil:
+		return verdict
 	case len(st.Problems) > 0:
 		return &partialError{n: len(st.Problems), code: exitIntegrity}
 	}

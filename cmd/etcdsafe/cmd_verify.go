@@ -16,6 +16,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -25,6 +26,8 @@ type verifyOptions struct {
 	quick    bool
 	tmpDir   string
 	output   string
+	// allowUnencrypted reads a plain .tar.zst archive
+	allowUnencrypted bool
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -61,6 +64,7 @@ The identity comes from -i FILE or $ETCDSAFE_IDENTITY (a path); a passphrase fro
 	f.StringVar(&o.passFile, "passphrase-file", "", "file holding the archive's passphrase, or \"tty\" to be asked (or set ETCDSAFE_PASSPHRASE)")
 	f.BoolVar(&o.quick, "quick", false, "only compare the archive with its sidecar's size and SHA-256 (no key)")
 	f.StringVar(&o.tmpDir, "tmp-dir", "", "where the snapshot is extracted for the bbolt check")
+	f.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "verify an unencrypted (.tar.zst) archive: nothing proves who wrote it")
 	f.StringVarP(&o.output, "output", "o", "table", "table or json")
 	return c
 }
@@ -126,13 +130,16 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	defer f.Close()
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(f, h)}
-	// Insecure: verifying an unencrypted archive is allowed; it is
-	// reported as such below.
-	p, m, err := archive.ExtractSnapshot(ctx, cr, archive.ReaderOptions{Identities: ids, Insecure: true}, o.tmpDir)
+	sweepReadStaging(o.tmpDir, stderr)
+	stage, err := fsx.NewStaging(o.tmpDir, readStagingPrefix)
+	if err != nil {
+		return err
+	}
+	defer stage.Remove()
+	p, m, err := archive.ExtractSnapshot(ctx, cr, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted}, stage.Path)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
-	defer os.RemoveAll(filepath.Dir(p))
 	rep := verifyReport{Archive: path, ArchiveBytes: cr.n, SHA256: hex.EncodeToString(h.Sum(nil)), Manifest: m}
 	if _, rep.Encrypted, err = archive.SniffFile(path); err != nil {
 		return fmt.Errorf("open archive: %w", err)
@@ -149,7 +156,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 		ts, err := snapshot.VerifyTrailer(p)
 		trailer <- trailerResult{ts, err}
 	}()
-	snap, err := inspect.Open(p, inspect.OpenOptions{})
+	snap, err := inspect.Open(p, inspect.OpenOptions{Name: path + " (its etcd/snapshot.db)"})
 	var st *inspect.Status
 	if err == nil {
 		st, err = snap.Status(ctx, true)

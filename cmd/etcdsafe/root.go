@@ -147,7 +147,7 @@ func classify(ctx context.Context, err error) (int, []string) {
 	case errors.Is(err, inspect.ErrLocked):
 		return exitLocked, []string{"etcd holds this file: run etcdsafe on a snapshot ('etcdctl snapshot save') or a copy of member/snap/db"}
 	case errors.Is(err, snapshot.ErrTrailerMismatch):
-		return exitIntegrity, []string{"the file was changed or damaged after etcd wrote it; do not restore from it without --skip-hash-check and a good reason"}
+		return exitIntegrity, []string{"the file was changed or damaged after etcd wrote it: use another snapshot or backup; restore refuses it unless --skip-hash-check is given with a good reason"}
 	case errors.Is(err, inspect.ErrTruncated), errors.Is(err, inspect.ErrCorrupt), errors.Is(err, inspect.ErrNotSnapshot), errors.Is(err, inspect.ErrNotEtcd):
 		return exitIntegrity, []string{"the file is damaged or not an etcd db; 'etcdsafe status --check' tells more"}
 	case errors.As(err, &kms):

@@ -8,80 +8,110 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
 // maxKubeConfigFile bounds the kube dir files read into memory while
 // looking for the EncryptionConfiguration.
 const maxKubeConfigFile = 1 << 20
 
-// archiveSource is a backup archive opened for the read commands: its
-// snapshot extracted to a private 0600 file, and the EncryptionConfiguration
-// found in its kube dir, if any.
-type archiveSource struct {
+// stagedSource is a snapshot staged in a private dir for the read
+// commands: the one in a backup archive (with the EncryptionConfiguration
+// found in its kube dir, if any), or the snapshot read from standard input.
+type stagedSource struct {
 	dbPath    string
+	archive   bool
 	encConfig []byte // nil when the archive holds none
 	encName   string // its path inside the archive
 	cleanup   func()
 }
 
-// openArchive reads the archive once, to the end (so it is verified): the
-// snapshot goes to a private temp dir, the kube dir's EncryptionConfiguration
-// (the file kube-apiserver's manifest names, else any) is kept in memory.
-func openArchive(ctx context.Context, p string, o *sourceOptions, stderr io.Writer) (_ *archiveSource, err error) {
-	ids, err := verifyIdentities(&verifyOptions{identity: o.identity, passFile: o.passFile}, stderr)
+// openStaged stages the snapshot of p ("-" is standard input, which may
+// hold an archive or a snapshot) in a new private staging dir, flocked
+// while in use so that a later run can sweep it if this one is killed.
+func openStaged(ctx context.Context, p string, o *sourceOptions, stderr io.Writer) (_ *stagedSource, err error) {
+	var src io.Reader
+	if p == "-" {
+		src = os.Stdin
+	} else {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("open archive: %w", err)
+		}
+		defer f.Close()
+		src = f
+	}
+	head := make([]byte, archive.SniffLen)
+	n, err := io.ReadFull(src, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	head = head[:n]
+	src = io.MultiReader(bytes.NewReader(head), &ctxReader{ctx: ctx, r: src})
+	st, err := fsx.NewStaging(o.tmpDir, readStagingPrefix)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("open archive: %w", err)
-	}
-	defer f.Close()
-	dir, err := fsx.MkdirPrivate(o.tmpDir, "etcdsafe-read-")
-	if err != nil {
-		return nil, err
-	}
-	as := &archiveSource{cleanup: func() { os.RemoveAll(dir) }}
+	ss := &stagedSource{cleanup: func() { _ = st.Remove() }}
 	defer func() {
 		if err != nil {
-			as.cleanup()
+			ss.cleanup()
 		}
 	}()
-	r, err := archive.NewReader(f, archive.ReaderOptions{Identities: ids, Insecure: true})
+	if a, _ := archive.Sniff(head); !a {
+		// standard input holding a snapshot or raw db
+		ss.dbPath = filepath.Join(st.Path, "snapshot.db")
+		if err := writeNew(ss.dbPath, src); err != nil {
+			return nil, fmt.Errorf("read snapshot from standard input: %w", err)
+		}
+		return ss, nil
+	}
+	ss.archive = true
+	if p == "-" {
+		p = "standard input"
+	}
+	if err := ss.extractArchive(ctx, src, p, st.Path, o, stderr); err != nil {
+		return nil, err
+	}
+	return ss, nil
+}
+
+// extractArchive reads the archive once, to the end (so it is verified):
+// the snapshot goes to dir, the kube dir's EncryptionConfiguration (the file
+// kube-apiserver's manifest names, else any) is kept in memory.
+func (ss *stagedSource) extractArchive(ctx context.Context, src io.Reader, p, dir string, o *sourceOptions, stderr io.Writer) error {
+	ids, err := verifyIdentities(&verifyOptions{identity: o.identity, passFile: o.passFile}, stderr)
 	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", p, err)
+		return err
+	}
+	r, err := archive.NewReader(src, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted})
+	if err != nil {
+		return fmt.Errorf("archive %s: %w", p, err)
 	}
 	defer r.Close()
 	configs := map[string][]byte{}
 	named := "" // --encryption-provider-config of the kube-apiserver manifest
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("archive %s: %w", p, err)
+			return fmt.Errorf("archive %s: %w", p, err)
 		}
 		switch {
 		case e.Path == "etcd/snapshot.db":
-			as.dbPath = dir + "/snapshot.db"
-			out, err := os.OpenFile(as.dbPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return nil, err
-			}
-			_, err = io.Copy(out, r)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return nil, fmt.Errorf("archive %s: extract snapshot: %w", p, err)
+			ss.dbPath = filepath.Join(dir, "snapshot.db")
+			if err := writeNew(ss.dbPath, r); err != nil {
+				return fmt.Errorf("archive %s: extract snapshot: %w", p, err)
 			}
 		case strings.HasPrefix(e.Path, "kubernetes/") && e.Type == "file" && e.Size <= maxKubeConfigFile:
 			ext := path.Ext(e.Path)
@@ -90,7 +120,7 @@ func openArchive(ctx context.Context, p string, o *sourceOptions, stderr io.Writ
 			}
 			b, err := io.ReadAll(io.LimitReader(r, maxKubeConfigFile))
 			if err != nil {
-				return nil, fmt.Errorf("archive %s: %s: %w", p, e.Path, err)
+				return fmt.Errorf("archive %s: %s: %w", p, e.Path, err)
 			}
 			rel := strings.TrimPrefix(e.Path, "kubernetes/")
 			if bytes.Contains(b, []byte("EncryptionConfiguration")) {
@@ -101,21 +131,51 @@ func openArchive(ctx context.Context, p string, o *sourceOptions, stderr io.Writ
 			}
 		}
 	}
-	if as.dbPath == "" {
-		return nil, fmt.Errorf("archive %s holds no etcd/snapshot.db: %w", p, archive.ErrTampered)
+	if !r.Encrypted() {
+		fmt.Fprintf(stderr, "etcdsafe: warning: %s is not encrypted: nothing proves who wrote it (read because of --allow-unencrypted)\n", termtext.Clean(p))
+	}
+	if ss.dbPath == "" {
+		return fmt.Errorf("archive %s holds no etcd/snapshot.db: %w", p, archive.ErrTampered)
 	}
 	// The manifest names the file by its path on the master, under
 	// /etc/kubernetes (the archive's kubernetes/).
 	if rel := strings.TrimPrefix(named, "/etc/kubernetes/"); configs[rel] != nil {
-		as.encConfig, as.encName = configs[rel], rel
+		ss.encConfig, ss.encName = configs[rel], rel
 	} else {
 		for rel, b := range configs {
-			if as.encName == "" || rel < as.encName {
-				as.encConfig, as.encName = b, rel
+			if ss.encName == "" || rel < ss.encName {
+				ss.encConfig, ss.encName = b, rel
 			}
 		}
 	}
-	return as, nil
+	return nil
+}
+
+// writeNew copies r to a new 0600 file at p.
+func writeNew(p string, r io.Reader) error {
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, r)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ctxReader ends a read with the context's error once ctx is done, so an
+// interrupted extraction stops at the next buffer.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // encryptionFlag finds --encryption-provider-config=PATH in a static pod
