@@ -14,6 +14,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/restore"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code, hints := classify(ctx, err)
-	fmt.Fprintf(stderr, "etcdsafe: error: %v\n", err)
+	fmt.Fprintf(stderr, "etcdsafe: error: %s\n", cleanMessage(err))
 	for _, h := range hints {
 		fmt.Fprintf(stderr, "etcdsafe: hint: %s\n", h)
 	}
@@ -156,6 +157,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitKey, []string{"pass the cluster's EncryptionConfiguration with --decryption-config"}
 	case errors.Is(err, decode.ErrDecrypt), errors.Is(err, decode.ErrBadEncryptionConfig):
 		return exitKey, []string{"check that --decryption-config is the file kube-apiserver used when these values were written"}
+	case errors.Is(err, archive.ErrDirTooLarge):
+		return exitFailure, []string{"leave parts of the kube dir out with --exclude GLOB (repeatable), or back it up with another tool; no snapshot was taken"}
 	case errors.Is(err, os.ErrNotExist):
 		return exitFailure, nil
 	}
@@ -186,9 +189,9 @@ func (f *failures) add(key string, err error) {
 		f.code = c
 	}
 	if key != "" {
-		fmt.Fprintf(f.w, "etcdsafe: error: %s: %v\n", key, err)
+		fmt.Fprintf(f.w, "etcdsafe: error: %s: %s\n", termtext.Clean(key), cleanMessage(err))
 	} else {
-		fmt.Fprintf(f.w, "etcdsafe: error: %v\n", err)
+		fmt.Fprintf(f.w, "etcdsafe: error: %s\n", cleanMessage(err))
 	}
 }
 
@@ -203,6 +206,16 @@ func (f *failures) err() error {
 		return nil
 	}
 	return &partialError{n: f.n, code: f.code}
+}
+
+// cleanMessage is err's text safe for a terminal: keys and names in it come
+// from files, and may hold escape sequences. Line breaks (errors.Join) stay.
+func cleanMessage(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = termtext.Clean(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func plural(n int, word string) string {
