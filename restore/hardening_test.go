@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
 // listDir returns the names in dir, sorted, for "nothing changed" checks.
@@ -357,6 +358,38 @@ func TestErrorsNameTheUsersFile(t *testing.T) {
 				if !strings.Contains(msg, arch) || strings.Contains(msg, stagingPrefix) || strings.Contains(msg, "SECRET-VALUE") {
 					t.Errorf("message %q: want the archive %s, no staging path, no content", msg, arch)
 				}
+			}
+		})
+	}
+}
+
+// TestNoStagingInBackupDir: plaintext is never staged in a backup
+// directory (one holding etcdsafe backup's lock file), whether it is the
+// data dir's parent or TmpDir.
+func TestNoStagingInBackupDir(t *testing.T) {
+	f := newFixture(t)
+	kube := t.TempDir()
+	writeFile(t, filepath.Join(kube, "admin.conf"), "admin")
+	arch := writeArchive(t, f.snap, kube)
+	backups := t.TempDir()
+	writeFile(t, filepath.Join(backups, fsx.LockName), "")
+	cases := []struct {
+		name string
+		o    Options
+	}{
+		{"data dir in the backup dir", Options{DataDir: filepath.Join(backups, "etcd")}},
+		{"tmp dir is the backup dir", Options{DataDir: filepath.Join(t.TempDir(), "etcd"), TmpDir: backups}},
+		{"dry run, tmp dir is the backup dir", Options{DataDir: filepath.Join(t.TempDir(), "etcd"), TmpDir: backups, DryRun: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Source, tc.o.AllowUnencrypted = arch, true
+			_, err := Prepare(context.Background(), tc.o)
+			if err == nil || !strings.Contains(err.Error(), "is a backup directory") {
+				t.Fatalf("want a refusal, got %v", err)
+			}
+			if got := listDir(t, backups); !slices.Equal(got, []string{fsx.LockName}) {
+				t.Fatalf("backup dir now holds %v", got)
 			}
 		})
 	}
