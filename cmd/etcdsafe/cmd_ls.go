@@ -16,6 +16,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/par"
+	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
 // listOptions are the selection flags of ls, get and dump.
@@ -115,6 +116,7 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	}
 	defer s.Close()
 	defer func() { err = s.settle(cmd.Context(), err) }()
+	out0 := out
 	out = s.out(cmd.Context(), out)
 	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, o.deleted, fails)
 	if err != nil {
@@ -152,10 +154,14 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		}
 		fmt.Fprint(bw, "\n]\n")
 	case "keys":
+		clean := func(k string) string { return k } // raw for scripts
+		if isTerminal(out0) {
+			clean = termtext.Clean
+		}
 		for _, e := range entries {
 			if _, ok := s.keep(sel, e); ok {
 				n++
-				bw.WriteString(e.Key)
+				bw.WriteString(clean(e.Key))
 				if err = bw.WriteByte('\n'); err != nil {
 					break
 				}
@@ -277,6 +283,11 @@ func (c *lsCells) set(s *source, sel selector, e *inspect.Entry) bool {
 	if c.kind == "" {
 		c.name, c.kind = e.Key, "(key)"
 	}
+	// Keys, names and (for CRDs) kinds come from the file: a table is for
+	// people, so no escape sequence of theirs reaches the terminal. Clean
+	// returns a safe string as it is, without allocating.
+	c.ns, c.name, c.kind = termtext.Clean(c.ns), termtext.Clean(c.name), termtext.Clean(c.kind)
+	c.group, c.version, c.enc = termtext.Clean(c.group), termtext.Clean(c.version), termtext.Clean(c.enc)
 	return true
 }
 

@@ -89,7 +89,7 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (_ *source, e
 	}()
 	if kind == kindArchive || kind == kindStdin {
 		sweepReadStaging(o.tmpDir, stderr)
-		st, err := openStaged(ctx, path, o, stderr)
+		st, err := openStaged(ctx, path, o, cmd.InOrStdin(), stderr)
 		if err != nil {
 			return nil, err
 		}

@@ -34,10 +34,10 @@ type stagedSource struct {
 // openStaged stages the snapshot of p ("-" is standard input, which may
 // hold an archive or a snapshot) in a new private staging dir, flocked
 // while in use so that a later run can sweep it if this one is killed.
-func openStaged(ctx context.Context, p string, o *sourceOptions, stderr io.Writer) (_ *stagedSource, err error) {
+func openStaged(ctx context.Context, p string, o *sourceOptions, stdin io.Reader, stderr io.Writer) (_ *stagedSource, err error) {
 	var src io.Reader
 	if p == "-" {
-		src = os.Stdin
+		src = stdin
 	} else {
 		f, err := os.Open(p)
 		if err != nil {
