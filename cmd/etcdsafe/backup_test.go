@@ -70,12 +70,18 @@ func TestMain(m *testing.M) {
 // childBackup starts the test binary as a backup process.
 func childBackup(t *testing.T, mode string, args ...string) *exec.Cmd {
 	t.Helper()
+	return childBackupEnv(t, mode, nil, args...)
+}
+
+// childBackupEnv is childBackup with extra environment variables.
+func childBackupEnv(t *testing.T, mode string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	a, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChildArgs+"="+string(a), envChildMode+"="+mode)
+	cmd.Env = append(append(os.Environ(), env...), envChildArgs+"="+string(a), envChildMode+"="+mode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -851,7 +851,12 @@ func openDBForBackup(p string) (*inspect.Snapshot, int64, error) {
 	rev, err := s.Revision()
 	if err != nil {
 		_ = s.Close()
-		return nil, 0, err
+		if errors.Is(err, inspect.ErrCorrupt) {
+			return nil, 0, err
+		}
+		// The newest key of the key bucket is not a revision: a damaged
+		// page, or not etcd's db.
+		return nil, 0, fmt.Errorf("%w: %w", inspect.ErrCorrupt, err)
 	}
 	return s, rev, nil
 }
