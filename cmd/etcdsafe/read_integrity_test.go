@@ -287,3 +287,35 @@ func TestReadNamesSanitized(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestReadArchiveFlipNotTruncated: age cannot tell a flipped bit in an
+// archive's last chunk from a cut, so both were called "truncated". With
+// the sidecar's size at hand they are told apart.
+func TestReadArchiveFlipNotTruncated(t *testing.T) {
+	key, recip := keyPair(t, false)
+	arch := makeArchive(t, recip, 0)
+	data, err := os.ReadFile(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(data)
+	flipped[len(flipped)/2] ^= 0x10
+	for _, tc := range []struct {
+		name      string
+		data      []byte
+		want, not string
+	}{
+		{"flipped", flipped, "was not cut short", "incomplete"},
+		{"cut", data[:len(data)-1], "truncated", "was not cut short"},
+	} {
+		if err := os.WriteFile(arch, tc.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []string{"ls", "verify"} {
+			stdout, stderr, code := runCLI(t, cmd, arch, "-i", key)
+			if code != 3 || stdout != "" || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, tc.not) {
+				t.Errorf("%s %s: exit %d, want 3 saying %q and not %q:\n%s", tc.name, cmd, code, tc.want, tc.not, stderr)
+			}
+		}
+	}
+}

@@ -120,7 +120,7 @@ func classify(ctx context.Context, err error) (int, []string) {
 	case errors.Is(err, archive.ErrWrongKey):
 		return exitKey, []string{"pass the identity matching one of the archive's recipients with -i FILE or ETCDSAFE_IDENTITY (or the passphrase with --passphrase-file)"}
 	case errors.Is(err, archive.ErrTruncated):
-		return exitIntegrity, []string{"the archive is incomplete (cut off during copy or write); use another backup"}
+		return exitIntegrity, []string{"the archive is incomplete (cut off during copy or write), or damaged in its last 64 KiB; use another backup"}
 	case errors.Is(err, archive.ErrTrailingData):
 		return exitIntegrity, []string{"bytes follow the end of the archive; the file was appended to or concatenated"}
 	case errors.Is(err, archive.ErrTampered):

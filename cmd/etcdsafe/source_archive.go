@@ -76,6 +76,9 @@ func openStaged(ctx context.Context, p string, o *sourceOptions, stdin io.Reader
 		p = "standard input"
 	}
 	if err := ss.extractArchive(ctx, src, p, st.Path, o, stderr); err != nil {
+		if p != "standard input" {
+			err = archive.ExplainTruncation(p, err)
+		}
 		return nil, err
 	}
 	return ss, nil

@@ -1,0 +1,44 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestExplainTruncation(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.tar.zst.age")
+	if err := os.WriteFile(p, make([]byte, 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cut := fmt.Errorf("read: %w", ErrTruncated)
+	if err := ExplainTruncation(p, cut); err != cut {
+		t.Fatalf("without sidecar: %v", err)
+	}
+	writeSidecar := func(size int64) {
+		sc := &Sidecar{Version: SidecarVersion, Archive: "a.tar.zst.age", ArchiveSize: size, ArchiveSHA256: fmt.Sprintf("%064d", 0)}
+		b, err := sc.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(SidecarPath(p), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSidecar(200) // the file is shorter than written: really cut
+	if err := ExplainTruncation(p, cut); err != cut {
+		t.Fatalf("shorter than the sidecar: %v", err)
+	}
+	writeSidecar(100) // full size: a flip, not a cut
+	err := ExplainTruncation(p, cut)
+	if !errors.Is(err, ErrTampered) || errors.Is(err, ErrTruncated) {
+		t.Fatalf("full size: %v", err)
+	}
+	other := errors.New("x")
+	if ExplainTruncation(p, other) != other {
+		t.Fatal("other errors must pass through")
+	}
+}
