@@ -76,7 +76,7 @@ func SaveSpool(ctx context.Context, c *clientv3.Client, dir string) (_ *Spool, e
 			_ = s.Close()
 		}
 	}()
-	enc := &cipher.StreamWriter{S: cipher.NewCTR(s.block, s.iv[:]), W: f}
+	enc := &ctrWriter{s: cipher.NewCTR(s.block, s.iv[:]), w: f, buf: make([]byte, 1<<20)}
 	if s.Info, err = receive(ctx, c, enc); err != nil {
 		return nil, err
 	}
@@ -128,6 +128,29 @@ func (s *Spool) Close() error {
 		return fmt.Errorf("close snapshot spool: %w", err)
 	}
 	return nil
+}
+
+// ctrWriter encrypts into one reused buffer (cipher.StreamWriter
+// allocates a new one for every write).
+type ctrWriter struct {
+	s   cipher.Stream
+	w   io.Writer
+	buf []byte
+}
+
+func (c *ctrWriter) Write(p []byte) (int, error) {
+	var done int
+	for len(p) > 0 {
+		n := min(len(p), len(c.buf))
+		c.s.XORKeyStream(c.buf[:n], p[:n])
+		k, err := c.w.Write(c.buf[:n])
+		done += k
+		if err != nil {
+			return done, err
+		}
+		p = p[n:]
+	}
+	return done, nil
 }
 
 // addCounter adds n to the 128-bit big-endian counter block, as CTR mode
