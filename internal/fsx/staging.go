@@ -3,6 +3,7 @@ package fsx
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,10 @@ const StagingLockName = ".etcdsafe-staging.lock"
 // directory was left by an etcdsafe older than the lock (or by a run killed
 // between mkdir and lock, a window of microseconds).
 const staleUnlocked = time.Hour
+
+// staleEmpty is the same for an empty such directory: what a run killed
+// between mkdir and lock leaves, with nothing in it to protect.
+const staleEmpty = time.Minute
 
 // Staging is a private (0700) work directory that holds plaintext for the
 // length of one run: an extracted snapshot, a restore being built. It
@@ -55,7 +60,18 @@ func (s *Staging) Remove() error {
 	if s == nil || s.Path == "" {
 		return nil
 	}
-	err := os.RemoveAll(s.Path)
+	// Everything but the lock file first: a process killed half way
+	// through leaves a dir that is still marked as its own (and is swept
+	// at once by the next run), not plaintext in an unmarked one.
+	var err error
+	if des, rerr := os.ReadDir(s.Path); rerr == nil {
+		for _, de := range des {
+			if de.Name() != StagingLockName {
+				err = errors.Join(err, os.RemoveAll(filepath.Join(s.Path, de.Name())))
+			}
+		}
+	}
+	err = errors.Join(err, os.RemoveAll(s.Path))
 	if s.lock != nil {
 		_ = s.lock.Close()
 		s.lock = nil
@@ -101,7 +117,11 @@ func SweepStaging(parent, prefix string) (removed []string, err error) {
 			// no lock file: an older etcdsafe's leftover, or a run that
 			// is between mkdir and lock right now
 			st, serr := os.Lstat(dir)
-			if serr != nil || time.Since(st.ModTime()) < staleUnlocked {
+			if serr != nil {
+				continue
+			}
+			age := time.Since(st.ModTime())
+			if empty, _ := isEmptyDir(dir); !(empty && age > staleEmpty) && age < staleUnlocked {
 				continue
 			}
 		case lerr != nil:
@@ -119,4 +139,14 @@ func SweepStaging(parent, prefix string) (removed []string, err error) {
 		removed = append(removed, dir)
 	}
 	return removed, errors.Join(errs...)
+}
+
+func isEmptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && errors.Is(err, io.EOF), nil
 }

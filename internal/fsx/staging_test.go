@@ -33,10 +33,21 @@ func TestStagingSweep(t *testing.T) {
 	old := filepath.Join(parent, "etcdsafe-x-old")
 	young := filepath.Join(parent, "etcdsafe-x-young")
 	other := filepath.Join(parent, "other-dir")
-	for _, d := range []string{old, young, other} {
+	emptyOld := filepath.Join(parent, "etcdsafe-x-empty") // killed between mkdir and lock
+	for _, d := range []string{old, young, other, emptyOld} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(young, "snapshot.db"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	twoMinutes := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(emptyOld, twoMinutes, twoMinutes); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(young, twoMinutes, twoMinutes); err != nil {
+		t.Fatal(err)
 	}
 	past := time.Now().Add(-2 * staleUnlocked)
 	if err := os.Chtimes(old, past, past); err != nil {
@@ -50,7 +61,7 @@ func TestStagingSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{dead.Path: true, old: true}
+	want := map[string]bool{dead.Path: true, old: true, emptyOld: true}
 	if len(removed) != len(want) {
 		t.Fatalf("removed %v, want %v", removed, want)
 	}
