@@ -170,7 +170,8 @@ func objectCode(err error) int {
 	switch {
 	case errors.Is(err, decode.ErrEncrypted), errors.Is(err, decode.ErrDecrypt), errors.Is(err, decode.ErrKMS):
 		return exitKey
-	case errors.Is(err, decode.ErrBadRevision), errors.Is(err, decode.ErrBadKeyValue):
+	case errors.Is(err, decode.ErrBadRevision), errors.Is(err, decode.ErrBadKeyValue), errors.Is(err, decode.ErrBadValue):
+		// a malformed record or value is damage (exit 3), not a bug
 		return exitIntegrity
 	}
 	return exitFailure
