@@ -25,7 +25,7 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	// ETCDSAFE_CPUPROFILE=FILE writes a CPU profile of the run (for
 	// `go tool pprof`): how the figures of bench/report.md are explained.
 	if p := os.Getenv("ETCDSAFE_CPUPROFILE"); p != "" {
@@ -44,4 +44,11 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(code)
 	}
+}
+
+// signalContext ends on SIGINT and on SIGTERM alike (a systemd stop, a
+// kubelet killing a CronJob pod): every command then stops at its next
+// check, removes what it staged and exits 130.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

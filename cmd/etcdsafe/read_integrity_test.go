@@ -319,3 +319,24 @@ func TestReadArchiveFlipNotTruncated(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalContextSIGTERM: SIGTERM ends the commands' context as SIGINT
+// does (and so exits 130 through classify), instead of killing the
+// process before it removes what it staged.
+func TestSignalContextSIGTERM(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		ctx, stop := signalContext()
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v did not end the context", sig)
+		}
+		if code, _ := classify(ctx, ctx.Err()); code != exitInterrupted {
+			t.Errorf("%v: exit %d, want %d", sig, code, exitInterrupted)
+		}
+		stop()
+	}
+}
