@@ -81,6 +81,18 @@ echo "(exit code $?)"
 set -e
 
 echo
+echo "== One flipped bit in a copy of the snapshot: refused with exit 3, nothing printed as valid"
+set +e
+cp "$SNAP" "$OUT/damaged.db"
+off=$(( $(stat -c %s "$SNAP") / 2 ))
+byte=$(od -An -tu1 -j "$off" -N1 "$SNAP" | tr -d ' ')
+printf "\\$(printf %o $(( byte ^ 4 )))" | dd of="$OUT/damaged.db" bs=1 seek="$off" conv=notrunc status=none
+say "$BIN get $OUT/damaged.db deployment/api -n payments"
+"$BIN" get "$OUT/damaged.db" deployment/api -n payments
+echo "(exit code $?)"
+set -e
+
+echo
 echo "== History of the Deployment that was updated twice"
 run "$BIN" history "$SNAP" deployment/api -n payments
 

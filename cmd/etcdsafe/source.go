@@ -117,7 +117,11 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (_ *source, e
 		prefix: strings.TrimSuffix(o.prefix, "/"), cleanup: cleanup, archive: kind == kindArchive}
 	s.integ = startIntegrity(ctx, snap, name, o.check)
 	if !snapshot.HasTrailerSize(snap.FileSize) && !o.check {
-		fmt.Fprintf(stderr, "etcdsafe: warning: %s has no SHA-256 trailer (a copy of member/snap/db): its integrity is unchecked; --check runs bbolt's page check\n", termtext.Clean(name))
+		what := "has no SHA-256 trailer (a copy of member/snap/db)"
+		if snap.DBPath != path && kind == kindDB {
+			what = "is a data dir: its db has no SHA-256 trailer"
+		}
+		fmt.Fprintf(stderr, "etcdsafe: warning: %s %s: its integrity is unchecked; --check runs bbolt's page check\n", termtext.Clean(name), what)
 	}
 	return s, nil
 }
