@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"filippo.io/age"
 )
 
 func TestExplainTruncation(t *testing.T) {
@@ -40,5 +42,49 @@ func TestExplainTruncation(t *testing.T) {
 	other := errors.New("x")
 	if ExplainTruncation(p, other) != other {
 		t.Fatal("other errors must pass through")
+	}
+}
+
+func TestExplainWrongKey(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.tar.zst.age")
+	if err := os.WriteFile(p, make([]byte, 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, pq := range []bool{false, true} {
+		mine, err := GenerateIdentity(pq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := GenerateIdentity(pq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong := fmt.Errorf("decrypt: %w", ErrWrongKey)
+		ids := []age.Identity{mine.Age()}
+		if err := ExplainWrongKey(p, ids, wrong); err != wrong {
+			t.Fatalf("without sidecar: %v", err)
+		}
+		sc := &Sidecar{Version: SidecarVersion, Archive: "a.tar.zst.age", ArchiveSize: 100, ArchiveSHA256: fmt.Sprintf("%064d", 0),
+			Recipients: []string{RecipientFingerprint(other.Recipient())}}
+		b, err := sc.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(SidecarPath(p), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := ExplainWrongKey(p, ids, wrong); err != wrong {
+			t.Fatalf("pq=%v: archive made for another key: %v", pq, err)
+		}
+		sc.Recipients = append(sc.Recipients, RecipientFingerprint(mine.Recipient()))
+		b, _ = sc.Marshal()
+		if err := os.WriteFile(SidecarPath(p), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := ExplainWrongKey(p, ids, wrong)
+		if !errors.Is(got, ErrTampered) || errors.Is(got, ErrWrongKey) {
+			t.Fatalf("pq=%v: made for this key: %v", pq, got)
+		}
 	}
 }

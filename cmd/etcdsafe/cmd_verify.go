@@ -138,7 +138,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	defer stage.Remove()
 	p, m, err := archive.ExtractSnapshot(ctx, cr, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted}, stage.Path)
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", path, archive.ExplainTruncation(path, err))
+		return fmt.Errorf("verify %s: %w", path, explainArchiveError(path, ids, err))
 	}
 	rep := verifyReport{Archive: path, ArchiveBytes: cr.n, SHA256: hex.EncodeToString(h.Sum(nil)), Manifest: m}
 	if _, rep.Encrypted, err = archive.SniffFile(path); err != nil {

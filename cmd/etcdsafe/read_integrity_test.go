@@ -340,3 +340,45 @@ func TestSignalContextSIGTERM(t *testing.T) {
 		stop()
 	}
 }
+
+// TestReadArchiveDamagedStanza: a changed byte in the recipient stanza
+// meant for our key fails in age exactly as a wrong key does; the sidecar
+// lists our key's fingerprint, so the archive is called damaged (exit 3),
+// not "no identity matches" (exit 4), which would send an operator hunting
+// for another key.
+func TestReadArchiveDamagedStanza(t *testing.T) {
+	key, recip := keyPair(t, true)
+	arch := makeArchive(t, recip, 0)
+	data, err := os.ReadFile(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// line 2 is "-> X25519 <share>", line 3 the wrapped file key (base64)
+	lines := bytes.SplitN(data, []byte("\n"), 4)
+	if !bytes.HasPrefix(lines[1], []byte("-> X25519 ")) {
+		t.Fatalf("unexpected stanza %q", lines[1])
+	}
+	i := len(lines[0]) + 1 + len(lines[1]) + 1 + 5
+	if data[i] == 'A' {
+		data[i] = 'B'
+	} else {
+		data[i] = 'A'
+	}
+	if err := os.WriteFile(arch, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dd := filepath.Join(t.TempDir(), "etcd")
+	for _, args := range [][]string{{"ls", arch}, {"verify", arch}, {"restore", arch, "--data-dir", dd, "--dry-run"}} {
+		stdout, stderr, code := runCLI(t, append(args, "-i", key)...)
+		if code != 3 || stdout != "" || !strings.Contains(stderr, "header was damaged") {
+			t.Errorf("%s: exit %d, want 3 saying the header was damaged:\n%s%s", args[0], code, stdout, stderr)
+		}
+	}
+	// without the sidecar nothing tells them apart: age's word stands
+	if err := os.Remove(arch + ".json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runCLI(t, "ls", arch, "-i", key); code != 4 {
+		t.Errorf("without sidecar: exit %d, want 4", code)
+	}
+}

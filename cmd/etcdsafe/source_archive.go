@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
@@ -76,9 +78,6 @@ func openStaged(ctx context.Context, p string, o *sourceOptions, stdin io.Reader
 		p = "standard input"
 	}
 	if err := ss.extractArchive(ctx, src, p, st.Path, o, stderr); err != nil {
-		if p != "standard input" {
-			err = archive.ExplainTruncation(p, err)
-		}
 		return nil, err
 	}
 	return ss, nil
@@ -94,7 +93,7 @@ func (ss *stagedSource) extractArchive(ctx context.Context, src io.Reader, p, di
 	}
 	r, err := archive.NewReader(src, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted})
 	if err != nil {
-		return fmt.Errorf("archive %s: %w", p, err)
+		return explainArchiveError(p, ids, fmt.Errorf("archive %s: %w", p, err))
 	}
 	defer r.Close()
 	configs := map[string][]byte{}
@@ -108,7 +107,7 @@ func (ss *stagedSource) extractArchive(ctx context.Context, src io.Reader, p, di
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("archive %s: %w", p, err)
+			return explainArchiveError(p, ids, fmt.Errorf("archive %s: %w", p, err))
 		}
 		switch {
 		case e.Path == "etcd/snapshot.db":
@@ -152,6 +151,16 @@ func (ss *stagedSource) extractArchive(ctx context.Context, src io.Reader, p, di
 		}
 	}
 	return nil
+}
+
+// explainArchiveError turns what age cannot tell apart (a flip in the
+// last chunk and a cut; a damaged recipient stanza and a wrong key) into
+// what the archive's sidecar shows it to be. p "standard input" has none.
+func explainArchiveError(p string, ids []age.Identity, err error) error {
+	if p == "standard input" {
+		return err
+	}
+	return archive.ExplainWrongKey(p, ids, archive.ExplainTruncation(p, err))
 }
 
 // writeNew copies r to a new 0600 file at p.
