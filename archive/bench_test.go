@@ -15,7 +15,7 @@ import (
 	"filippo.io/age"
 )
 
-const realSnapshot = "../../shared/testdata/real-k8s1.37-etcd3.7/snapshot.db"
+const realSnapshot = "../testdata/real-k8s1.37-etcd3.7/snapshot.db"
 
 // repeatReader yields src repeated until n bytes, like a large bbolt file.
 type repeatReader struct {

@@ -17,20 +17,17 @@ import (
 	apiregistrationinstall "k8s.io/kube-aggregator/pkg/apis/apiregistration/install"
 )
 
-const resRealDir = "../../shared/testdata/real-k8s1.37-etcd3.7"
+const resRealDir = "../testdata/real-k8s1.37-etcd3.7"
 
-// resRealPath finds the real kube-apiserver fixture; tests that need it skip
-// only when it is absent from the checkout.
+// resRealPath is a file of the real kube-apiserver fixture, in the repo: a
+// missing one fails the test (it never skips).
 func resRealPath(t *testing.T, name string) string {
 	t.Helper()
-	for _, dir := range []string{"/work/shared/testdata/real-k8s1.37-etcd3.7", resRealDir} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	p := filepath.Join(resRealDir, name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("real snapshot fixture: %v", err)
 	}
-	t.Skipf("real snapshot fixture %s not present", name)
-	return ""
+	return p
 }
 
 // resNewest reads the real snapshot read-only and returns the newest record
