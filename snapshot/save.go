@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
 // Info describes a snapshot written by [Save].
@@ -79,7 +81,7 @@ func Save(ctx context.Context, c *clientv3.Client, path string) (info Info, err 
 		_ = os.Remove(path)
 		return Info{}, fmt.Errorf("remove temp file %q: %w", tmpName, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsx.SyncDir(dir); err != nil {
 		_ = os.Remove(path)
 		return Info{}, err
 	}
@@ -115,21 +117,6 @@ func receive(ctx context.Context, c *clientv3.Client, dst io.Writer) (Info, erro
 		return Info{}, fmt.Errorf("verify snapshot stream: %w", err)
 	}
 	return Info{Size: n, SHA256: sum, FileSHA256: tw.wholeSum(), FileCRC32C: crc.Sum32(), EtcdVersion: resp.Version}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %q: %w", dir, err)
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return fmt.Errorf("sync dir %q: %w", dir, err)
-	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("close dir %q: %w", dir, err)
-	}
-	return nil
 }
 
 type hookWriter struct {
