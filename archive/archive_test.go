@@ -48,7 +48,7 @@ func TestRoundTrip(t *testing.T) {
 	arch := buf.Bytes()
 	opts := ReaderOptions{Identities: []age.Identity{id}}
 
-	rep, err := Verify(context.Background(), bytes.NewReader(arch), opts)
+	rep, err := Extract(context.Background(), bytes.NewReader(arch), opts, ExtractOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	dst := t.TempDir()
-	p, m2, err := ExtractSnapshot(context.Background(), bytes.NewReader(arch), opts, dst)
+	p, m2, err := extractSnapshot(bytes.NewReader(arch), opts, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	if err := ExtractKubeDir(context.Background(), bytes.NewReader(arch), opts, out, nil); err != nil {
+	if err := extractKubeDir(bytes.NewReader(arch), opts, out); err != nil {
 		t.Fatal(err)
 	}
 	compareTree(t, kube, out)
@@ -318,7 +318,7 @@ func TestWriterRejects(t *testing.T) {
 				t.Fatal("bad snapshot accepted")
 			}
 			// Whatever reached buf must not verify.
-			if _, verr := Verify(context.Background(), bytes.NewReader(buf.Bytes()), ReaderOptions{Identities: []age.Identity{id}}); verr == nil {
+			if _, verr := Extract(context.Background(), bytes.NewReader(buf.Bytes()), ReaderOptions{Identities: []age.Identity{id}}, ExtractOptions{}); verr == nil {
 				t.Fatal("output of a failed Close verifies")
 			}
 		})
@@ -345,10 +345,10 @@ func TestFileChangedDuringBackup(t *testing.T) {
 func TestPlainArchive(t *testing.T) {
 	snap := randBytes(t, 200<<10)
 	arch := writeArchive(t, archiveSpec{snapshot: snap, opts: WriterOptions{Insecure: true}})
-	if _, err := Verify(context.Background(), bytes.NewReader(arch), ReaderOptions{}); !errors.Is(err, ErrUnencrypted) {
+	if _, err := Extract(context.Background(), bytes.NewReader(arch), ReaderOptions{}, ExtractOptions{}); !errors.Is(err, ErrUnencrypted) {
 		t.Fatalf("plain archive without Insecure: %v", err)
 	}
-	if _, err := Verify(context.Background(), bytes.NewReader(arch), ReaderOptions{Insecure: true}); err != nil {
+	if _, err := Extract(context.Background(), bytes.NewReader(arch), ReaderOptions{Insecure: true}, ExtractOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A plain archive is tar.zst: a default zstd decoder and tar open it.
@@ -405,7 +405,7 @@ func TestKeysAndPassphrase(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			arch := writeArchive(t, archiveSpec{snapshot: snap, opts: WriterOptions{Recipients: tc.recips}})
-			_, err := Verify(context.Background(), bytes.NewReader(arch), ReaderOptions{Identities: tc.ids})
+			_, err := Extract(context.Background(), bytes.NewReader(arch), ReaderOptions{Identities: tc.ids}, ExtractOptions{})
 			if !errors.Is(err, tc.wantErr) && (tc.wantErr != nil || err != nil) {
 				t.Fatalf("Verify: %v, want %v", err, tc.wantErr)
 			}
@@ -441,7 +441,7 @@ func TestIdentityFile(t *testing.T) {
 			}
 			recips, _ := ParseRecipients([]string{id.Recipient()})
 			arch := writeArchive(t, archiveSpec{snapshot: []byte("x"), opts: WriterOptions{Recipients: recips}})
-			if _, err := Verify(context.Background(), bytes.NewReader(arch), ReaderOptions{Identities: ids}); err != nil {
+			if _, err := Extract(context.Background(), bytes.NewReader(arch), ReaderOptions{Identities: ids}, ExtractOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		})

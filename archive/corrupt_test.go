@@ -85,27 +85,27 @@ func TestEncryptedCorruption(t *testing.T) {
 		checkFails(t, arch, ReaderOptions{Identities: []age.Identity{newX25519(t)}}, []error{ErrWrongKey})
 	})
 	t.Run("intact", func(t *testing.T) {
-		if _, err := Verify(context.Background(), bytes.NewReader(arch), opts); err != nil {
+		if _, err := Extract(context.Background(), bytes.NewReader(arch), opts, ExtractOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	})
 }
 
-// checkFails requires Verify and ExtractSnapshot to fail with one of want,
-// and ExtractSnapshot to leave nothing behind.
+// checkFails requires Extract, verifying only and extracting the snapshot,
+// to fail with one of want, and the extraction to leave nothing behind.
 func checkFails(t *testing.T, data []byte, opts ReaderOptions, want []error) {
 	t.Helper()
-	_, err := Verify(context.Background(), bytes.NewReader(data), opts)
+	_, err := Extract(context.Background(), bytes.NewReader(data), opts, ExtractOptions{})
 	if !isAny(err, want) {
 		t.Fatalf("Verify: %v, want one of %v", err, want)
 	}
 	dst := t.TempDir()
-	p, m, err := ExtractSnapshot(context.Background(), bytes.NewReader(data), opts, dst)
+	p, m, err := extractSnapshot(bytes.NewReader(data), opts, dst)
 	if !isAny(err, want) || p != "" || m != nil {
-		t.Fatalf("ExtractSnapshot: %q %v, want one of %v", p, err, want)
+		t.Fatalf("extract the snapshot: %q %v, want one of %v", p, err, want)
 	}
 	if left, _ := os.ReadDir(dst); len(left) != 0 {
-		t.Fatalf("ExtractSnapshot left %v behind", left)
+		t.Fatalf("extracting the snapshot left %v behind", left)
 	}
 }
 
@@ -217,7 +217,7 @@ func TestManifestMismatch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			arch := craft(t, tc.manifest, tc.entries, tc.first)
-			_, err := Verify(context.Background(), bytes.NewReader(arch), ReaderOptions{Insecure: true})
+			_, err := Extract(context.Background(), bytes.NewReader(arch), ReaderOptions{Insecure: true}, ExtractOptions{})
 			if tc.want == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -241,7 +241,7 @@ func TestExtractKubeDirRefusesSymlinkParents(t *testing.T) {
 		{tar.Header{Name: file.Path, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}, body},
 	}, true)
 	dst := t.TempDir()
-	err := ExtractKubeDir(context.Background(), bytes.NewReader(arch), ReaderOptions{Insecure: true}, dst, nil)
+	err := extractKubeDir(bytes.NewReader(arch), ReaderOptions{Insecure: true}, dst)
 	if !errors.Is(err, ErrTampered) {
 		t.Fatalf("ExtractKubeDir: %v, want ErrTampered", err)
 	}

@@ -31,22 +31,22 @@ func Example() {
 	}
 
 	opts := ReaderOptions{Identities: []age.Identity{id.Age()}}
-	rep, err := Verify(context.Background(), bytes.NewReader(out.Bytes()), opts)
+	rep, err := Extract(context.Background(), bytes.NewReader(out.Bytes()), opts, ExtractOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("verified:", rep.Entries, "entry, revision", rep.Manifest.Revision)
 
-	dir, _ := os.MkdirTemp("", "example-")
+	dir, _ := os.MkdirTemp("", "example-") // an fsx.Staging dir in real use
 	defer os.RemoveAll(dir)
-	p, _, err := ExtractSnapshot(context.Background(), bytes.NewReader(out.Bytes()), opts, dir)
+	res, err := Extract(context.Background(), bytes.NewReader(out.Bytes()), opts,
+		ExtractOptions{Name: "example", SnapshotTo: filepath.Join(dir, "snapshot.db")})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(filepath.Dir(p))
-	b, _ := os.ReadFile(p)
+	b, _ := os.ReadFile(res.Snapshot)
 	fmt.Println(string(b))
 	// Output:
 	// verified: 1 entry, revision 1234

@@ -17,7 +17,7 @@ func TestExplainTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := fmt.Errorf("read: %w", ErrTruncated)
-	if err := ExplainTruncation(p, cut); err != cut {
+	if err := explainTruncation(p, cut); err != cut {
 		t.Fatalf("without sidecar: %v", err)
 	}
 	writeSidecar := func(size int64) {
@@ -31,16 +31,16 @@ func TestExplainTruncation(t *testing.T) {
 		}
 	}
 	writeSidecar(200) // the file is shorter than written: really cut
-	if err := ExplainTruncation(p, cut); err != cut {
+	if err := explainTruncation(p, cut); err != cut {
 		t.Fatalf("shorter than the sidecar: %v", err)
 	}
 	writeSidecar(100) // full size: a flip, not a cut
-	err := ExplainTruncation(p, cut)
+	err := explainTruncation(p, cut)
 	if !errors.Is(err, ErrTampered) || errors.Is(err, ErrTruncated) {
 		t.Fatalf("full size: %v", err)
 	}
 	other := errors.New("x")
-	if ExplainTruncation(p, other) != other {
+	if explainTruncation(p, other) != other {
 		t.Fatal("other errors must pass through")
 	}
 }
@@ -62,7 +62,7 @@ func TestExplainWrongKey(t *testing.T) {
 		}
 		wrong := fmt.Errorf("decrypt: %w", ErrWrongKey)
 		ids := []age.Identity{mine.Age()}
-		if err := ExplainWrongKey(p, ids, wrong); err != wrong {
+		if err := explainWrongKey(p, ids, wrong); err != wrong {
 			t.Fatalf("without sidecar: %v", err)
 		}
 		sc := &Sidecar{Version: SidecarVersion, Archive: "a.tar.zst.age", ArchiveSize: 100, ArchiveSHA256: fmt.Sprintf("%064d", 0),
@@ -74,7 +74,7 @@ func TestExplainWrongKey(t *testing.T) {
 		if err := os.WriteFile(SidecarPath(p), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := ExplainWrongKey(p, ids, wrong); err != wrong {
+		if err := explainWrongKey(p, ids, wrong); err != wrong {
 			t.Fatalf("pq=%v: archive made for another key: %v", pq, err)
 		}
 		sc.Recipients = append(sc.Recipients, RecipientFingerprint(mine.Recipient()))
@@ -82,7 +82,7 @@ func TestExplainWrongKey(t *testing.T) {
 		if err := os.WriteFile(SidecarPath(p), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got := ExplainWrongKey(p, ids, wrong)
+		got := explainWrongKey(p, ids, wrong)
 		if !errors.Is(got, ErrTampered) || errors.Is(got, ErrWrongKey) {
 			t.Fatalf("pq=%v: made for this key: %v", pq, got)
 		}

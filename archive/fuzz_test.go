@@ -37,7 +37,7 @@ func FuzzArchiveHeader(f *testing.F) {
 	id := fuzzIdentity(f)
 	sentinels := []error{ErrTruncated, ErrTampered, ErrTrailingData, ErrWrongKey, ErrNotArchive, ErrUnsupportedVersion}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := Verify(context.Background(), bytes.NewReader(data), ReaderOptions{Identities: []age.Identity{id}, Insecure: true})
+		rep, err := Extract(context.Background(), bytes.NewReader(data), ReaderOptions{Identities: []age.Identity{id}, Insecure: true}, ExtractOptions{})
 		if err == nil {
 			if rep == nil || rep.Manifest == nil {
 				t.Fatal("nil report without error")

@@ -2,12 +2,15 @@ package archive
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +152,49 @@ func writeArchive(t testing.TB, s archiveSpec) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// extractSnapshot extracts the snapshot into dir/snapshot.db, returning
+// its path and the manifest only when the whole archive verified.
+func extractSnapshot(src io.Reader, opts ReaderOptions, dir string) (string, *Manifest, error) {
+	res, err := Extract(context.Background(), src, opts, ExtractOptions{SnapshotTo: filepath.Join(dir, "snapshot.db")})
+	if err != nil {
+		return "", nil, err
+	}
+	return res.Snapshot, res.Manifest, nil
+}
+
+// extractKubeDir stages the kube dir under dst and then gives every entry
+// its mode, times and owner, deepest first, as restore does when it puts
+// the staged entries in place.
+func extractKubeDir(src io.Reader, opts ReaderOptions, dst string) error {
+	res, err := Extract(context.Background(), src, opts, ExtractOptions{KubeDirTo: dst})
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	asRoot := os.Geteuid() == 0
+	for i := len(res.Manifest.Entries) - 1; i >= 0; i-- {
+		e := res.Manifest.Entries[i]
+		rel, ok := strings.CutPrefix(e.Path, KubeDirPath+"/")
+		if !ok {
+			continue
+		}
+		if e.Type == TypeSymlink {
+			if asRoot {
+				if err := root.Lchown(rel, e.UID, e.GID); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := e.ApplyMeta(root, rel, asRoot); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package archive
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"flag"
@@ -102,7 +101,7 @@ func TestVectors(t *testing.T) {
 			v := readVector(t, p)
 			want := expectErr[v.expect]
 			dst := t.TempDir()
-			path, m, err := ExtractSnapshot(context.Background(), bytes.NewReader(v.data), v.opts(t), dst)
+			path, m, err := extractSnapshot(bytes.NewReader(v.data), v.opts(t), dst)
 			if want != nil {
 				if !errors.Is(err, want) {
 					t.Fatalf("got %v, want %v", err, want)

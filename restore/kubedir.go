@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -59,78 +58,35 @@ func selected(only map[string]bool, rel string) bool {
 	return false
 }
 
-// stageArchive reads the archive once, to the end: the snapshot goes to
-// stage/snapshot.db, the kube dir (if kube) under stage/kube, and the
-// bytes of kubernetes/manifests/etcd.yaml are returned. Nothing is trusted
-// until the reader reached EOF, which verifies every entry.
+// stageArchive reads the archive once, to the end, through
+// archive.Extract: the snapshot goes to stage/snapshot.db, the kube dir (if
+// kube) under stage/kube, and the bytes of kubernetes/manifests/etcd.yaml
+// are returned. Nothing is trusted until Extract returned, which verifies
+// every entry.
 func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte, err error) {
 	f, err := os.Open(p.opts.Source)
 	if err != nil {
 		return nil, fmt.Errorf("open archive: %w", err)
 	}
 	defer f.Close()
-	r, err := archive.NewReader(&ctxReader{ctx: ctx, r: f}, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: p.opts.AllowUnencrypted})
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
+	p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
+	x := archive.ExtractOptions{
+		Path: p.opts.Source, Name: p.opts.Source, SnapshotTo: p.snapPath,
+		Keep:     func(rel string) bool { return rel == "manifests/etcd.yaml" },
+		OnStaged: p.staged,
 	}
-	defer r.Close()
-	p.Archive = r.Manifest()
-	var root *os.Root
 	if kube {
 		p.kubeRoot = filepath.Join(p.stage.Path, "kube")
 		if err := os.Mkdir(p.kubeRoot, 0o700); err != nil {
 			return nil, fmt.Errorf("create staging dir: %w", err)
 		}
-		if root, err = os.OpenRoot(p.kubeRoot); err != nil {
-			return nil, fmt.Errorf("open staging dir: %w", err)
-		}
-		defer root.Close()
+		x.KubeDirTo = p.kubeRoot
 	}
-	buf := make([]byte, copyBufSize)
-	for {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
-		}
-		if e.Path == archive.SnapshotPath {
-			p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
-			if err := writeNew(p.snapPath, r, buf); err != nil {
-				return nil, fmt.Errorf("archive %s: extract the snapshot: %w", p.opts.Source, err)
-			}
-			if err := hook(stepSnapshot); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		rel, ok := strings.CutPrefix(e.Path, archive.KubeDirPath+"/")
-		if !ok {
-			continue
-		}
-		var content io.Reader = r
-		if rel == "manifests/etcd.yaml" && e.Type == archive.TypeFile && e.Size <= maxManifestSize {
-			b, err := io.ReadAll(r)
-			if err != nil {
-				return nil, fmt.Errorf("archive %s: %s: %w", p.opts.Source, e.Path, err)
-			}
-			etcdManifest, content = b, bytes.NewReader(b)
-		}
-		if root == nil {
-			continue
-		}
-		if err := stageEntry(root, rel, e, content, buf); err != nil {
-			return nil, fmt.Errorf("archive %s: %w", p.opts.Source, err)
-		}
-		p.KubeChanges = append(p.KubeChanges, KubeChange{Path: rel, Type: e.Type, entry: *e})
-		if err := hook(stepKubeStaged); err != nil {
-			return nil, err
-		}
+	res, err := archive.Extract(ctx, f, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: p.opts.AllowUnencrypted}, x)
+	if err != nil {
+		return nil, err
 	}
-	if p.snapPath == "" {
-		return nil, fmt.Errorf("archive %s holds no %s: %w", p.opts.Source, archive.SnapshotPath, archive.ErrTampered)
-	}
+	p.Archive = res.Manifest
 	// The archive's SHA-256 covers the snapshot; a trailer, if the
 	// snapshot has one, must match as well.
 	ts, err := snapshot.VerifyTrailer(p.snapPath)
@@ -143,75 +99,18 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 	if ts == snapshot.TrailerNone {
 		p.Trailer = "none (archive sha256 verified)"
 	}
-	return etcdManifest, nil
+	return res.Kept["manifests/etcd.yaml"], nil
 }
 
-func writeNew(p string, r io.Reader, buf []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
+// staged records a kube dir entry staged by archive.Extract, and gives
+// the tests' kill points their chance.
+func (p *Plan) staged(e *archive.EntryInfo) error {
+	if e.Path == archive.SnapshotPath {
+		return hook(stepSnapshot)
 	}
-	if _, err := io.CopyBuffer(f, struct{ io.Reader }{r}, buf); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// stageEntry writes one kube dir entry into the private staging root.
-// Modes and owners are applied when the entry is put in place.
-func stageEntry(root *os.Root, rel string, e *archive.EntryInfo, r io.Reader, buf []byte) error {
-	if err := checkParents(root, rel); err != nil {
-		return err
-	}
-	if parent := path.Dir(rel); parent != "." {
-		if err := root.MkdirAll(parent, 0o700); err != nil {
-			return fmt.Errorf("stage %q: %w: %w", rel, archive.ErrTampered, err)
-		}
-	}
-	switch e.Type {
-	case archive.TypeDir:
-		if err := root.Mkdir(rel, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("stage dir %q: %w: %w", rel, archive.ErrTampered, err)
-		}
-		if st, err := root.Lstat(rel); err != nil || !st.IsDir() {
-			return fmt.Errorf("stage dir %q: exists and is not a directory: %w", rel, archive.ErrTampered)
-		}
-		return nil
-	case archive.TypeSymlink:
-		if err := root.Symlink(e.LinkTarget, rel); err != nil {
-			return fmt.Errorf("stage symlink %q: %w: %w", rel, archive.ErrTampered, err)
-		}
-		return nil
-	}
-	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("stage %q: %w: %w", rel, archive.ErrTampered, err)
-	}
-	_, err = io.CopyBuffer(f, struct{ io.Reader }{r}, buf)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("stage %q: %w", rel, err)
-	}
-	return nil
-}
-
-// checkParents refuses rel if an existing parent is not a real directory:
-// os.Root stops escapes, this also stops an archive from writing through
-// a symlink it created itself.
-func checkParents(root *os.Root, rel string) error {
-	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
-		st, err := root.Lstat(dir)
-		if err == nil && !st.IsDir() {
-			return fmt.Errorf("entry %q would be written through %q, which is not a directory: %w", rel, dir, archive.ErrTampered)
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("check %q: %w", dir, err)
-		}
-	}
-	return nil
+	rel := strings.TrimPrefix(e.Path, archive.KubeDirPath+"/")
+	p.KubeChanges = append(p.KubeChanges, KubeChange{Path: rel, Type: e.Type, entry: *e})
+	return hook(stepKubeStaged)
 }
 
 // planKubeDir keeps the selected entries, compares each with the kube dir
@@ -380,7 +279,7 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 				return fmt.Errorf("move %q aside: %w", c.Path, err)
 			}
 		}
-		if err := checkParents(dst, c.Path); err != nil {
+		if err := archive.CheckParents(dst, c.Path); err != nil {
 			return err
 		}
 		if parent := path.Dir(c.Path); parent != "." {

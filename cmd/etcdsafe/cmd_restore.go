@@ -147,7 +147,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		return usageError{err}
 	}
 	if err != nil {
-		return explainArchiveError(src, ids, err)
+		return err // archive.Extract explained what the sidecar tells
 	}
 	defer plan.Close()
 	if o.json && o.dryRun {

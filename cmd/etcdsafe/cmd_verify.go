@@ -1,8 +1,7 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -128,23 +127,45 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 		return fmt.Errorf("open archive: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(f, h)}
 	sweepReadStaging(o.tmpDir, stderr)
 	stage, err := fsx.NewStaging(o.tmpDir, readStagingPrefix)
 	if err != nil {
 		return err
 	}
 	defer stage.Remove()
-	p, m, err := archive.ExtractSnapshot(ctx, cr, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted}, stage.Path)
+	res, err := archive.Extract(ctx, f, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted},
+		archive.ExtractOptions{Path: path, SnapshotTo: filepath.Join(stage.Path, "snapshot.db"), SHA256: true})
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", path, explainArchiveError(path, ids, err))
+		return fmt.Errorf("verify %s: %w", path, err)
 	}
-	rep := verifyReport{Archive: path, ArchiveBytes: cr.n, SHA256: hex.EncodeToString(h.Sum(nil)), Manifest: m}
-	if _, rep.Encrypted, err = archive.SniffFile(path); err != nil {
-		return fmt.Errorf("open archive: %w", err)
+	rep := verifyReport{Archive: path, ArchiveBytes: res.ArchiveBytes, SHA256: res.ArchiveSHA256, Encrypted: res.Encrypted, Manifest: res.Manifest}
+	st, err := checkSnapshot(ctx, res.Snapshot, path, &rep)
+	if err != nil {
+		return err
 	}
+	sideErr := checkSidecar(path, &rep)
+	if o.output == "json" {
+		if err := printJSON(out, rep); err != nil {
+			return err
+		}
+	} else {
+		printVerify(out, &rep)
+	}
+	if !rep.Encrypted {
+		fmt.Fprintln(stderr, "etcdsafe: warning: this archive is NOT encrypted")
+	}
+	switch {
+	case len(st.CheckErrors) > 0:
+		return fmt.Errorf("bbolt consistency check of the snapshot found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)
+	case len(st.Problems) > 0:
+		return &partialError{n: len(st.Problems), code: exitIntegrity}
+	}
+	return sideErr
+}
 
+// checkSnapshot checks the extracted snapshot's trailer and runs bbolt's
+// consistency check, filling in rep.Trailer and rep.Status.
+func checkSnapshot(ctx context.Context, p, path string, rep *verifyReport) (*inspect.Status, error) {
 	// The trailer's SHA-256 (1.4 s for 2 GB) on a second core while the
 	// status and bbolt's consistency check read the same file.
 	type trailerResult struct {
@@ -166,46 +187,34 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	rep.Trailer = map[snapshot.TrailerStatus]string{snapshot.TrailerValid: "verified", snapshot.TrailerMismatch: "MISMATCH",
 		snapshot.TrailerNone: "absent (snapshot came from a raw db copy)"}[tr.ts]
 	if tr.err != nil {
-		return fmt.Errorf("snapshot in %s: %w", path, tr.err)
+		return nil, fmt.Errorf("snapshot in %s: %w", path, tr.err)
 	}
 	if err != nil {
-		return fmt.Errorf("snapshot in %s: %w", path, err)
+		return nil, fmt.Errorf("snapshot in %s: %w", path, err)
 	}
 	rep.Status = st
+	return st, nil
+}
 
-	var sideErr error
+// checkSidecar compares the archive's size and SHA-256 with its sidecar,
+// filling in rep.Sidecar; a sidecar that describes another file is an
+// integrity error, returned for after the report is printed.
+func checkSidecar(path string, rep *verifyReport) error {
 	sc, err := archive.ReadSidecar(archive.SidecarPath(path))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		rep.Sidecar = "none"
 	case err != nil:
 		rep.Sidecar = "unreadable"
-		sideErr = err
+		return err
 	case sc.ArchiveSize != rep.ArchiveBytes || sc.ArchiveSHA256 != rep.SHA256:
 		rep.Sidecar = "MISMATCH"
-		sideErr = fmt.Errorf("the archive verified, but its sidecar describes another file (size %d, sha256 %s): %w",
+		return fmt.Errorf("the archive verified, but its sidecar describes another file (size %d, sha256 %s): %w",
 			sc.ArchiveSize, sc.ArchiveSHA256, archive.ErrTampered)
 	default:
 		rep.Sidecar = "matches"
 	}
-
-	if o.output == "json" {
-		if err := printJSON(out, rep); err != nil {
-			return err
-		}
-	} else {
-		printVerify(out, &rep)
-	}
-	if !rep.Encrypted {
-		fmt.Fprintln(stderr, "etcdsafe: warning: this archive is NOT encrypted")
-	}
-	switch {
-	case len(st.CheckErrors) > 0:
-		return fmt.Errorf("bbolt consistency check of the snapshot found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)
-	case len(st.Problems) > 0:
-		return &partialError{n: len(st.Problems), code: exitIntegrity}
-	}
-	return sideErr
+	return nil
 }
 
 func printVerify(out io.Writer, r *verifyReport) {
@@ -265,15 +274,4 @@ func runVerifyQuick(path string, o *verifyOptions, out io.Writer) error {
 	fmt.Fprintf(out, "%s: size and SHA-256 match the sidecar (revision %d, %s); decryption not checked, run verify -i KEY for that\n",
 		path, sc.Revision, sc.Created.UTC().Format("2006-01-02 15:04:05 UTC"))
 	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
