@@ -64,7 +64,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run(context.Background(), args, strings.NewReader(""), io.Discard, os.Stderr))
 	}
-	os.Exit(m.Run())
+	runTests(m) // testscript.Main: m.Run, or the etcdsafe command of a script (script_test.go)
 }
 
 // childBackup starts the test binary as a backup process.
