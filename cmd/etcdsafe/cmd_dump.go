@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +14,8 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/dumptree"
+	"github.com/etcdsafe/etcdsafe/internal/par"
 )
 
 type dumpOptions struct {
@@ -60,22 +59,6 @@ controllers recreate them. --include-owned writes them too.` + exitStatusHelp,
 	return c
 }
 
-// errUnsafeName: a key segment that cannot be a file name under the root.
-var errUnsafeName = errors.New("unsafe name for a file path")
-
-// safeSegment checks one path segment taken from an etcd key.
-func safeSegment(s string) error {
-	switch {
-	case s == "", s == ".", s == "..":
-		return fmt.Errorf("%w: %q", errUnsafeName, s)
-	case strings.ContainsAny(s, "/\\\x00"):
-		return fmt.Errorf("%w: %q has a separator or NUL", errUnsafeName, s)
-	case len(s) > 250:
-		return fmt.Errorf("%w: %d bytes is too long", errUnsafeName, len(s))
-	}
-	return nil
-}
-
 func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (err error) {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
@@ -95,23 +78,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		return err
 	}
 
-	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".etcdsafe-tmp-")
+	tree, err := dumptree.Create(out)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	tw, err := newTreeWriter(tmp)
-	if err != nil {
-		return err
-	}
-	defer tw.Close()
+	defer tree.Close() // removes the tree unless committed
 	prog := newProgress(stderr, len(entries))
 	written, skipped, owned := 0, 0, 0
 	var skipOwned func(*decode.Value) bool
@@ -151,20 +122,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			fails.add(e.Key, r.err)
 			return nil
 		}
-		ns := ki.Namespace
-		if ns == "" {
-			ns = "_cluster"
-		}
-		res := ki.Resource.Plural
-		if ki.Resource.Group != "" {
-			res += "." + ki.Resource.Group
-		}
-		if werr := safeSegment(ki.Name); werr != nil {
-			fails.add(e.Key, werr)
-			return nil
-		}
-		if werr := tw.write([]string{ns, res, ki.Name + ".yaml"}, r.yaml, r.marshalErr); werr != nil {
-			if errors.Is(werr, errUnsafeName) {
+		if werr := tree.WriteObject(ki.Namespace, ki.Resource.GroupResource(), ki.Name, r.yaml, r.marshalErr); werr != nil {
+			if errors.Is(werr, dumptree.ErrUnsafeName) {
 				fails.add(e.Key, werr)
 				return nil
 			}
@@ -173,8 +132,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		written++
 		return nil
 	}
-	pl := newPipeline(ctx, renderWorkers(), work, emit)
-	defer pl.stop()
+	pl := par.NewOrdered(ctx, renderWorkers(), work, emit)
+	defer pl.Stop()
 	for i, e := range entries {
 		if i&0xff == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -188,11 +147,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			skipped++ // not an object of a known resource, or apiserver bookkeeping
 			continue
 		}
-		if err := pl.submit(dumpItem{e: e, ki: ki}); err != nil {
+		if err := pl.Submit(dumpItem{e: e, ki: ki}); err != nil {
 			return err
 		}
 	}
-	if err := pl.finish(); err != nil {
+	if err := pl.Finish(); err != nil {
 		return err
 	}
 	prog.done()
@@ -200,13 +159,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	if err := s.integ.wait(ctx); err != nil {
 		return err
 	}
-	if err := syncDir(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, out, err)
-	}
-	if err := syncDir(filepath.Dir(out)); err != nil {
+	if err := tree.Commit(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s to %s", plural(written, "object"), out)
@@ -232,139 +185,6 @@ type dumpResult struct {
 	err        error // of render
 	marshalErr error
 	notes      bytes.Buffer // render's notes, for stderr
-}
-
-// treeWriter writes object files under a root it cannot leave: every
-// path goes through os.Root, which refuses "..", absolute paths and
-// symlinks out of the root, and segments from etcd keys are checked before.
-//
-// Each directory is opened once as its own os.Root, one level at a time,
-// so that creating a file is a single openat of a single-component name
-// (os.Root resolves a multi-component path again on every call, one openat
-// per component). A directory is opened only after Lstat said it is a
-// directory, not a symlink, and only if the opened directory is that same
-// inode: no symlink is ever followed, not even inside the root.
-type treeWriter struct {
-	root *os.Root
-	open map[string]*os.Root // directories opened, at most maxOpenDirs
-}
-
-// maxOpenDirs bounds the directory descriptors a dump keeps open. Keys come
-// sorted, so the files of one directory are written together and a small
-// cache is enough.
-const maxOpenDirs = 64
-
-func newTreeWriter(dir string) (*treeWriter, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	return &treeWriter{root: r, open: map[string]*os.Root{}}, nil
-}
-
-func (w *treeWriter) Close() error {
-	err := w.closeDirs()
-	if cerr := w.root.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func (w *treeWriter) closeDirs() error {
-	var err error
-	for p, d := range w.open {
-		if cerr := d.Close(); err == nil {
-			err = cerr
-		}
-		delete(w.open, p)
-	}
-	return err
-}
-
-// write puts the YAML b at segs (dirs..., file name), 0600, never
-// replacing anything. marshalErr, if not nil, is the error of making b:
-// it is returned after the checks of segs, as when write marshalled the
-// object itself.
-func (w *treeWriter) write(segs []string, b []byte, marshalErr error) error {
-	for _, s := range segs {
-		if err := safeSegment(s); err != nil {
-			return err
-		}
-	}
-	d, err := w.dir(segs[:len(segs)-1])
-	if err != nil {
-		return err
-	}
-	if marshalErr != nil {
-		return marshalErr
-	}
-	f, err := d.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// dir returns the directory segs (already checked), made and opened if
-// needed.
-func (w *treeWriter) dir(segs []string) (*os.Root, error) {
-	p := path.Join(segs...)
-	if d := w.open[p]; d != nil {
-		return d, nil
-	}
-	if len(w.open) >= maxOpenDirs {
-		if err := w.closeDirs(); err != nil {
-			return nil, err
-		}
-	}
-	d, shown := w.root, ""
-	for _, s := range segs {
-		shown = path.Join(shown, s)
-		sub, err := openDir(d, s, shown)
-		if d != w.root {
-			d.Close()
-		}
-		if err != nil {
-			return nil, err
-		}
-		d = sub
-	}
-	w.open[p] = d
-	return d, nil
-}
-
-// openDir makes (if needed) and opens the directory name in parent; shown
-// is its path under the root, for errors.
-func openDir(parent *os.Root, name, shown string) (*os.Root, error) {
-	if err := parent.Mkdir(name, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, err
-	}
-	fi, err := parent.Lstat(name)
-	if err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("%w: %s is not a directory", errUnsafeName, shown)
-	}
-	d, err := parent.OpenRoot(name)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := d.Stat("."); err != nil || !os.SameFile(fi, st) {
-		d.Close()
-		return nil, fmt.Errorf("%w: %s changed while it was opened", errUnsafeName, shown)
-	}
-	return d, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // progress prints a one-line counter on a terminal, and nothing elsewhere.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/par"
 )
 
 // renderOptions are the flags that shape printed objects (get, dump, history).
@@ -176,8 +177,8 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		}
 		return p.write(r.obj, r.b, r.encErr)
 	}
-	pl := newPipeline(ctx, renderWorkers(), work, emit)
-	defer pl.stop()
+	pl := par.NewOrdered(ctx, renderWorkers(), work, emit)
+	defer pl.Stop()
 	for i, e := range entries {
 		if i&0xff == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -188,11 +189,11 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			}
 		}
 		found++
-		if err := pl.submit(e); err != nil {
+		if err := pl.Submit(e); err != nil {
 			return err
 		}
 	}
-	if err := pl.finish(); err != nil {
+	if err := pl.Finish(); err != nil {
 		return err
 	}
 	if err := p.close(); err != nil {

@@ -7,15 +7,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
-	"github.com/etcdsafe/etcdsafe/internal/par"
+	"github.com/etcdsafe/etcdsafe/internal/table"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
@@ -197,188 +195,40 @@ func newLsRow(e inspect.Entry, ki decode.KeyInfo, known bool) lsRow {
 	return r
 }
 
-// writeLsTable prints aligned columns like kubectl, in two passes over
-// the entries instead of buffering rows (text/tabwriter keeps every line):
-// the column widths, then the lines. Both passes run on every core, over
-// chunks of entries; the lines of each chunk are written in order. No
-// allocation per row: ls -A of a 1M-key file prints 1M lines.
+// lsHeader names the table's columns; DELETED-AT is shown with --deleted.
+var lsHeader = []string{"NAMESPACE", "NAME", "KIND", "APIVERSION", "REVISION", "SIZE", "ENCRYPTION", "DELETED-AT"}
+
+// writeLsTable prints the entries the selection keeps as a table. Rows
+// are made on the fly from the entries, twice (widths, then lines): ls -A
+// of a 1M-key file prints 1M lines without keeping anything per row.
 func writeLsTable(ctx context.Context, w io.Writer, s *source, sel selector, entries []inspect.Entry, deleted bool) (int, error) {
-	const chunk = 8192
-	chunks := (len(entries) + chunk - 1) / chunk
-	bounds := func(i int) []inspect.Entry { return entries[i*chunk : min(len(entries), (i+1)*chunk)] }
-	widths := make([][8]int, chunks)
-	counts := make([]int, chunks)
-	par.Do(chunks, renderWorkers(), func(i int) {
-		var c lsCells
-		for j := range bounds(i) {
-			if c.set(s, sel, &bounds(i)[j]) {
-				c.measure(&widths[i])
-				counts[i]++
+	header := lsHeader[:7]
+	if deleted {
+		header = lsHeader
+	}
+	return table.Print(ctx, w, len(entries), table.Options{Header: header, Workers: renderWorkers(),
+		Row: func(i int, c []table.Cell) bool {
+			e := &entries[i]
+			ki, ok := s.keep(sel, *e)
+			if !ok {
+				return false
 			}
-		}
-	})
-	var t lsTable
-	t.deleted = deleted
-	n := 0
-	for i := range widths {
-		for k, v := range widths[i] {
-			t.w[k] = max(t.w[k], v)
-		}
-		n += counts[i]
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	for i, h := range lsHeader {
-		t.w[i] = max(t.w[i], len(h))
-	}
-	if _, err := w.Write(t.appendCells(nil, lsHeader)); err != nil {
-		return n, err
-	}
-	// line buffers go round: made once per worker, not once per chunk
-	bufs := sync.Pool{New: func() any { return make([]byte, 0, chunk*128) }}
-	p := newPipeline(ctx, renderWorkers(), func(i int) []byte {
-		b := bufs.Get().([]byte)[:0]
-		var c lsCells
-		for j := range bounds(i) {
-			if c.set(s, sel, &bounds(i)[j]) {
-				b = t.appendLine(b, &c)
+			ns, name, kind, api := ki.Namespace, ki.Name, ki.Resource.Kind, table.Text("-")
+			if ki.Name == "" && kind == "" {
+				ns, name = "", e.Key
+			} else if ki.Resource.Version != "" {
+				api = table.Join(ki.Resource.Group, '/', ki.Resource.Version)
 			}
-		}
-		return b
-	}, func(b []byte) error {
-		_, err := w.Write(b)
-		bufs.Put(b) //nolint:staticcheck // a slice header is small enough
-		return err
-	})
-	defer p.stop()
-	for i := range chunks {
-		if err := p.submit(i); err != nil {
-			return n, err
-		}
-	}
-	return n, p.finish()
-}
-
-// lsCells are the columns of one table line, as parts of strings the
-// entry and the resource table already hold.
-type lsCells struct {
-	ns, name, kind, group, version, enc string
-	mod, size, del                      int64
-}
-
-// set fills c from e, and says whether the selection keeps it.
-func (c *lsCells) set(s *source, sel selector, e *inspect.Entry) bool {
-	ki, ok := s.keep(sel, *e)
-	if !ok {
-		return false
-	}
-	*c = lsCells{ns: ki.Namespace, name: ki.Name, kind: ki.Resource.Kind, mod: e.ModRevision, size: int64(e.ValueSize),
-		enc: e.Encryption(), del: e.DeletedRevision}
-	if ki.Name != "" || ki.Resource.Kind != "" {
-		c.group, c.version = ki.Resource.Group, ki.Resource.Version
-	} else {
-		c.ns, c.name, c.kind = "", e.Key, ""
-	}
-	if c.kind == "" {
-		c.name, c.kind = e.Key, "(key)"
-	}
-	// Keys, names and (for CRDs) kinds come from the file: a table is for
-	// people, so no escape sequence of theirs reaches the terminal. Clean
-	// returns a safe string as it is, without allocating.
-	c.ns, c.name, c.kind = termtext.Clean(c.ns), termtext.Clean(c.name), termtext.Clean(c.kind)
-	c.group, c.version, c.enc = termtext.Clean(c.group), termtext.Clean(c.version), termtext.Clean(c.enc)
-	return true
-}
-
-// lsTable prints aligned columns like kubectl.
-type lsTable struct {
-	deleted bool
-	w       [8]int
-}
-
-var lsHeader = [8]string{"NAMESPACE", "NAME", "KIND", "APIVERSION", "REVISION", "SIZE", "ENCRYPTION", "DELETED-AT"}
-
-func (c *lsCells) apiVersionLen() int {
-	switch {
-	case c.version == "":
-		return 1 // "-"
-	case c.group == "":
-		return len(c.version)
-	}
-	return len(c.group) + 1 + len(c.version)
-}
-
-func (c *lsCells) measure(w *[8]int) {
-	l := [8]int{max(len(c.ns), 1), len(c.name), len(c.kind), c.apiVersionLen(), digits(c.mod), digits(c.size), len(c.enc), digits(c.del)}
-	for i := range w {
-		w[i] = max(w[i], l[i])
-	}
-}
-
-func digits(v int64) int {
-	n := 1
-	if v < 0 {
-		n, v = 2, -v
-	}
-	for ; v >= 10; v /= 10 {
-		n++
-	}
-	return n
-}
-
-func (t *lsTable) last() int {
-	if t.deleted {
-		return 7
-	}
-	return 6
-}
-
-// pad appends spaces after a cell of width have in column i.
-func (t *lsTable) pad(b []byte, i, have int) []byte {
-	if i == t.last() {
-		return b
-	}
-	for range t.w[i] - have + 2 {
-		b = append(b, ' ')
-	}
-	return b
-}
-
-func (t *lsTable) appendCells(b []byte, c [8]string) []byte {
-	for i := 0; i <= t.last(); i++ {
-		b = append(b, c[i]...)
-		b = t.pad(b, i, len(c[i]))
-	}
-	return append(b, '\n')
-}
-
-func (t *lsTable) appendLine(b []byte, c *lsCells) []byte {
-	b = append(b, orDash(c.ns)...)
-	b = t.pad(b, 0, max(len(c.ns), 1))
-	b = append(b, c.name...)
-	b = t.pad(b, 1, len(c.name))
-	b = append(b, c.kind...)
-	b = t.pad(b, 2, len(c.kind))
-	switch {
-	case c.version == "":
-		b = append(b, '-')
-	case c.group == "":
-		b = append(b, c.version...)
-	default:
-		b = append(append(append(b, c.group...), '/'), c.version...)
-	}
-	b = t.pad(b, 3, c.apiVersionLen())
-	b = strconv.AppendInt(b, c.mod, 10)
-	b = t.pad(b, 4, digits(c.mod))
-	b = strconv.AppendInt(b, c.size, 10)
-	b = t.pad(b, 5, digits(c.size))
-	b = append(b, c.enc...)
-	if t.deleted {
-		b = t.pad(b, 6, len(c.enc))
-		b = strconv.AppendInt(b, c.del, 10)
-	}
-	return append(b, '\n')
+			if kind == "" {
+				name, kind = e.Key, "(key)"
+			}
+			c[0], c[1], c[2], c[3] = table.Text(orDash(ns)), table.Text(name), table.Text(kind), api
+			c[4], c[5], c[6] = table.Int(e.ModRevision), table.Int(int64(e.ValueSize)), table.Text(e.Encryption())
+			if deleted {
+				c[7] = table.Int(e.DeletedRevision)
+			}
+			return true
+		}})
 }
 
 // selectEntries resolves the selection and walks the file once for its

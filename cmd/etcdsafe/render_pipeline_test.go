@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,94 +26,6 @@ func withRenderWorkers(t *testing.T, n int) {
 	old := testOnlyRenderWorkers
 	testOnlyRenderWorkers = n
 	t.Cleanup(func() { testOnlyRenderWorkers = old })
-}
-
-// TestPipeline: results come out in submission order whatever order the
-// workers finish in, at most the window is in flight, and an error of
-// emit or a cancelled context stops it.
-func TestPipeline(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 8} {
-		t.Run(fmt.Sprint("workers=", n), func(t *testing.T) {
-			var inFlight, maxInFlight atomic.Int64
-			work := func(i int) int {
-				if c := inFlight.Add(1); c > maxInFlight.Load() {
-					maxInFlight.Store(c)
-				}
-				// later items finish first, often
-				time.Sleep(time.Duration((7*i)%5) * 100 * time.Microsecond)
-				return i * i
-			}
-			var got []int
-			emit := func(v int) error {
-				inFlight.Add(-1)
-				got = append(got, v)
-				return nil
-			}
-			p := newPipeline(context.Background(), n, work, emit)
-			defer p.stop()
-			const total = 500
-			for i := range total {
-				if err := p.submit(i); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := p.finish(); err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != total {
-				t.Fatalf("%d results, want %d", len(got), total)
-			}
-			for i, v := range got {
-				if v != i*i {
-					t.Fatalf("result %d is %d, want %d", i, v, i*i)
-				}
-			}
-			if window := max(1, 4*n); maxInFlight.Load() > int64(window) {
-				t.Errorf("%d items in flight, window is %d", maxInFlight.Load(), window)
-			}
-		})
-	}
-
-	t.Run("emit error", func(t *testing.T) {
-		boom := errors.New("boom")
-		emitted := 0
-		p := newPipeline(context.Background(), 4, func(i int) int { return i }, func(v int) error {
-			emitted++
-			if v == 10 {
-				return boom
-			}
-			return nil
-		})
-		defer p.stop()
-		var err error
-		for i := 0; i < 100 && err == nil; i++ {
-			err = p.submit(i)
-		}
-		if err == nil {
-			err = p.finish()
-		}
-		if !errors.Is(err, boom) || emitted != 11 {
-			t.Errorf("err %v after %d emitted, want boom after 11", err, emitted)
-		}
-	})
-
-	t.Run("cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		release := make(chan struct{})
-		p := newPipeline(ctx, 2, func(i int) int { <-release; return i }, func(int) error { return nil })
-		for i := range 8 {
-			if err := p.submit(i); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cancel()
-		err := p.finish() // the workers are still blocked: finish must not wait for them
-		close(release)
-		p.stop()
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("finish after cancel: %v", err)
-		}
-	})
 }
 
 // parallelFixture writes a snapshot whose keys take every way through get
