@@ -15,11 +15,18 @@
 // Invariants and non-guarantees:
 //   - A [Writer]'s output is not a valid archive until [Writer.Close]
 //     returns nil; callers write to a temp file and commit it only then.
-//   - A [Reader] decrypts and decompresses as it goes. age authenticates
-//     each 64 KiB chunk, so plaintext it returns is authentic, but
-//     truncation shows only at the end: nothing is verified until
-//     [Reader.Next] has returned io.EOF. [Verify], [ExtractSnapshot] and
-//     [ExtractKubeDir] always read to the end.
+//   - [Extract] is the one read path: verify, the read commands and
+//     restore all read archives through it, so the checks below (encryption
+//     required unless Insecure, bounded sizes, every entry against the
+//     manifest, nothing written outside its directory or through a symlink,
+//     cancellation, the sidecar's word on what age cannot tell apart) hold
+//     for every reader. It reads to the end and returns a result only if
+//     the whole archive verified; a failed Extract removes the snapshot it
+//     wrote.
+//   - A [Reader], the primitive under Extract, decrypts and decompresses as
+//     it goes. age authenticates each 64 KiB chunk, so plaintext it returns
+//     is authentic, but truncation shows only at the end: nothing is
+//     verified until [Reader.Next] has returned io.EOF.
 //   - Integrity failures wrap [ErrTruncated], [ErrTampered] or
 //     [ErrTrailingData]; key problems wrap [ErrWrongKey]; foreign input wraps
 //     [ErrNotArchive]; archives from a newer etcdsafe wrap

@@ -19,9 +19,9 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
-// MaxKeptSize bounds a kube dir file handed back in [Extracted.Kept];
+// maxKeptSize bounds a kube dir file handed back in [Extracted.Kept];
 // larger files are never kept.
-const MaxKeptSize = 1 << 20
+const maxKeptSize = 1 << 20
 
 // ExtractOptions says what [Extract] writes and keeps besides verifying.
 // The zero value writes nothing: the archive is only verified.
@@ -46,8 +46,8 @@ type ExtractOptions struct {
 	// symlink ([CheckParents]). On error it may hold a partial tree.
 	KubeDirTo string
 	// Keep selects kube dir files, by path relative to kubernetes/, to be
-	// returned in [Extracted.Kept]: regular files of at most
-	// [MaxKeptSize] bytes.
+	// returned in [Extracted.Kept]: regular files of at most 1 MiB
+	// (larger ones are staged but not kept).
 	Keep func(rel string) bool
 	// OnStaged, if set, is called after the snapshot or a kube dir entry
 	// has been written; an error stops the extraction.
@@ -64,8 +64,6 @@ type Extracted struct {
 	Encrypted bool
 	// Entries is the number of entries checked, MANIFEST.json excluded.
 	Entries int
-	// ContentBytes is the total size of the file entries checked.
-	ContentBytes int64
 	// ArchiveBytes is the size of the archive as read from src.
 	ArchiveBytes int64
 	// ArchiveSHA256 is the hex SHA-256 of those bytes, when
@@ -163,7 +161,6 @@ func walk(ctx context.Context, src io.Reader, opts ReaderOptions, fn func(e *Ent
 			return nil, err
 		}
 		res.Entries++
-		res.ContentBytes += e.Size
 		if err := fn(e, readerOnly{r}); err != nil {
 			return nil, err
 		}
@@ -225,8 +222,8 @@ func (ex *extractor) entry(e *EntryInfo, r io.Reader) error {
 	if !ok {
 		return nil
 	}
-	if ex.x.Keep != nil && e.Type == TypeFile && e.Size <= MaxKeptSize && ex.x.Keep(rel) {
-		b, err := io.ReadAll(io.LimitReader(r, MaxKeptSize))
+	if ex.x.Keep != nil && e.Type == TypeFile && e.Size <= maxKeptSize && ex.x.Keep(rel) {
+		b, err := io.ReadAll(io.LimitReader(r, maxKeptSize))
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.Path, err)
 		}
