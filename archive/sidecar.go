@@ -120,22 +120,29 @@ func ReadSidecar(path string) (*Sidecar, error) {
 		return nil, fmt.Errorf("open sidecar: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSidecarSize+1))
+	return DecodeSidecar(f, path)
+}
+
+// DecodeSidecar reads and parses a sidecar from r (at most 1 MiB), as
+// [ReadSidecar] does for a file; name is what messages call it. The
+// caller closes r.
+func DecodeSidecar(r io.Reader, name string) (*Sidecar, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxSidecarSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read sidecar %q: %w", path, err)
+		return nil, fmt.Errorf("read sidecar %q: %w", name, err)
 	}
 	if len(b) > maxSidecarSize {
-		return nil, fmt.Errorf("sidecar %q is larger than %d bytes: %w", path, maxSidecarSize, ErrNotArchive)
+		return nil, fmt.Errorf("sidecar %q is larger than %d bytes: %w", name, maxSidecarSize, ErrNotArchive)
 	}
 	var s Sidecar
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("parse sidecar %q: %v: %w", path, err, ErrNotArchive)
+		return nil, fmt.Errorf("parse sidecar %q: %v: %w", name, err, ErrNotArchive)
 	}
 	switch {
 	case s.Version > SidecarVersion:
-		return nil, fmt.Errorf("sidecar %q has version %d, this build reads up to %d: %w", path, s.Version, SidecarVersion, ErrUnsupportedVersion)
+		return nil, fmt.Errorf("sidecar %q has version %d, this build reads up to %d: %w", name, s.Version, SidecarVersion, ErrUnsupportedVersion)
 	case s.Version < 1 || s.Archive == "" || len(s.ArchiveSHA256) != 64 || s.ArchiveSize < 0:
-		return nil, fmt.Errorf("sidecar %q lacks version, archive name, size or hash: %w", path, ErrNotArchive)
+		return nil, fmt.Errorf("sidecar %q lacks version, archive name, size or hash: %w", name, ErrNotArchive)
 	}
 	return &s, nil
 }

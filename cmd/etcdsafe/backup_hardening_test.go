@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/inspect"
 )
 
@@ -32,7 +33,7 @@ func TestBackupSameSecond(t *testing.T) {
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("names %v, want %v", names, want)
 	}
-	entries, err := scanBackups(out)
+	entries, err := backup.List(t.Context(), backup.NewLocal(out))
 	if err != nil || len(entries) != 3 || entries[0].Name != want[2] || entries[2].Name != want[0] {
 		t.Fatalf("scan order %+v %v", entries, err)
 	}
@@ -186,9 +187,9 @@ func TestPruneGroups(t *testing.T) {
 	dir := t.TempDir()
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 2, 0, 0, 0, time.UTC) }
 	for d := 1; d <= 4; d++ {
-		writeFakeBackupOf(t, dir, day(d), "prod", "m1", backupFileName("prod-m1", "", day(d), false))
+		writeFakeBackupOf(t, dir, day(d), "prod", "m1", backup.ArchiveName("prod-m1", "", day(d), true))
 	}
-	writeFakeBackupOf(t, dir, day(1), "prod", "m2", backupFileName("prod-m2", "", day(1), false))
+	writeFakeBackupOf(t, dir, day(1), "prod", "m2", backup.ArchiveName("prod-m2", "", day(1), true))
 	lout, _, code := runCLI(t, "list", dir)
 	if code != 0 || !strings.Contains(lout, "CLUSTER") || !strings.Contains(lout, "prod     m2") {
 		t.Fatalf("list: %d\n%s", code, lout)
@@ -203,12 +204,12 @@ func TestPruneGroups(t *testing.T) {
 		}
 	}
 	left := strings.Join(archivesIn(t, dir), " ")
-	for _, n := range []string{backupFileName("prod-m1", "", day(4), false), backupFileName("prod-m1", "", day(3), false), backupFileName("prod-m2", "", day(1), false)} {
+	for _, n := range []string{backup.ArchiveName("prod-m1", "", day(4), true), backup.ArchiveName("prod-m1", "", day(3), true), backup.ArchiveName("prod-m2", "", day(1), true)} {
 		if !strings.Contains(left, n) {
 			t.Errorf("%s deleted; left %s", n, left)
 		}
 	}
-	if strings.Contains(left, backupFileName("prod-m1", "", day(2), false)) {
+	if strings.Contains(left, backup.ArchiveName("prod-m1", "", day(2), true)) {
 		t.Errorf("m1's third newest kept: %s", left)
 	}
 	// --group-by none treats the directory as one series, as before.
@@ -231,10 +232,10 @@ func TestBackupKeepsCurrentDespiteFutureSidecars(t *testing.T) {
 	future := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Hour)
 	for i := range 3 {
 		at := future.Add(time.Duration(i) * time.Hour)
-		writeFakeBackupOf(t, out, at, "c", host, backupFileName("c", "", at, false))
+		writeFakeBackupOf(t, out, at, "c", host, backup.ArchiveName("c", "", at, true))
 	}
 	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	other := writeFakeBackupOf(t, out, old, "c", "another-master", backupFileName("c-other", "", old, false))
+	other := writeFakeBackupOf(t, out, old, "c", "another-master", backup.ArchiveName("c-other", "", old, true))
 	stdout, stderr, code := runCLI(t, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", "", "-r", recip,
 		"--out", out, "--keep-last", "2", "--cluster", "c")
 	if code != 0 {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
@@ -107,7 +108,7 @@ func TestBackupKillSweep(t *testing.T) {
 		}
 	}
 	for _, d := range []string{tmpDir, sysTmp} {
-		if m, _ := filepath.Glob(filepath.Join(d, stagingPrefix+"*")); len(m) != 0 {
+		if m, _ := filepath.Glob(filepath.Join(d, backup.StagingPrefix+"*")); len(m) != 0 {
 			t.Errorf("staging dirs left in %s: %v", d, m)
 		}
 	}
@@ -131,7 +132,7 @@ func scanForMarker(t *testing.T, marker []byte, dirs ...string) (files, found []
 			if !de.Type().IsRegular() || de.Name() == fsx.LockName {
 				return nil
 			}
-			if !isArchiveName(de.Name()) && !isArchiveName(strings.TrimSuffix(de.Name(), ".json")) {
+			if !backup.IsArchiveName(de.Name()) && !backup.IsArchiveName(strings.TrimSuffix(de.Name(), ".json")) {
 				files = append(files, p) // not a finished backup: a leftover
 			}
 			b, err := os.ReadFile(p)

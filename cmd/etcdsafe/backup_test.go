@@ -19,10 +19,14 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	etcdsnap "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
@@ -153,7 +157,7 @@ func archivesIn(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, de := range des {
-		if isArchiveName(de.Name()) || strings.HasSuffix(de.Name(), ".json") {
+		if backup.IsArchiveName(de.Name()) || strings.HasSuffix(de.Name(), ".json") {
 			out = append(out, filepath.Join(dir, de.Name()))
 		}
 	}
@@ -336,9 +340,9 @@ func TestBackupTLSRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mv := readMetricsFile(metrics)
-	if mv[metricRevision] != float64(rev) || mv[metricArchiveBytes] != float64(sc.ArchiveSize) ||
-		mv[metricLastRunOK] != 1 || mv[metricFailures] != 0 || mv[metricLastSuccess] < float64(time.Now().Add(-time.Minute).Unix()) {
+	mv := parseMetrics(t, metrics)
+	if mv[backup.MetricRevision] != float64(rev) || mv[backup.MetricArchiveBytes] != float64(sc.ArchiveSize) ||
+		mv[backup.MetricLastRunOK] != 1 || mv[backup.MetricFailures] != 0 || mv[backup.MetricLastSuccess] < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("metrics:\n%s", mb)
 	}
 
@@ -717,7 +721,7 @@ func TestBackupConcurrent(t *testing.T) {
 // writeFakeBackup puts an archive and its sidecar dated at into dir.
 func writeFakeBackup(t *testing.T, dir string, at time.Time) string {
 	t.Helper()
-	return writeFakeBackupOf(t, dir, at, "", "", backupFileName("c", "h", at, false))
+	return writeFakeBackupOf(t, dir, at, "", "", backup.ArchiveName("c", "h", at, true))
 }
 
 // writeFakeBackupOf is writeFakeBackup for a given cluster, host and name.
@@ -788,7 +792,7 @@ func TestPrune(t *testing.T) {
 			}
 			want := map[string]bool{filepath.Base(orphan): true}
 			for _, k := range tc.keep {
-				n := backupFileName("c", "h", k, false)
+				n := backup.ArchiveName("c", "h", k, true)
 				want[n], want[n+".json"] = true, true
 			}
 			got := map[string]bool{}
@@ -813,7 +817,7 @@ func TestBackupPruneAfterSuccess(t *testing.T) {
 	host, _ := os.Hostname()
 	for d := 1; d <= 3; d++ {
 		at := time.Date(2026, 1, d, 2, 0, 0, 0, time.UTC)
-		writeFakeBackupOf(t, out, at, "c", host, backupFileName("c", "h", at, false))
+		writeFakeBackupOf(t, out, at, "c", host, backup.ArchiveName("c", "h", at, true))
 	}
 	stdout, stderr, code := runCLI(t, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", "", "-r", recip,
 		"--out", out, "--keep-last", "2", "--cluster", "c")
@@ -821,7 +825,7 @@ func TestBackupPruneAfterSuccess(t *testing.T) {
 		t.Fatalf("exit %d %s", code, stderr)
 	}
 	got := archivesIn(t, out)
-	want := []string{backupFileName("c", "h", time.Date(2026, 1, 3, 2, 0, 0, 0, time.UTC), false), strings.TrimSpace(stdout)}
+	want := []string{backup.ArchiveName("c", "h", time.Date(2026, 1, 3, 2, 0, 0, 0, time.UTC), true), strings.TrimSpace(stdout)}
 	if len(got) != 4 || !strings.Contains(strings.Join(got, " "), want[0]) || !strings.Contains(strings.Join(got, " "), filepath.Base(want[1])) {
 		t.Fatalf("left %v, want %v and sidecars", got, want)
 	}
@@ -836,14 +840,14 @@ func TestBackupMetricsFailureCounter(t *testing.T) {
 	if _, stderr, code := runCLI(t, append(base, "--from-db", filepath.Join(realDir, "snapshot.db"))...); code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)
 	}
-	ok := readMetricsFile(metrics)
+	ok := parseMetrics(t, metrics)
 	for i := 1; i <= 2; i++ {
 		if _, _, code := runCLI(t, append(base, "--from-db", filepath.Join(t.TempDir(), "missing.db"))...); code != exitFailure {
 			t.Fatalf("failing run: exit %d", code)
 		}
-		m := readMetricsFile(metrics)
-		if m[metricFailures] != float64(i) || m[metricLastRunOK] != 0 || m[metricLastSuccess] != ok[metricLastSuccess] ||
-			m[metricRevision] != 231 {
+		m := parseMetrics(t, metrics)
+		if m[backup.MetricFailures] != float64(i) || m[backup.MetricLastRunOK] != 0 || m[backup.MetricLastSuccess] != ok[backup.MetricLastSuccess] ||
+			m[backup.MetricRevision] != 231 {
 			t.Fatalf("after failure %d: %v (before: %v)", i, m, ok)
 		}
 	}
@@ -860,7 +864,7 @@ func TestBackupMetricsFailureCounter(t *testing.T) {
 	if _, _, code := runCLI(t, append(base, "--from-db", filepath.Join(realDir, "snapshot.db"), "--cluster", "again")...); code != 0 {
 		t.Fatal("recovery run failed")
 	}
-	if m := readMetricsFile(metrics); m[metricFailures] != 2 || m[metricLastRunOK] != 1 {
+	if m := parseMetrics(t, metrics); m[backup.MetricFailures] != 2 || m[backup.MetricLastRunOK] != 1 {
 		t.Fatalf("after recovery: %v", m)
 	}
 }
@@ -975,4 +979,37 @@ func TestBackupInterrupted(t *testing.T) {
 			t.Errorf("left behind: %s", de.Name())
 		}
 	}
+}
+
+// parseMetrics reads a metrics file with Prometheus' own text parser (not
+// the writer's code): every sample by name, and a parse error fails.
+func parseMetrics(t *testing.T, path string) map[string]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	out := map[string]float64{}
+	for name, mf := range mfs {
+		if mf.GetHelp() == "" {
+			t.Errorf("%s has no HELP", name)
+		}
+		for _, m := range mf.GetMetric() {
+			switch mf.GetType() {
+			case dto.MetricType_GAUGE:
+				out[name] = m.GetGauge().GetValue()
+			case dto.MetricType_COUNTER:
+				out[name] = m.GetCounter().GetValue()
+			default:
+				t.Errorf("%s has type %v", name, mf.GetType())
+			}
+		}
+	}
+	return out
 }

@@ -1,18 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
@@ -36,65 +34,11 @@ never deletes such an archive.` + exitStatusHelp,
 			if o.output != "table" && o.output != "json" {
 				return usagef("-o must be table or json")
 			}
-			return runListBackups(o, args[0], cmd.OutOrStdout())
+			return runListBackups(cmd.Context(), o, args[0], cmd.OutOrStdout())
 		},
 	}
 	c.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
 	return c
-}
-
-// backupEntry is one archive found in a backup directory.
-type backupEntry struct {
-	Path string
-	Name string
-	Size int64
-	// Time is the sidecar's creation time, or the file's mtime without one.
-	Time    time.Time
-	Sidecar *archive.Sidecar
-	// SidecarErr says why Sidecar is nil.
-	SidecarErr error
-}
-
-// isArchiveName matches the names backup writes; temp files start with ".".
-func isArchiveName(n string) bool {
-	return !strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".tar.zst.age") || strings.HasSuffix(n, ".tar.zst"))
-}
-
-// scanBackups returns the archives in dir, newest first.
-func scanBackups(dir string) ([]backupEntry, error) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read backup directory: %w", err)
-	}
-	var out []backupEntry
-	for _, de := range des {
-		if !de.Type().IsRegular() || !isArchiveName(de.Name()) {
-			continue
-		}
-		p := filepath.Join(dir, de.Name())
-		fi, err := de.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		e := backupEntry{Path: p, Name: de.Name(), Size: fi.Size(), Time: fi.ModTime().UTC()}
-		sc, err := archive.ReadSidecar(archive.SidecarPath(p))
-		switch {
-		case err != nil:
-			e.SidecarErr = err
-		case sc.Archive != de.Name():
-			e.SidecarErr = fmt.Errorf("sidecar names %q, not this archive", sc.Archive)
-		default:
-			e.Sidecar, e.Time = sc, sc.Created.UTC()
-		}
-		out = append(out, e)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.After(out[j].Time)
-		}
-		return out[i].Name > out[j].Name
-	})
-	return out, nil
 }
 
 // listRow is the JSON form of one backup.
@@ -110,8 +54,8 @@ type listRow struct {
 	SidecarError string    `json:"sidecarError,omitempty"`
 }
 
-func runListBackups(o *listBackupsOptions, dir string, out io.Writer) error {
-	entries, err := scanBackups(dir)
+func runListBackups(ctx context.Context, o *listBackupsOptions, dir string, out io.Writer) error {
+	entries, err := backup.List(ctx, backup.NewLocal(dir))
 	if err != nil {
 		return err
 	}
@@ -135,7 +79,7 @@ func runListBackups(o *listBackupsOptions, dir string, out io.Writer) error {
 	for _, r := range rows {
 		if r.Encrypted == nil {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t?\t%s (no sidecar: file time)\n",
-				r.Time.Format("2006-01-02 15:04:05"), humanBytes(r.ArchiveBytes), termtext.Clean(r.Archive))
+				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), termtext.Clean(r.Archive))
 			continue
 		}
 		encr := "yes"
@@ -144,7 +88,7 @@ func runListBackups(o *listBackupsOptions, dir string, out io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"),
 			orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
-			r.Revision, humanBytes(r.DBBytes), humanBytes(r.ArchiveBytes), encr, termtext.Clean(r.Archive))
+			r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)), encr, termtext.Clean(r.Archive))
 	}
 	return tw.Flush()
 }

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/archive"
-	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
@@ -47,7 +44,7 @@ lock keeps prune and backup from running at once; prune also removes the partial
 			if _, err := archive.ParseGroupBy(o.groupBy); err != nil {
 				return usagef("--group-by: %v", err)
 			}
-			return runPrune(o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runPrune(cmd.Context(), o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := c.Flags()
@@ -60,34 +57,30 @@ lock keeps prune and backup from running at once; prune also removes the partial
 	return c
 }
 
-func runPrune(o *pruneOptions, dir string, out, stderr io.Writer) error {
-	unlock, err := fsx.Lock(dir)
-	if err != nil {
-		return fmt.Errorf("%s is locked: %w", dir, err)
+func runPrune(ctx context.Context, o *pruneOptions, dir string, out, stderr io.Writer) error {
+	gb, _ := archive.ParseGroupBy(o.groupBy) // checked by the command
+	res, err := backup.Prune(ctx, backup.NewLocal(dir), backup.PruneOptions{Policy: o.keep, GroupBy: gb, DryRun: o.dryRun})
+	if res == nil {
+		return err
 	}
-	defer unlock()
 	verb := "remove"
 	if o.dryRun {
 		verb = "would remove"
 	}
-	// Under the lock no backup is writing: temp files are killed runs'.
-	temps, terr := sweepBackupTemps(dir, o.dryRun)
-	for _, p := range temps {
+	for _, p := range res.Partials {
 		fmt.Fprintf(stderr, "etcdsafe: %s partial archive %s (left by a killed run)\n", verb, termtext.Clean(p))
 	}
-	if terr != nil {
-		fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", terr)
+	if res.PartialsErr != nil {
+		fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", res.PartialsErr)
 	}
-	gb, _ := archive.ParseGroupBy(o.groupBy) // checked by the command
-	res, err := pruneBackups(dir, o.keep, o.dryRun, pruneScope{groupBy: gb})
-	for _, u := range res.unmanaged {
+	for _, u := range res.Unmanaged {
 		fmt.Fprintf(stderr, "etcdsafe: warning: %s has no readable sidecar; kept\n", termtext.Clean(u))
 	}
-	for _, f := range res.future {
+	for _, f := range res.Future {
 		fmt.Fprintf(stderr, "etcdsafe: warning: the sidecar of %s is dated in the future (clock skew?)\n", termtext.Clean(f))
 	}
 	group := "\x00" // no group key has a NUL: the first decision prints its header
-	for _, d := range res.decisions {
+	for _, d := range res.Decisions {
 		if d.Group != group {
 			group = d.Group
 			fmt.Fprintf(out, "backups of %s:\n", termtext.Clean(group))
@@ -99,80 +92,4 @@ func runPrune(o *pruneOptions, dir string, out, stderr io.Writer) error {
 		}
 	}
 	return err
-}
-
-type pruneResult struct {
-	decisions []archive.RetentionDecision // by group, newest first
-	removed   []string
-	unmanaged []string // archives without a usable sidecar, always kept
-	future    []string // archives whose sidecar is dated ahead of now
-}
-
-// pruneScope says which backups a prune looks at and how it groups them.
-type pruneScope struct {
-	groupBy archive.GroupBy
-	// only, if set, limits the prune to the group with this key.
-	only string
-	// current is the archive the running backup just wrote: always kept.
-	current string
-}
-
-// futureSlack is how far ahead of now a sidecar may be dated before it is
-// reported as clock skew.
-const futureSlack = 5 * time.Minute
-
-// pruneBackups applies policy to each group of dir's backups and, unless
-// dryRun, deletes each archive the policy drops and then its sidecar. The
-// caller holds the directory lock. It stops at the first failed deletion.
-func pruneBackups(dir string, policy archive.RetentionPolicy, dryRun bool, scope pruneScope) (pruneResult, error) {
-	var res pruneResult
-	if policy.Empty() {
-		return res, errors.New("prune: empty retention policy")
-	}
-	entries, err := scanBackups(dir)
-	if err != nil {
-		return res, err
-	}
-	var items []archive.RetentionItem
-	paths := map[string]string{}
-	now := time.Now()
-	for _, e := range entries {
-		if e.Sidecar == nil {
-			res.unmanaged = append(res.unmanaged, e.Name)
-			continue
-		}
-		g := scope.groupBy.Key(e.Sidecar.Cluster, e.Sidecar.Host)
-		if scope.only != "" && g != scope.only {
-			continue
-		}
-		if e.Time.After(now.Add(futureSlack)) {
-			res.future = append(res.future, e.Name)
-		}
-		items = append(items, archive.RetentionItem{Name: e.Name, Time: e.Time.UTC(), Group: g, Current: e.Name == scope.current})
-		paths[e.Name] = e.Path
-	}
-	res.decisions = archive.ApplyRetention(items, policy)
-	if dryRun {
-		return res, nil
-	}
-	for _, d := range res.decisions {
-		if d.Keep || d.Current {
-			continue
-		}
-		p := paths[d.Name]
-		// Archive first: a leftover sidecar is harmless and list ignores it.
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return res, fmt.Errorf("remove %s: %w", p, err)
-		}
-		if err := os.Remove(archive.SidecarPath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return res, fmt.Errorf("remove %s: %w", archive.SidecarPath(p), err)
-		}
-		res.removed = append(res.removed, d.Name)
-	}
-	if len(res.removed) > 0 {
-		if err := fsx.SyncDir(dir); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
 }

@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"snapshot": {},
 	"inspect":  {"decode"},
 	"restore":  {"archive", "decode", "inspect", "snapshot"},
+	"backup":   {"archive", "inspect", "snapshot"},
 }
 
 func TestImportDirections(t *testing.T) {

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"filippo.io/age"
+	"golang.org/x/term"
+
+	"github.com/etcdsafe/etcdsafe/archive"
+)
+
+// Keys and passphrases: where recipients and passphrases come from (flags
+// naming files, ETCDSAFE_PASSPHRASE, the terminal), never a flag value.
+
+// backupRecipients parses -r, -R and the passphrase; fps are the
+// fingerprints recorded in the sidecar.
+func backupRecipients(o *backupOptions) (recips []age.Recipient, fps []string, err error) {
+	if o.insecure {
+		return nil, nil, nil
+	}
+	lines := append([]string(nil), o.recipients...)
+	for _, f := range o.recipFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read recipients file: %w", err)
+		}
+		lines = append(lines, strings.Split(string(b), "\n")...)
+	}
+	if len(lines) > 0 {
+		recips, err = archive.ParseRecipients(lines)
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("recipients: %w", err)}
+		}
+		for _, l := range lines {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				fps = append(fps, archive.RecipientFingerprint(l))
+			}
+		}
+		return recips, fps, nil
+	}
+	pass, err := readPassphrase(o.passFile, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := archive.PassphraseRecipient(pass)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return []age.Recipient{r}, []string{archive.RecipientFingerprint("")}, nil
+}
+
+// readPassphrase reads a passphrase from file (first line) or, when file
+// is empty, from ETCDSAFE_PASSPHRASE; file "tty" prompts on the terminal
+// (twice when confirm is set, as for a new backup). Never from a flag value.
+func readPassphrase(file string, confirm bool) ([]byte, error) {
+	if file == "tty" {
+		return promptPassphrase(confirm)
+	}
+	if file == "" {
+		if v := os.Getenv("ETCDSAFE_PASSPHRASE"); v != "" {
+			return []byte(v), nil
+		}
+		return nil, usagef("no passphrase: use --passphrase-file FILE, --passphrase-file tty or ETCDSAFE_PASSPHRASE")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase file: %w", err)
+	}
+	line, rest, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimRight(line, "\r")
+	switch {
+	case line == "" && strings.TrimSpace(rest) != "":
+		// Never guess which later line was meant: the passphrase is the
+		// first line, and a wrong guess would encrypt to a passphrase
+		// nobody knows.
+		return nil, usagef("the first line of passphrase file %s is blank: the passphrase must be on the first line", file)
+	case line == "":
+		return nil, usagef("passphrase file %s is empty", file)
+	}
+	return []byte(line), nil
+}
+
+// testOnlyPrompt replaces the terminal in tests.
+var testOnlyPrompt func(prompt string) ([]byte, error)
+
+// promptPassphrase asks on the controlling terminal, without echo.
+func promptPassphrase(confirm bool) ([]byte, error) {
+	ask := testOnlyPrompt
+	if ask == nil {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, usagef("--passphrase-file tty needs a terminal: %v", err)
+		}
+		defer tty.Close()
+		ask = func(prompt string) ([]byte, error) {
+			fmt.Fprint(tty, prompt)
+			b, err := term.ReadPassword(int(tty.Fd()))
+			fmt.Fprintln(tty)
+			return b, err
+		}
+	}
+	pass, err := ask("Passphrase: ")
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(pass) == 0 {
+		return nil, usagef("empty passphrase")
+	}
+	if confirm {
+		again, err := ask("Passphrase again: ")
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		if string(again) != string(pass) {
+			return nil, usagef("the passphrases differ")
+		}
+	}
+	return pass, nil
+}
