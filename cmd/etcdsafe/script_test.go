@@ -268,19 +268,20 @@ func cmdDeadend(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("DEADEND", l.Addr().String())
 }
 
-// cmdWaitfile: waitfile PATH waits (up to 30 s) until PATH exists: a
-// background command has reached the point that creates it.
+// cmdWaitfile: waitfile PATH waits (up to 30 s) until PATH exists and is
+// not empty: a background command has reached the point that writes it
+// (etcdsafe writes its pid into a directory's lock file once it holds it).
 func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitfile PATH")
 	}
 	p := ts.MkAbs(args[0])
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Lstat(p); err == nil {
+		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
 			return
 		}
 	}
-	ts.Fatalf("%s did not appear in 30s", args[0])
+	ts.Fatalf("%s did not appear (or stayed empty) in 30s", args[0])
 }
 
 // cmdChop: chop FILE N removes the last N bytes of FILE, as a copy cut
