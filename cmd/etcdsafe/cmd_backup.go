@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
-	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -42,37 +40,16 @@ var (
 )
 
 type backupOptions struct {
-	endpoints   string
-	cacert      string
-	cert        string
-	key         string
-	dialTimeout time.Duration
-	fromDB      string
-	fromDataDir string
-	kubeDir     string
-	excludes    []string
-	recipients  []string
-	recipFiles  []string
-	passFile    string
-	insecure    bool
-	out         string
-	cluster     string
-	tmpDir      string
-	keep        archive.RetentionPolicy
-	metricsFile string
-	logFormat   string
-	compression string
-}
-
-// compressionLevels are the --compression choices. fastest is the default:
-// on a 1M-object snapshot it writes an archive 1.6% larger than default
-// (zstd level 3, what `zstd` picks) in about 25% less time and CPU, on a
-// master that runs etcd next to it.
-var compressionLevels = map[string]zstd.EncoderLevel{
-	"fastest": zstd.SpeedFastest,
-	"default": zstd.SpeedDefault,
-	"better":  zstd.SpeedBetterCompression,
-	"best":    zstd.SpeedBestCompression,
+	endpoints, cacert, cert, key        string // live source
+	dialTimeout                         time.Duration
+	fromDB, fromDataDir                 string // offline sources
+	kubeDir                             string
+	excludes, recipients, recipFiles    []string
+	passFile                            string
+	insecure                            bool
+	out, cluster, tmpDir                string
+	keep                                archive.RetentionPolicy
+	metricsFile, logFormat, compression string
 }
 
 func newBackupCmd() *cobra.Command {
@@ -144,23 +121,6 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	return c
 }
 
-// applyEnv fills unset connection flags from etcdctl's environment.
-func (o *backupOptions) applyEnv(cmd *cobra.Command) {
-	for _, e := range []struct {
-		flag, env string
-		dst       *string
-	}{
-		{"endpoints", "ETCDCTL_ENDPOINTS", &o.endpoints},
-		{"cacert", "ETCDCTL_CACERT", &o.cacert},
-		{"cert", "ETCDCTL_CERT", &o.cert},
-		{"key", "ETCDCTL_KEY", &o.key},
-	} {
-		if v := os.Getenv(e.env); v != "" && !cmd.Flags().Changed(e.flag) {
-			*e.dst = v
-		}
-	}
-}
-
 func (o *backupOptions) validate(cmd *cobra.Command) error {
 	switch {
 	case o.out == "":
@@ -175,18 +135,11 @@ func (o *backupOptions) validate(cmd *cobra.Command) error {
 	if (o.fromDB != "" || o.fromDataDir != "") && anyChanged(cmd, "endpoints", "cacert", "cert", "key") {
 		return usagef("--endpoints/--cacert/--cert/--key apply to a live etcd, not to --from-db or --from-data-dir")
 	}
-	if _, ok := compressionLevels[o.compression]; !ok {
+	if _, ok := backup.CompressionLevels[o.compression]; !ok {
 		return usagef("--compression must be fastest, default, better or best")
 	}
-	hasPass := o.passFile != "" || os.Getenv("ETCDSAFE_PASSPHRASE") != ""
-	hasRecip := len(o.recipients) > 0 || len(o.recipFiles) > 0
-	switch {
-	case o.insecure && (hasRecip || o.passFile != ""):
-		return usagef("--insecure-no-encryption excludes -r, -R and --passphrase-file")
-	case !o.insecure && !hasRecip && !hasPass:
-		return usagef("no recipient: pass -r, -R, --passphrase-file (or ETCDSAFE_PASSPHRASE), or --insecure-no-encryption")
-	case hasRecip && o.passFile != "":
-		return usagef("a passphrase cannot be combined with -r/-R (age allows a passphrase only alone)")
+	if err := o.validateRecipients(); err != nil {
+		return err
 	}
 	if o.out == "-" && !o.keep.Empty() {
 		return usagef("--keep-* needs --out DIR")
@@ -237,6 +190,11 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	if res != nil && res.Where != "" {
 		fmt.Fprintln(stdout, res.Where)
 	}
+	return usageIfOptions(err)
+}
+
+// usageIfOptions makes a problem with the options a usage error (exit 2).
+func usageIfOptions(err error) error {
 	var oe *backup.OptionsError
 	if errors.As(err, &oe) {
 		return usageError{err}
@@ -256,63 +214,16 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 		TLS:     backup.TLSFiles{CACert: o.cacert, Cert: o.cert, Key: o.key},
 		KubeDir: o.kubeDir, KubeDirOptional: !cmd.Flags().Changed("kube-dir"), Excludes: o.excludes,
 		Recipients: recips, Fingerprints: fps, Insecure: o.insecure,
-		Cluster: o.cluster, Keep: o.keep, GroupBy: archive.DefaultGroupBy, Level: compressionLevels[o.compression],
+		Cluster: o.cluster, Keep: o.keep, GroupBy: archive.DefaultGroupBy, Level: backup.CompressionLevels[o.compression],
 		TmpDir: o.tmpDir, ToolVersion: version, Now: testOnlyNow, Logger: log, Progress: newBackupProgress(stderr),
 	}
 	if o.out != "-" {
 		bo.Target, bo.Name, err = backup.OpenLocal(o.out)
-		var oe *backup.OptionsError
-		if errors.As(err, &oe) {
-			err = usageError{err}
-		}
-		return bo, err
+		return bo, usageIfOptions(err)
 	}
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return bo, usagef("refusing to write a binary archive to a terminal; redirect stdout or use --out DIR")
 	}
 	bo.Stdout = stdout
 	return bo, nil
-}
-
-// backupProgress redraws one status line on a terminal, at most twice a
-// second, and drives the tests' hooks.
-type backupProgress struct {
-	w     io.Writer // nil: not a terminal
-	start time.Time
-	last  time.Time
-	total int64
-}
-
-func newBackupProgress(stderr io.Writer) *backupProgress {
-	p := &backupProgress{}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.w = f
-	}
-	return p
-}
-
-func (p *backupProgress) Start(total int64) {
-	if testOnlyAfterSpool != nil {
-		testOnlyAfterSpool()
-	}
-	p.start, p.total = time.Now(), total
-}
-
-func (p *backupProgress) Written(n int64) {
-	if p.w != nil {
-		if now := time.Now(); now.Sub(p.last) >= 500*time.Millisecond {
-			p.last = now
-			rate := float64(n) / now.Sub(p.start).Seconds()
-			fmt.Fprintf(p.w, "\r\033[Kwritten %s (snapshot %s) %s/s", humanize.IBytes(uint64(n)), humanize.IBytes(uint64(p.total)), humanize.IBytes(uint64(rate)))
-		}
-	}
-	if testOnlyAfterArchiveWrite != nil {
-		testOnlyAfterArchiveWrite(n)
-	}
-}
-
-func (p *backupProgress) Done(n int64) {
-	if p.w != nil {
-		fmt.Fprintf(p.w, "\r\033[Kwritten %s in %s\n", humanize.IBytes(uint64(n)), time.Since(p.start).Round(time.Millisecond))
-	}
 }

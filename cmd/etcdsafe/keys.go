@@ -6,13 +6,15 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/etcdsafe/etcdsafe/archive"
 )
 
-// Keys and passphrases: where recipients and passphrases come from (flags
-// naming files, ETCDSAFE_PASSPHRASE, the terminal), never a flag value.
+// Keys, passphrases and the environment: where recipients and passphrases
+// come from (flags naming files, ETCDSAFE_PASSPHRASE, the terminal), never
+// a flag value; etcdctl's ETCDCTL_* variables for the connection flags.
 
 // backupRecipients parses -r, -R and the passphrase; fps are the
 // fingerprints recorded in the sidecar.
@@ -118,4 +120,36 @@ func promptPassphrase(confirm bool) ([]byte, error) {
 		}
 	}
 	return pass, nil
+}
+
+// applyEnv fills unset connection flags from etcdctl's environment.
+func (o *backupOptions) applyEnv(cmd *cobra.Command) {
+	for _, e := range []struct {
+		flag, env string
+		dst       *string
+	}{
+		{"endpoints", "ETCDCTL_ENDPOINTS", &o.endpoints},
+		{"cacert", "ETCDCTL_CACERT", &o.cacert},
+		{"cert", "ETCDCTL_CERT", &o.cert},
+		{"key", "ETCDCTL_KEY", &o.key},
+	} {
+		if v := os.Getenv(e.env); v != "" && !cmd.Flags().Changed(e.flag) {
+			*e.dst = v
+		}
+	}
+}
+
+// validateRecipients checks that exactly one way of encrypting was chosen.
+func (o *backupOptions) validateRecipients() error {
+	hasPass := o.passFile != "" || os.Getenv("ETCDSAFE_PASSPHRASE") != ""
+	hasRecip := len(o.recipients) > 0 || len(o.recipFiles) > 0
+	switch {
+	case o.insecure && (hasRecip || o.passFile != ""):
+		return usagef("--insecure-no-encryption excludes -r, -R and --passphrase-file")
+	case !o.insecure && !hasRecip && !hasPass:
+		return usagef("no recipient: pass -r, -R, --passphrase-file (or ETCDSAFE_PASSPHRASE), or --insecure-no-encryption")
+	case hasRecip && o.passFile != "":
+		return usagef("a passphrase cannot be combined with -r/-R (age allows a passphrase only alone)")
+	}
+	return nil
 }
