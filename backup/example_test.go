@@ -1,0 +1,45 @@
+package backup_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/etcdsafe/etcdsafe/backup"
+)
+
+func ExampleArchiveName() {
+	at := time.Date(2026, 6, 1, 2, 0, 0, 0, time.UTC)
+	fmt.Println(backup.ArchiveName("prod", "master-1", at, true))
+	fmt.Println(backup.ArchiveName("", "master-1", at, false))
+	// Output:
+	// prod-20260601T020000Z.tar.zst.age
+	// master-1-20260601T020000Z.tar.zst
+}
+
+func ExampleRun() {
+	dir, _ := os.MkdirTemp("", "backups")
+	defer os.RemoveAll(dir)
+	id, _ := age.GenerateX25519Identity()
+	res, err := backup.Run(context.Background(), backup.Options{
+		DB:         filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"),
+		Target:     backup.NewLocal(dir),
+		Recipients: []age.Recipient{id.Recipient()},
+		Cluster:    "prod",
+		Now:        func() time.Time { return time.Date(2026, 6, 1, 2, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Archive, res.Sidecar.Revision, res.Sidecar.DBSize)
+	entries, _ := backup.List(context.Background(), backup.NewLocal(dir))
+	fmt.Println(len(entries), entries[0].Name == res.Archive)
+	// Output:
+	// prod-20260601T020000Z.tar.zst.age 231 303136
+	// 1 true
+}
