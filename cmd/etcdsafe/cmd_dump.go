@@ -73,7 +73,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	}
 	defer s.Close()
 	defer func() { err = s.settle(ctx, err) }()
-	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, false, fails)
+	res := s.selector(cmd, fails)
+	sel, entries, err := o.entries(ctx, res, args, false)
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			return ctx.Err()
 		}
 		prog.update(i)
-		ki, ok := s.keep(sel, e)
+		ki, ok := res.Keep(&sel, &entries[i])
 		if !ok {
 			continue
 		}

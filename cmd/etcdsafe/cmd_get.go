@@ -120,28 +120,25 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	defer s.Close()
 	defer func() { err = s.settle(ctx, err) }()
 	out = s.out(ctx, out)
-	var q inspect.Query
-	var what selector
-	if o.key != "" {
-		q = inspect.Query{Exact: []byte(o.key), Revision: o.revision}
-	} else {
-		if what, err = s.selection(cmd, &o.listOptions, args, fails); err != nil {
+	res := s.selector(cmd, fails)
+	var what inspect.Selection
+	q := inspect.Query{Exact: []byte(o.key), Revision: o.revision}
+	if o.key == "" {
+		if what, err = o.selection(ctx, res, args); err != nil {
 			return err
 		}
-		q = s.query(what, o.revision, false)
+		q = res.Query(&what, o.revision, false)
 	}
-	s.warnCompacted(cmd, o.revision)
-	entries, problems, err := s.snap.Index(ctx, q)
+	entries, err := res.Index(ctx, q)
 	if err != nil {
 		return err
 	}
-	fails.addProblems(problems)
 
 	po := o.render.present()
-	if what.resource != nil {
-		po.AsGroup = what.resource.Group // events.k8s.io views core Events in its schema
+	if what.Resource != nil {
+		po.AsGroup = what.Resource.Group // events.k8s.io views core Events in its schema
 	}
-	p := newPrinter(out, o.output, len(what.names) == 1 || o.key != "")
+	p := newPrinter(out, o.output, len(what.Names) == 1 || o.key != "")
 	stderr := cmd.ErrOrStderr()
 	found := 0
 	// Workers decode, present, filter and encode; emit, in key order,
@@ -184,7 +181,7 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			return ctx.Err()
 		}
 		if o.key == "" {
-			if _, ok := s.keep(what, e); !ok {
+			if _, ok := res.Keep(&what, &entries[i]); !ok {
 				continue
 			}
 		}
@@ -203,8 +200,8 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		switch {
 		case o.key != "":
 			return fmt.Errorf("key %q not found (at revision %s)", o.key, revLabel(o.revision))
-		case len(what.names) > 0:
-			return fmt.Errorf("%s %q not found%s (at revision %s)", what.resource.Plural, what.names, nsLabel(what.namespace), revLabel(o.revision))
+		case len(what.Names) > 0:
+			return fmt.Errorf("%s %q not found%s (at revision %s)", what.Resource.Plural, what.Names, nsLabel(what.Namespace), revLabel(o.revision))
 		default:
 			fmt.Fprintln(cmd.ErrOrStderr(), "No matching objects found.")
 		}

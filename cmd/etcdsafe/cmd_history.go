@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
@@ -60,14 +60,15 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 	out = s.out(ctx, out)
 	key := o.key
 	if key == "" {
-		sel, err := s.selection(cmd, &o.list, args, fails)
+		res := s.selector(cmd, fails)
+		sel, err := o.list.selection(ctx, res, args)
 		if err != nil {
 			return err
 		}
-		if len(sel.names) != 1 {
+		if len(sel.Names) != 1 {
 			return usagef("history needs exactly one object: TYPE/NAME")
 		}
-		if key, err = s.findKey(cmd, sel); err != nil {
+		if key, err = findKey(ctx, res, &sel); err != nil {
 			return err
 		}
 	}
@@ -130,29 +131,16 @@ func (s *source) historyText(rec inspect.Record, ro renderOptions, cmd *cobra.Co
 
 // findKey finds the one key of TYPE/NAME, live or deleted, looking in every
 // namespace when none is given.
-func (s *source) findKey(cmd *cobra.Command, sel selector) (string, error) {
-	keys := map[string]bool{}
-	for _, deleted := range []bool{false, true} {
-		entries, _, err := s.snap.Index(cmd.Context(), s.query(sel, 0, deleted))
-		if err != nil {
-			return "", err
-		}
-		for _, e := range entries {
-			if _, ok := s.keep(sel, e); ok {
-				keys[e.Key] = true
-			}
-		}
+func findKey(ctx context.Context, res *inspect.Selector, sel *inspect.Selection) (string, error) {
+	list, err := res.FindKeys(ctx, sel)
+	if err != nil {
+		return "", err
 	}
-	var list []string
-	for k := range keys {
-		list = append(list, k)
-	}
-	sort.Strings(list)
 	switch len(list) {
 	case 0:
-		return "", fmt.Errorf("%s %q not found%s, neither live nor deleted", sel.resource.Plural, sel.names[0], nsLabel(sel.namespace))
+		return "", fmt.Errorf("%s %q not found%s, neither live nor deleted", sel.Resource.Plural, sel.Names[0], nsLabel(sel.Namespace))
 	case 1:
 		return list[0], nil
 	}
-	return "", usagef("%s %q exists in several namespaces, pick one with -n: %s", sel.resource.Plural, sel.names[0], strings.Join(list, ", "))
+	return "", usagef("%s %q exists in several namespaces, pick one with -n: %s", sel.Resource.Plural, sel.Names[0], strings.Join(list, ", "))
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +43,17 @@ func (o *listOptions) validate(args []string) error {
 		return usagef("--revision must be positive")
 	}
 	return nil
+}
+
+// entries walks the file once for the keys of the selection (live, or
+// deleted with deleted set), unfiltered: see [inspect.Selector.Keep].
+func (o *listOptions) entries(ctx context.Context, res *inspect.Selector, args []string, deleted bool) (inspect.Selection, []inspect.Entry, error) {
+	sel, err := o.selection(ctx, res, args)
+	if err != nil {
+		return sel, nil, err
+	}
+	entries, err := res.Entries(ctx, &sel, o.revision, deleted)
+	return sel, entries, err
 }
 
 type lsOptions struct {
@@ -116,15 +125,16 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	defer func() { err = s.settle(cmd.Context(), err) }()
 	out0 := out
 	out = s.out(cmd.Context(), out)
-	sel, entries, err := s.selectEntries(cmd, &o.listOptions, args, o.deleted, fails)
+	res := s.selector(cmd, fails)
+	sel, entries, err := o.entries(cmd.Context(), res, args, o.deleted)
 	if err != nil {
 		return err
 	}
 	// Rows are made on the fly from the index entries, twice for a table
 	// (column widths, then lines): nothing per row is kept.
 	each := func(fn func(lsRow) error) error {
-		for _, e := range entries {
-			if ki, ok := s.keep(sel, e); ok {
+		for i, e := range entries {
+			if ki, ok := res.Keep(&sel, &entries[i]); ok {
 				if err := fn(newLsRow(e, ki, ki.Name != "" || ki.Resource.Kind != "")); err != nil {
 					return err
 				}
@@ -156,17 +166,17 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		if isTerminal(out0) {
 			clean = termtext.Clean
 		}
-		for _, e := range entries {
-			if _, ok := s.keep(sel, e); ok {
+		for i := range entries {
+			if _, ok := res.Keep(&sel, &entries[i]); ok {
 				n++
-				bw.WriteString(clean(e.Key))
+				bw.WriteString(clean(entries[i].Key))
 				if err = bw.WriteByte('\n'); err != nil {
 					break
 				}
 			}
 		}
 	default:
-		n, err = writeLsTable(cmd.Context(), bw, s, sel, entries, o.deleted)
+		n, err = writeLsTable(cmd.Context(), bw, res, &sel, entries, o.deleted)
 	}
 	if err != nil {
 		return err
@@ -201,7 +211,7 @@ var lsHeader = []string{"NAMESPACE", "NAME", "KIND", "APIVERSION", "REVISION", "
 // writeLsTable prints the entries the selection keeps as a table. Rows
 // are made on the fly from the entries, twice (widths, then lines): ls -A
 // of a 1M-key file prints 1M lines without keeping anything per row.
-func writeLsTable(ctx context.Context, w io.Writer, s *source, sel selector, entries []inspect.Entry, deleted bool) (int, error) {
+func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *inspect.Selection, entries []inspect.Entry, deleted bool) (int, error) {
 	header := lsHeader[:7]
 	if deleted {
 		header = lsHeader
@@ -209,7 +219,7 @@ func writeLsTable(ctx context.Context, w io.Writer, s *source, sel selector, ent
 	return table.Print(ctx, w, len(entries), table.Options{Header: header, Workers: renderWorkers(),
 		Row: func(i int, c []table.Cell) bool {
 			e := &entries[i]
-			ki, ok := s.keep(sel, *e)
+			ki, ok := res.Keep(sel, e)
 			if !ok {
 				return false
 			}
@@ -229,63 +239,4 @@ func writeLsTable(ctx context.Context, w io.Writer, s *source, sel selector, ent
 			}
 			return true
 		}})
-}
-
-// selectEntries resolves the selection and walks the file once for its
-// keys (live, or deleted with deleted set). Without a TYPE, the CRDs in the
-// file are learned first: the keys of custom resources are named after them.
-func (s *source) selectEntries(cmd *cobra.Command, o *listOptions, args []string, deleted bool, fails *failures) (selector, []inspect.Entry, error) {
-	sel, err := s.selection(cmd, o, args, fails)
-	if err != nil {
-		return sel, nil, err
-	}
-	// A walk over the whole keyspace finds the CRDs on the way: they are
-	// learned from its entries instead of from a walk of their own.
-	whole := sel.resource == nil && sel.rawPrefix == "" && !deleted
-	if sel.resource == nil && !whole {
-		if err := s.loadCRDs(cmd.Context(), o.revision, fails); err != nil {
-			return sel, nil, err
-		}
-	}
-	s.warnCompacted(cmd, o.revision)
-	entries, problems, err := s.snap.Index(cmd.Context(), s.query(sel, o.revision, deleted))
-	if err != nil {
-		return sel, nil, err
-	}
-	fails.addProblems(problems)
-	if whole && !s.crdLoaded {
-		s.crdLoaded = true
-		p := s.crdPrefix()
-		i, _ := slices.BinarySearchFunc(entries, p, func(e inspect.Entry, p string) int { return strings.Compare(e.Key, p) })
-		for ; i < len(entries) && strings.HasPrefix(entries[i].Key, p); i++ {
-			s.learnCRD(entries[i], fails)
-		}
-	}
-	return sel, entries, nil
-}
-
-// warnCompacted says when a state asked for is older than the last
-// compaction, and so incomplete.
-func (s *source) warnCompacted(cmd *cobra.Command, rev int64) {
-	if c := s.snap.CompactRevision(); rev > 0 && rev < c {
-		fmt.Fprintf(cmd.ErrOrStderr(), "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", rev, c)
-	}
-}
-
-// selection resolves TYPE[/NAME] -n -A --prefix into a selector.
-func (s *source) selection(cmd *cobra.Command, o *listOptions, args []string, fails *failures) (selector, error) {
-	sel := selector{namespace: o.namespace, rawPrefix: o.prefix}
-	typ, names, err := parseTypeArgs(args)
-	if err != nil || typ == "" {
-		return sel, err
-	}
-	r, err := s.resolve(cmd.Context(), typ, o.revision, fails)
-	if err != nil {
-		return sel, err
-	}
-	if !r.Namespaced && o.namespace != "" {
-		return sel, usagef("%s are cluster-scoped: drop -n", r.Plural)
-	}
-	sel.resource, sel.names = &r, names
-	return sel, nil
 }

@@ -47,14 +47,13 @@ func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 
 // source is an opened SOURCE with what is needed to decode its objects.
 type source struct {
-	snap      *inspect.Snapshot
-	dec       *decode.Decoder
-	table     *decode.ResourceTable
-	prefix    string
-	crdLoaded bool
-	cleanup   func()
-	archive   bool // the db was extracted from a backup archive
-	integ     *integrity
+	snap    *inspect.Snapshot
+	dec     *decode.Decoder
+	table   *decode.ResourceTable
+	prefix  string
+	cleanup func()
+	archive bool // the db was extracted from a backup archive
+	integ   *integrity
 }
 
 // readStagingPrefix names the private dirs an archive's or standard
@@ -201,130 +200,24 @@ func sweepReadStaging(parent string, stderr io.Writer) {
 	}
 }
 
-// loadCRDs teaches the resource table the custom resources defined by the
-// CRDs in the file itself (as of revision rev, 0 = newest).
-func (s *source) loadCRDs(ctx context.Context, rev int64, fails *failures) error {
-	if s.crdLoaded {
-		return nil
-	}
-	s.crdLoaded = true
-	entries, _, err := s.snap.Index(ctx, inspect.Query{Prefixes: [][]byte{[]byte(s.crdPrefix())}, Revision: rev})
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		s.learnCRD(e, fails)
-	}
-	return nil
+// selector is the selection engine over s for one command: it learns
+// the file's CRDs once; CRDs it cannot learn and records it cannot read go
+// to fails, and a revision older than the last compaction is warned of.
+func (s *source) selector(cmd *cobra.Command, fails *failures) *inspect.Selector {
+	stderr := cmd.ErrOrStderr()
+	return inspect.NewSelector(s.snap, inspect.SelectorOptions{Table: s.table, Decoder: s.dec, Prefix: s.prefix,
+		OnProblem: fails.add,
+		OnCompacted: func(rev, c int64) {
+			fmt.Fprintf(stderr, "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", rev, c)
+		}})
 }
 
-func (s *source) crdPrefix() string {
-	return s.prefix + "/apiextensions.k8s.io/customresourcedefinitions/"
-}
-
-// learnCRD adds the custom resource the CRD at e defines.
-func (s *source) learnCRD(e inspect.Entry, fails *failures) {
-	v, err := s.decodeEntry(e)
-	if err != nil {
-		fails.add(e.Key, fmt.Errorf("CRD not learned: %w", err))
-		return
+// selection resolves TYPE[/NAME] -n --prefix into a selection; a mistake
+// in them is a usage error.
+func (o *listOptions) selection(ctx context.Context, res *inspect.Selector, args []string) (inspect.Selection, error) {
+	sel, err := res.Select(ctx, inspect.SelectArgs{Args: args, Namespace: o.namespace, Prefix: o.prefix, Revision: o.revision})
+	if se := (*inspect.SelectionError)(nil); errors.As(err, &se) {
+		return sel, usageError{err}
 	}
-	if err := s.table.AddCRD(v.Object); err != nil {
-		fails.add(e.Key, fmt.Errorf("CRD not learned: %w", err))
-	}
-}
-
-func (s *source) decodeEntry(e inspect.Entry) (*decode.Value, error) {
-	rec, err := s.snap.Get(e.Rev)
-	if err != nil {
-		return nil, err
-	}
-	return s.dec.Decode(rec.Key, rec.Value)
-}
-
-// resolve turns a kubectl-style TYPE into a resource, learning the CRDs in
-// the file when the type is not built in.
-func (s *source) resolve(ctx context.Context, typ string, rev int64, fails *failures) (decode.Resource, error) {
-	r, err := s.table.Resolve(typ)
-	if err == nil || !errors.Is(err, decode.ErrUnknownResource) {
-		return r, err
-	}
-	if err := s.loadCRDs(ctx, rev, fails); err != nil {
-		return decode.Resource{}, err
-	}
-	r, err = s.table.Resolve(typ)
-	if err != nil {
-		return decode.Resource{}, usageError{err}
-	}
-	return r, nil
-}
-
-// selector is what a TYPE[/NAME] -n NS -A --prefix command line selects.
-type selector struct {
-	resource  *decode.Resource
-	names     []string
-	namespace string // "" = all namespaces
-	rawPrefix string // --prefix
-}
-
-// query builds the index query for the selection.
-func (s *source) query(sel selector, rev int64, deleted bool) inspect.Query {
-	q := inspect.Query{Revision: rev, Deleted: deleted}
-	switch {
-	case sel.rawPrefix != "":
-		q.Prefixes = [][]byte{[]byte(sel.rawPrefix)}
-	case sel.resource == nil:
-		// everything, special keys such as compact_rev_key included
-	case len(sel.names) > 0 && sel.namespace != "" || len(sel.names) > 0 && !sel.resource.Namespaced:
-		for _, n := range sel.names {
-			q.Prefixes = append(q.Prefixes, []byte(s.table.KeyPrefix(s.prefix, *sel.resource, sel.namespace)+n))
-		}
-	default:
-		q.Prefixes = [][]byte{[]byte(s.table.KeyPrefix(s.prefix, *sel.resource, sel.namespace))}
-	}
-	return q
-}
-
-// keep filters index entries by the exact names wanted (a prefix query for
-// "api" also matches "api-headless").
-func (s *source) keep(sel selector, e inspect.Entry) (decode.KeyInfo, bool) {
-	ki, ok := s.table.ForKey(s.prefix, e.Key)
-	if sel.resource == nil || sel.rawPrefix != "" {
-		// -n without TYPE: only the namespaced objects of that namespace
-		return ki, sel.namespace == "" || ok && ki.Namespace == sel.namespace
-	}
-	if !ok || ki.Resource.KeyPath != sel.resource.KeyPath {
-		return ki, false
-	}
-	if sel.namespace != "" && ki.Namespace != sel.namespace {
-		return ki, false
-	}
-	if len(sel.names) == 0 {
-		return ki, true
-	}
-	for _, n := range sel.names {
-		if ki.Name == n {
-			return ki, true
-		}
-	}
-	return ki, false
-}
-
-// parseTypeArgs reads "TYPE", "TYPE/NAME", "TYPE NAME..." like kubectl.
-func parseTypeArgs(args []string) (typ string, names []string, err error) {
-	if len(args) == 0 {
-		return "", nil, nil
-	}
-	typ = args[0]
-	if i := strings.Index(typ, "/"); i >= 0 {
-		if len(args) > 1 {
-			return "", nil, usagef("use either TYPE/NAME or TYPE NAME..., not both")
-		}
-		typ, names = typ[:i], []string{typ[i+1:]}
-		if names[0] == "" {
-			return "", nil, usagef("empty name in %q", args[0])
-		}
-		return typ, names, nil
-	}
-	return typ, args[1:], nil
+	return sel, err
 }
