@@ -41,7 +41,11 @@ func TestControlPlane(t *testing.T) {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Stop() })
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop control plane: %v", err)
+		}
+	})
 	t.Logf("control plane ready in %.1fs", time.Since(start).Seconds())
 	cfg, err := c.RESTConfig()
 	if err != nil {
@@ -167,11 +171,11 @@ func TestControlPlane(t *testing.T) {
 	}
 
 	t.Run("3_create_ready_into_a_second_api_server", func(t *testing.T) {
-		createReady(t, ctx, bin, es, archive, key, root, c)
+		createReady(ctx, t, bin, es, archive, key, root, c)
 	})
 
 	t.Run("4_wiped_master", func(t *testing.T) {
-		wipedMaster(t, ctx, es, archive, key, rev, c, captured)
+		wipedMaster(ctx, t, es, archive, key, rev, c, captured)
 	})
 }
 
@@ -201,7 +205,7 @@ func workloadObjects(ls []harness.Listing, namespaces []string) map[string]map[s
 	return out
 }
 
-func wipedMaster(t *testing.T, ctx context.Context, es, archive, key string, rev int64, c *harness.Cluster, before []harness.Listing) {
+func wipedMaster(ctx context.Context, t *testing.T, es, archive, key string, rev int64, c *harness.Cluster, before []harness.Listing) {
 	want := workloadObjects(before, []string{"payments", "shop", "monitoring"})
 	if len(want) < 100 {
 		t.Fatalf("only %d workload objects captured", len(want))

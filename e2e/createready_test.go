@@ -38,7 +38,7 @@ var serverAssigned = map[string]struct {
 
 // createReady dumps a namespace from the archive, creates every object in a
 // second, empty API server, and compares them with the originals.
-func createReady(t *testing.T, ctx context.Context, bin harness.Binaries, es, archive, key, root string, orig *harness.Cluster) {
+func createReady(ctx context.Context, t *testing.T, bin harness.Binaries, es, archive, key, root string, orig *harness.Cluster) {
 	const ns = "payments"
 	dir := filepath.Join(root, "second")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -51,7 +51,11 @@ func createReady(t *testing.T, ctx context.Context, bin harness.Binaries, es, ar
 	if err := c2.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer c2.Stop()
+	defer func() {
+		if err := c2.Stop(); err != nil {
+			t.Errorf("stop second control plane: %v", err)
+		}
+	}()
 	cfg2, err := c2.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +174,7 @@ func createReady(t *testing.T, ctx context.Context, bin harness.Binaries, es, ar
 			}
 			continue
 		}
-		diffs := jsonDiff("", comparable(o1.Object), comparable(o2.Object))
+		diffs := jsonDiff("", specOf(o1.Object), specOf(o2.Object))
 		var unexplained []string
 		for _, d := range diffs {
 			path, _, _ := strings.Cut(d, ": api=")
@@ -194,9 +198,9 @@ func createReady(t *testing.T, ctx context.Context, bin harness.Binaries, es, ar
 	fmt.Printf("e2e create-ready: %d/%d accepted, %d/%d specs equal\n", accepted, accepted+rejected, equal, len(objs))
 }
 
-// comparable keeps what a user wrote: every top-level field but metadata
+// specOf keeps what a user wrote: every top-level field but metadata
 // and status, plus labels and annotations.
-func comparable(o map[string]any) map[string]any {
+func specOf(o map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range o {
 		if k != "metadata" && k != "status" {

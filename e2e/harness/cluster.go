@@ -358,7 +358,7 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 		for _, p := range c.procs {
 			select {
 			case <-p.exited:
-				return fmt.Errorf("%s exited (%v): %s", p.name, p.err, tail(p.log.Name()))
+				return fmt.Errorf("%s exited (%w): %s", p.name, p.err, tail(p.log.Name()))
 			default:
 			}
 		}

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -60,10 +61,9 @@ func run(ctx context.Context, bin harness.Binaries, out, versions string, keep b
 		return err
 	}
 	if err := c.Start(ctx); err != nil {
-		c.Stop()
-		return err
+		return errors.Join(err, c.Stop())
 	}
-	defer c.Stop()
+	defer func() { _ = c.Stop() }() // the snapshot is taken; a stop error changes nothing
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return err
