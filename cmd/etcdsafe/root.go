@@ -84,6 +84,34 @@ or an etcd data dir. SOURCE is only ever read.` + exitStatusHelp,
 	root.AddCommand(newStatusCmd(), newLsCmd(), newGetCmd(), newDumpCmd(), newHistoryCmd())
 	root.AddCommand(newBackupCmd(), newVerifyCmd(), newListCmd(), newPruneCmd(), newKeygenCmd())
 	root.AddCommand(newRestoreCmd(), newManifestCmd())
+	// cobra's own checks (argument counts, unknown commands) are usage
+	// errors too: exit 2 with the hint, like a bad flag.
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+			// a command group: bare, it shows its help; with an unknown
+			// subcommand, a usage error (cobra would show the help, exit 0)
+			c.Args = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usagef("unknown command %q for %q", args[0], c.CommandPath())
+				}
+				return nil
+			}
+			c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		}
+		if check := c.Args; check != nil {
+			c.Args = func(c *cobra.Command, args []string) error {
+				if err := check(c, args); err != nil {
+					return usageError{err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	wrap(root)
 	return root
 }
 
@@ -95,6 +123,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	code, hints := classify(ctx, err)
+	if code == exitInterrupted {
+		fmt.Fprintln(stderr, "etcdsafe: interrupted: stopped, and what this run had staged was removed")
+		return code
+	}
 	fmt.Fprintf(stderr, "etcdsafe: error: %s\n", cleanMessage(err))
 	for _, h := range hints {
 		fmt.Fprintf(stderr, "etcdsafe: hint: %s\n", h)
