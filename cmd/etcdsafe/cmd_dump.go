@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,55 +84,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	}
 	defer tree.Close() // removes the tree unless committed
 	prog := newProgress(stderr, len(entries))
-	written, skipped, owned := 0, 0, 0
-	var skipOwned func(*decode.Value) bool
+	d := &dumpWrite{s: s, po: o.render.present(), tree: tree, fails: fails, stderr: stderr}
 	if !o.includeOwned {
-		// called by the workers: it only answers, emit counts
-		skipOwned = func(v *decode.Value) bool {
-			return v.Object.GetKind() == "Event" || metav1.GetControllerOfNoCopy(v.Object) != nil
-		}
+		d.skip = ownedOrEvent
 	}
-	po := o.render.present()
-	// Workers decode, present and marshal; emit, in key order, prints what
-	// they had to say and writes the files, as a sequential loop would.
-	work := func(it dumpItem) *dumpResult {
-		r := &dumpResult{dumpItem: it}
-		obj, err := s.render(it.e, po, &r.notes, skipOwned)
-		if err != nil {
-			r.err = err
-			return r
-		}
-		r.yaml, r.marshalErr = marshalYAML(obj.Object)
-		return r
-	}
-	emit := func(r *dumpResult) error {
-		if r.notes.Len() > 0 {
-			_, _ = stderr.Write(r.notes.Bytes())
-		}
-		e, ki := r.e, r.ki
-		if r.err != nil {
-			if errors.Is(r.err, errSkipped) {
-				owned++
-				return nil
-			}
-			if errors.Is(r.err, errNotObject) {
-				skipped++
-				return nil
-			}
-			fails.add(e.Key, r.err)
-			return nil
-		}
-		if werr := tree.WriteObject(ki.Namespace, ki.Resource.GroupResource(), ki.Name, r.yaml, r.marshalErr); werr != nil {
-			if errors.Is(werr, dumptree.ErrUnsafeName) {
-				fails.add(e.Key, werr)
-				return nil
-			}
-			return fmt.Errorf("write %s: %w", e.Key, werr)
-		}
-		written++
-		return nil
-	}
-	pl := par.NewOrdered(ctx, renderWorkers(), work, emit)
+	pl := par.NewOrdered(ctx, renderWorkers(), d.work, d.emit)
 	defer pl.Stop()
 	for i, e := range entries {
 		if i&0xff == 0 && ctx.Err() != nil {
@@ -145,7 +100,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			continue
 		}
 		if ki.Name == "" || ki.Resource.Internal {
-			skipped++ // not an object of a known resource, or apiserver bookkeeping
+			d.skipped++ // not an object of a known resource, or apiserver bookkeeping
 			continue
 		}
 		if err := pl.Submit(dumpItem{e: e, ki: ki}); err != nil {
@@ -163,15 +118,75 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	if err := tree.Commit(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "wrote %s to %s", plural(written, "object"), out)
-	if skipped > 0 {
-		fmt.Fprintf(stderr, " (skipped %s: not objects of a known resource, or kube-apiserver bookkeeping such as ranges and masterleases)", plural(skipped, "key"))
+	fmt.Fprintf(stderr, "wrote %s to %s", plural(d.written, "object"), out)
+	if d.skipped > 0 {
+		fmt.Fprintf(stderr, " (skipped %s: not objects of a known resource, or kube-apiserver bookkeeping such as ranges and masterleases)", plural(d.skipped, "key"))
 	}
-	if owned > 0 {
-		fmt.Fprintf(stderr, " (left out %s owned by a controller or Events: --include-owned writes them)", plural(owned, "object"))
+	if d.owned > 0 {
+		fmt.Fprintf(stderr, " (left out %s owned by a controller or Events: --include-owned writes them)", plural(d.owned, "object"))
 	}
 	fmt.Fprintln(stderr)
 	return fails.err()
+}
+
+// ownedOrEvent says which objects dump leaves out without --include-owned.
+// The workers call it: it only answers, emit counts.
+func ownedOrEvent(v *decode.Value) bool {
+	return v.Object.GetKind() == "Event" || metav1.GetControllerOfNoCopy(v.Object) != nil
+}
+
+// dumpWrite renders dump's objects on the render workers and writes them
+// to the tree in key order.
+type dumpWrite struct {
+	s                       *source
+	po                      decode.PresentOptions
+	skip                    func(*decode.Value) bool // nil with --include-owned
+	tree                    *dumptree.Tree
+	fails                   *failures
+	stderr                  io.Writer
+	written, skipped, owned int
+}
+
+// work decodes, presents and marshals one object. It runs on the workers:
+// it writes nothing shared, what it has to say goes into its result.
+func (d *dumpWrite) work(it dumpItem) *dumpResult {
+	r := &dumpResult{dumpItem: it}
+	obj, err := d.s.render(it.e, d.po, &r.notes, d.skip)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.yaml, r.marshalErr = marshalYAML(obj.Object)
+	return r
+}
+
+// emit prints, in key order, what work had to say and writes the file, as
+// a sequential loop would.
+func (d *dumpWrite) emit(r *dumpResult) error {
+	if r.notes.Len() > 0 {
+		_, _ = d.stderr.Write(r.notes.Bytes())
+	}
+	e, ki := r.e, r.ki
+	switch {
+	case errors.Is(r.err, errSkipped):
+		d.owned++
+		return nil
+	case errors.Is(r.err, errNotObject):
+		d.skipped++
+		return nil
+	case r.err != nil:
+		d.fails.add(e.Key, r.err)
+		return nil
+	}
+	if err := d.tree.WriteObject(ki.Namespace, ki.Resource.GroupResource(), ki.Name, r.yaml, r.marshalErr); err != nil {
+		if errors.Is(err, dumptree.ErrUnsafeName) {
+			d.fails.add(e.Key, err)
+			return nil
+		}
+		return fmt.Errorf("write %s: %w", e.Key, err)
+	}
+	d.written++
+	return nil
 }
 
 // dumpItem is one object to dump, dumpResult what the workers made of it.
@@ -186,30 +201,4 @@ type dumpResult struct {
 	err        error // of render
 	marshalErr error
 	notes      bytes.Buffer // render's notes, for stderr
-}
-
-// progress prints a one-line counter on a terminal, and nothing elsewhere.
-type progress struct {
-	w     io.Writer
-	total int
-	tty   bool
-	last  time.Time
-}
-
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, total: total, tty: isTerminal(w)}
-}
-
-func (p *progress) update(i int) {
-	if !p.tty || time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	fmt.Fprintf(p.w, "\r%d/%d objects", i, p.total)
-}
-
-func (p *progress) done() {
-	if p.tty {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
 }
