@@ -52,11 +52,19 @@ fuzz:
 			echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
 		done; done
 
-## lint: vet, gofmt, go.mod tidiness
-lint:
-	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI := .cache/tools/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
+
+## golangci-lint built from its module once, then cached
+$(GOLANGCI):
+	GOBIN=$(abspath $(dir $(GOLANGCI))) GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+## lint: golangci-lint (.golangci.yml) on the main and e2e modules, go.mod tidiness
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
+	cd e2e && ../$(GOLANGCI) run --config ../.golangci.yml ./...
 	$(GO) mod tidy -diff
+	cd e2e && $(GO) mod tidy -diff
 
 verify: lint test
 

@@ -157,7 +157,7 @@ func TestStockTools(t *testing.T) {
 	hdrs := map[string]*tar.Header{}
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -262,7 +262,7 @@ func TestSizeBoundaries(t *testing.T) {
 				if err != nil || !bytes.Equal(got, snap) {
 					t.Fatalf("content differs (len %d, err %v)", len(got), err)
 				}
-				if _, err := r.Next(); err != io.EOF {
+				if _, err := r.Next(); !errors.Is(err, io.EOF) {
 					t.Fatalf("end: %v", err)
 				}
 			})

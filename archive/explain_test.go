@@ -17,7 +17,7 @@ func TestExplainTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := fmt.Errorf("read: %w", ErrTruncated)
-	if err := explainTruncation(p, cut); err != cut {
+	if err := explainTruncation(p, cut); !errors.Is(err, cut) || errors.Is(err, ErrTampered) {
 		t.Fatalf("without sidecar: %v", err)
 	}
 	writeSidecar := func(size int64) {
@@ -31,7 +31,7 @@ func TestExplainTruncation(t *testing.T) {
 		}
 	}
 	writeSidecar(200) // the file is shorter than written: really cut
-	if err := explainTruncation(p, cut); err != cut {
+	if err := explainTruncation(p, cut); !errors.Is(err, cut) || errors.Is(err, ErrTampered) {
 		t.Fatalf("shorter than the sidecar: %v", err)
 	}
 	writeSidecar(100) // full size: a flip, not a cut
@@ -40,7 +40,7 @@ func TestExplainTruncation(t *testing.T) {
 		t.Fatalf("full size: %v", err)
 	}
 	other := errors.New("x")
-	if explainTruncation(p, other) != other {
+	if err := explainTruncation(p, other); err != other { //nolint:errorlint // the very error must come back unwrapped
 		t.Fatal("other errors must pass through")
 	}
 }
@@ -62,7 +62,7 @@ func TestExplainWrongKey(t *testing.T) {
 		}
 		wrong := fmt.Errorf("decrypt: %w", ErrWrongKey)
 		ids := []age.Identity{mine.Age()}
-		if err := explainWrongKey(p, ids, wrong); err != wrong {
+		if err := explainWrongKey(p, ids, wrong); !errors.Is(err, wrong) || errors.Is(err, ErrTampered) {
 			t.Fatalf("without sidecar: %v", err)
 		}
 		sc := &Sidecar{Version: SidecarVersion, Archive: "a.tar.zst.age", ArchiveSize: 100, ArchiveSHA256: fmt.Sprintf("%064d", 0),
@@ -74,7 +74,7 @@ func TestExplainWrongKey(t *testing.T) {
 		if err := os.WriteFile(SidecarPath(p), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := explainWrongKey(p, ids, wrong); err != wrong {
+		if err := explainWrongKey(p, ids, wrong); !errors.Is(err, wrong) || errors.Is(err, ErrTampered) {
 			t.Fatalf("pq=%v: archive made for another key: %v", pq, err)
 		}
 		sc.Recipients = append(sc.Recipients, RecipientFingerprint(mine.Recipient()))

@@ -101,7 +101,7 @@ func Extract(ctx context.Context, src io.Reader, opts ReaderOptions, x ExtractOp
 		if cerr != nil && !errors.Is(err, cerr) {
 			// A read cut by the cancellation can look like damage to age:
 			// the cause is the cancellation, not a sentinel.
-			err = fmt.Errorf("%w (%v)", cerr, err)
+			err = fmt.Errorf("%w (%v)", cerr, err) //nolint:errorlint // not %w: the sentinel age's error may carry would name damage that is not there
 		}
 		if x.Name != "" && !named {
 			err = fmt.Errorf("archive %s: %w", x.Name, err)

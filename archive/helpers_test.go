@@ -47,7 +47,6 @@ type kubeFile struct {
 	data  string
 	link  string // symlink target when set
 	isDir bool
-	mtime time.Time
 }
 
 var testTree = []kubeFile{

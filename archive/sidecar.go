@@ -136,7 +136,7 @@ func DecodeSidecar(r io.Reader, name string) (*Sidecar, error) {
 	}
 	var s Sidecar
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("parse sidecar %q: %v: %w", name, err, ErrNotArchive)
+		return nil, fmt.Errorf("parse sidecar %q: %w: %w", name, err, ErrNotArchive)
 	}
 	switch {
 	case s.Version > SidecarVersion:

@@ -330,7 +330,7 @@ func (w *Writer) writeSnapshot(tw *tar.Writer, buf []byte) error {
 	if err := tw.WriteHeader(header(e)); err != nil {
 		return fmt.Errorf("write snapshot header: %w", err)
 	}
-	var h hash.Hash = sha256.New()
+	h := hash.Hash(sha256.New())
 	if w.hasCRC {
 		h = crc32.New(castagnoli)
 	}

@@ -12,7 +12,7 @@ import (
 	apiregistrationinstall "k8s.io/kube-aggregator/pkg/apis/apiregistration/install"
 )
 
-// ErrNoConversion: the object is stored at a version a current API server no
+// ErrNoConversion means the object is stored at a version a current API server no
 // longer serves, and etcdsafe cannot convert it faithfully. Callers print the
 // stored version and say so.
 var ErrNoConversion = errors.New("no faithful conversion to a served version")

@@ -176,7 +176,7 @@ func ParseEncryptionConfig(data []byte) (*Decrypter, error) {
 					}
 					t, err := aestransformer.NewGCMTransformer(block)
 					if err != nil {
-						return nil, fmt.Errorf("%w: %s key %q: %v", ErrBadEncryptionConfig, where, k.Name, err)
+						return nil, fmt.Errorf("%w: %s key %q: %w", ErrBadEncryptionConfig, where, k.Name, err)
 					}
 					d.add("aesgcm", k.Name, t)
 				}

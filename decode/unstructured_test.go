@@ -46,8 +46,12 @@ func TestToUnstructuredMatchesJSON(t *testing.T) {
 			a, _ := json.Marshal(u.Object)
 			b, _ := json.Marshal(want.Object)
 			var am, bm any
-			json.Unmarshal(a, &am)
-			json.Unmarshal(b, &bm)
+			if err := json.Unmarshal(a, &am); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &bm); err != nil {
+				t.Fatal(err)
+			}
 			if !reflect.DeepEqual(am, bm) {
 				t.Errorf("%s: converter and JSON differ:\nconverter %.600s\njson      %.600s", gvk, a, b)
 				break

@@ -123,7 +123,7 @@ func rtFuzz(t *testing.T, sch *runtime.Scheme, f interface{ Fill(any) }, gvk sch
 // server accepts, and the v1 -> v1beta1 -> v1 conversion is only lossless
 // for valid CRDs, so a realistic one is written instead.
 func rtCRD() *apiextensionsv1.CustomResourceDefinition {
-	min := 1.0
+	minimum := 1.0
 	return &apiextensionsv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{Name: "widgets.rt.example.com", Labels: map[string]string{"app": "rt"}},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
@@ -139,7 +139,7 @@ func rtCRD() *apiextensionsv1.CustomResourceDefinition {
 					Type: "object",
 					Properties: map[string]apiextensionsv1.JSONSchemaProps{
 						"spec": {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
-							"size":  {Type: "integer", Minimum: &min},
+							"size":  {Type: "integer", Minimum: &minimum},
 							"color": {Type: "string", Enum: []apiextensionsv1.JSON{{Raw: []byte(`"red"`)}, {Raw: []byte(`"blue"`)}}},
 						}},
 					},
@@ -362,7 +362,7 @@ var rtEqual = func() conversion.Equalities {
 		e.Equalities[k] = v
 	}
 	err := e.AddFuncs(
-		func(a, b metav1.FieldsV1) bool { return rtJSONEqual(a.Raw, b.Raw) },
+		func(a, b metav1.FieldsV1) bool { return rtJSONEqual(a.GetRawBytes(), b.GetRawBytes()) },
 		func(a, b runtime.RawExtension) bool { return rtJSONEqual(a.Raw, b.Raw) },
 	)
 	if err != nil {

@@ -63,10 +63,10 @@ func TestDataDirTargets(t *testing.T) {
 		}, ErrNotDataDir, "", `holds "member"`},
 		{"a file", func(t *testing.T, dir string) { writeFile(t, dir, "not a dir") }, ErrNotDataDir, "", "is a file"},
 		{"a symlink to an etcd data dir", func(t *testing.T, dir string) {
-			real := filepath.Join(t.TempDir(), "real")
-			mkdir(t, filepath.Join(real, "member", "snap"))
-			copyFile(t, f.raw, filepath.Join(real, "member", "snap", "db"))
-			if err := os.Symlink(real, dir); err != nil {
+			realDir := filepath.Join(t.TempDir(), "real")
+			mkdir(t, filepath.Join(realDir, "member", "snap"))
+			copyFile(t, f.raw, filepath.Join(realDir, "member", "snap", "db"))
+			if err := os.Symlink(realDir, dir); err != nil {
 				t.Fatal(err)
 			}
 		}, ErrNotDataDir, "", "is a symbolic link"},
@@ -144,7 +144,7 @@ func writeFile(t *testing.T, path, content string) {
 
 // TestDataDirFromManifestNeedsConfirmation: a data dir named only by a
 // manifest (the archive's, or this host's) is a candidate: a dry run shows
-// it and where it came from, a real run refuses naming it, and nothing is
+// it and where it came from, a realDir run refuses naming it, and nothing is
 // moved either way.
 func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 	f := newFixture(t)
@@ -173,11 +173,11 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 		wantErr  error
 		wantText []string
 	}{
-		{"archive's manifest, real run", Options{Source: archWith(victim)}, ErrDataDirNotConfirmed,
+		{"archive's manifest, realDir run", Options{Source: archWith(victim)}, ErrDataDirNotConfirmed,
 			[]string{"the archive's kubernetes/manifests/etcd.yaml names " + victim, "pass --data-dir " + victim + " to confirm"}},
-		{"archive's manifest restored to the kube dir, real run", Options{Source: archWith(victim), KubeDir: filepath.Join(work, "k")}, ErrDataDirNotConfirmed,
+		{"archive's manifest restored to the kube dir, realDir run", Options{Source: archWith(victim), KubeDir: filepath.Join(work, "k")}, ErrDataDirNotConfirmed,
 			[]string{"pass --data-dir " + victim + " to confirm"}},
-		{"--manifest, real run", Options{Source: f.snap, Manifest: hostManifest}, ErrDataDirNotConfirmed,
+		{"--manifest, realDir run", Options{Source: f.snap, Manifest: hostManifest}, ErrDataDirNotConfirmed,
 			[]string{"the manifest " + hostManifest + " names " + victim}},
 		{"archive's manifest names a foreign dir, dry run", Options{Source: archWith(victim), DryRun: true}, ErrNotDataDir,
 			[]string{victim, `"precious"`}},
@@ -203,7 +203,7 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 		})
 	}
 
-	t.Run("this host's manifest, real run", func(t *testing.T) {
+	t.Run("this host's manifest, realDir run", func(t *testing.T) {
 		testOnlyDefaultManifest = hostManifest
 		defer func() { testOnlyDefaultManifest = filepath.Join(t.TempDir(), "none.yaml") }()
 		_, err := Prepare(context.Background(), Options{Source: f.snap})

@@ -190,8 +190,11 @@ func TestKubeDirRestore(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(kube, "pki"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(kube, "admin.conf"), []byte("admin"), 0o600) // identical
-		os.WriteFile(filepath.Join(kube, "pki", "ca.crt"), []byte("other ca"), 0o600)
+		for p, b := range map[string]string{"admin.conf": "admin" /* identical */, "pki/ca.crt": "other ca"} {
+			if err := os.WriteFile(filepath.Join(kube, p), []byte(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		_, _, err := run(t, kube, false)
 		var ce *ConflictError
 		if !errors.As(err, &ce) || !slices.Equal(ce.Paths, []string{"pki/ca.crt"}) {

@@ -14,11 +14,11 @@ import (
 // TestHashFile: size, whole-file SHA-256 and CRC-32C match an independent
 // computation, and the trailer status is right, for every shape of file.
 func TestHashFile(t *testing.T) {
-	real, err := os.ReadFile(filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"))
+	realSnap, err := os.ReadFile(filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	flipped := append([]byte(nil), real...)
+	flipped := append([]byte(nil), realSnap...)
 	flipped[len(flipped)/2] ^= 1
 	withTrailer := func(body []byte) []byte {
 		s := sha256.Sum256(body)
@@ -30,8 +30,8 @@ func TestHashFile(t *testing.T) {
 		data []byte
 		want TrailerStatus
 	}{
-		{"real snapshot", real, TrailerValid},
-		{"raw db (trailer cut)", real[:len(real)-TrailerSize], TrailerNone},
+		{"real snapshot", realSnap, TrailerValid},
+		{"raw db (trailer cut)", realSnap[:len(realSnap)-TrailerSize], TrailerNone},
 		{"flipped byte", flipped, TrailerMismatch},
 		{"empty", nil, TrailerNone},
 		{"trailer only", withTrailer(nil), TrailerValid}, // the SHA-256 of an empty body

@@ -767,9 +767,8 @@ func TestPrune(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			var names []string
 			for _, d := range dates {
-				names = append(names, writeFakeBackup(t, dir, d))
+				writeFakeBackup(t, dir, d)
 			}
 			orphan := filepath.Join(dir, "old-manual.tar.zst.age")
 			if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {

@@ -11,6 +11,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+func mustWrite(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func copyFile(t *testing.T, src, dst string, mutate func([]byte) []byte) string {
 	t.Helper()
 	b, err := os.ReadFile(src)
@@ -39,15 +46,15 @@ func sha(t *testing.T, path string) [32]byte {
 // documented exit code, and no panic.
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
-	real := filepath.Join(realDir, "snapshot.db")
+	realDB := filepath.Join(realDir, "snapshot.db")
 	enc := filepath.Join(realDir, "encryption-config.yaml")
 	text := filepath.Join(dir, "notes.txt")
-	os.WriteFile(text, []byte("hello"), 0o600)
+	mustWrite(t, text, []byte("hello"))
 	random := filepath.Join(dir, "random.bin")
-	os.WriteFile(random, []byte(strings.Repeat("\x5a\xa5garbage", 8192)), 0o600)
-	truncated := copyFile(t, real, filepath.Join(dir, "truncated.db"), func(b []byte) []byte { return b[:len(b)/2] })
+	mustWrite(t, random, []byte(strings.Repeat("\x5a\xa5garbage", 8192)))
+	truncated := copyFile(t, realDB, filepath.Join(dir, "truncated.db"), func(b []byte) []byte { return b[:len(b)/2] })
 	wrongKey := filepath.Join(dir, "wrong-key.yaml")
-	os.WriteFile(wrongKey, []byte(strings.Replace(mustRead(t, enc), "ImkXqeerKRMz4U6bgQCkC4z1LxnvhNvSIufdOuCnhbQ=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)), 0o600)
+	mustWrite(t, wrongKey, []byte(strings.Replace(mustRead(t, enc), "ImkXqeerKRMz4U6bgQCkC4z1LxnvhNvSIufdOuCnhbQ=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)))
 	emptyDir := t.TempDir()
 
 	tests := []struct {
@@ -62,20 +69,20 @@ func TestBadInput(t *testing.T) {
 		{"tiny text file", []string{"status", text}, 3, "too small for a bbolt database", ""},
 		{"random bytes", []string{"ls", random}, 3, "not an etcd snapshot", ""},
 		{"truncated snapshot", []string{"ls", truncated}, 3, "truncated", ""},
-		{"no decryption key", []string{"get", real, "secrets", "-n", "payments"}, 4, "no matching key was given", ""},
-		{"wrong decryption key", []string{"get", real, "secrets", "-n", "payments", "--decryption-config", wrongKey}, 4, "wrong key", ""},
-		{"encrypted among plain: others still printed", []string{"get", real, "--prefix", "/registry/s", "-o", "json"}, 4, "/registry/secrets/payments/stripe", "\"kind\": \"ServiceAccount\""},
-		{"unknown type", []string{"get", real, "frobnicators"}, 2, "frobnicators", ""},
-		{"not found", []string{"get", real, "deploy/nope", "-n", "payments"}, 1, "not found", ""},
-		{"bad output", []string{"ls", real, "-o", "xml"}, 2, "-o must be", ""},
-		{"-n with -A", []string{"ls", real, "pods", "-n", "x", "-A"}, 2, "exclude each other", ""},
-		{"missing config file", []string{"get", real, "secrets", "--decryption-config", filepath.Join(dir, "none.yaml")}, 1, "read decryption config", ""},
-		{"config with bad key", []string{"get", real, "secrets", "--decryption-config", text}, 4, "invalid encryption configuration", ""},
-		{"dump without --out", []string{"dump", real}, 2, "--out", ""},
+		{"no decryption key", []string{"get", realDB, "secrets", "-n", "payments"}, 4, "no matching key was given", ""},
+		{"wrong decryption key", []string{"get", realDB, "secrets", "-n", "payments", "--decryption-config", wrongKey}, 4, "wrong key", ""},
+		{"encrypted among plain: others still printed", []string{"get", realDB, "--prefix", "/registry/s", "-o", "json"}, 4, "/registry/secrets/payments/stripe", "\"kind\": \"ServiceAccount\""},
+		{"unknown type", []string{"get", realDB, "frobnicators"}, 2, "frobnicators", ""},
+		{"not found", []string{"get", realDB, "deploy/nope", "-n", "payments"}, 1, "not found", ""},
+		{"bad output", []string{"ls", realDB, "-o", "xml"}, 2, "-o must be", ""},
+		{"-n with -A", []string{"ls", realDB, "pods", "-n", "x", "-A"}, 2, "exclude each other", ""},
+		{"missing config file", []string{"get", realDB, "secrets", "--decryption-config", filepath.Join(dir, "none.yaml")}, 1, "read decryption config", ""},
+		{"config with bad key", []string{"get", realDB, "secrets", "--decryption-config", text}, 4, "invalid encryption configuration", ""},
+		{"dump without --out", []string{"dump", realDB}, 2, "--out", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := sha(t, real)
+			before := sha(t, realDB)
 			stdout, stderr, code := runCLI(t, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d\nstderr: %s", code, tc.code, stderr)
@@ -92,7 +99,7 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine") {
 				t.Errorf("panic:\n%s", stderr)
 			}
-			if sha(t, real) != before {
+			if sha(t, realDB) != before {
 				t.Fatal("input file modified")
 			}
 		})
@@ -131,9 +138,9 @@ func TestLockedDB(t *testing.T) {
 // reported per record or as corruption, never a panic, and status --check
 // exits 3.
 func TestCorruptedPages(t *testing.T) {
-	real := filepath.Join(realDir, "snapshot.db")
+	realDB := filepath.Join(realDir, "snapshot.db")
 	for _, off := range []int{4096 * 20, 4096*40 + 100, 4096 * 60} {
-		db := copyFile(t, real, filepath.Join(t.TempDir(), "db"), func(b []byte) []byte {
+		db := copyFile(t, realDB, filepath.Join(t.TempDir(), "db"), func(b []byte) []byte {
 			for i := off; i < off+64 && i < len(b); i++ {
 				b[i] ^= 0xa5
 			}

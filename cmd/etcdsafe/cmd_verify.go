@@ -132,7 +132,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	if err != nil {
 		return err
 	}
-	defer stage.Remove()
+	defer func() { _ = stage.Remove() }() // best effort; the next run sweeps what is left
 	res, err := archive.Extract(ctx, f, archive.ReaderOptions{Identities: ids, Insecure: o.allowUnencrypted},
 		archive.ExtractOptions{Path: path, SnapshotTo: filepath.Join(stage.Path, "snapshot.db"), SHA256: true})
 	if err != nil {

@@ -21,9 +21,9 @@ func makeReadableArchive(t *testing.T) (archivePath, key string) {
 	}
 	// a decoy config that the manifest does not name: must not be used
 	decoy := strings.Replace(mustRead(t, filepath.Join(filepath.Dir(demoDB), "encryption-config.yaml")), "name: key1", "name: decoy", 1)
-	os.WriteFile(filepath.Join(kube, "aaa-old-encryption.yaml"), []byte(decoy), 0o600)
+	mustWrite(t, filepath.Join(kube, "aaa-old-encryption.yaml"), []byte(decoy))
 	copyFile(t, filepath.Join(filepath.Dir(demoDB), "encryption-config.yaml"), filepath.Join(kube, "encryption-config.yaml"), nil)
-	os.WriteFile(filepath.Join(kube, "manifests", "kube-apiserver.yaml"), []byte("spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --encryption-provider-config=/etc/kubernetes/encryption-config.yaml\n"), 0o600)
+	mustWrite(t, filepath.Join(kube, "manifests", "kube-apiserver.yaml"), []byte("spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --encryption-provider-config=/etc/kubernetes/encryption-config.yaml\n"))
 	key = filepath.Join(dir, "key.txt")
 	stdout, stderr, code := runCLI(t, "keygen", "-o", key, "--x25519")
 	if code != 0 {

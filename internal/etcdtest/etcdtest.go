@@ -50,8 +50,6 @@ type config struct {
 	maxTxnOps    uint
 	quotaBytes   int64
 	logger       *zap.Logger
-	snapshotCnt  uint64
-	autoCompact  string
 	maxReqBytes  uint
 	unsafeNoSync bool
 	name         string

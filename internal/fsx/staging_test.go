@@ -15,7 +15,7 @@ func TestStagingSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.Remove()
+	defer func() { _ = live.Remove() }()
 	if st, err := os.Stat(live.Path); err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("staging dir mode: %v %v", st.Mode(), err)
 	}

@@ -65,7 +65,7 @@ func (w *Writer) CreateCRD(ctx context.Context, crd *apiextensionsv1.CustomResou
 			mf := metav1.ManagedFieldsEntry{
 				Manager: "kube-apiserver", Operation: metav1.ManagedFieldsOperationUpdate,
 				APIVersion: apiextensionsv1.SchemeGroupVersion.String(), Time: &now, FieldsType: "FieldsV1",
-				FieldsV1: &metav1.FieldsV1{Raw: []byte(crdStatusFields)}, Subresource: "status",
+				FieldsV1: metav1.NewFieldsV1(crdStatusFields), Subresource: "status",
 			}
 			next.ManagedFields = append([]metav1.ManagedFieldsEntry{mf}, next.ManagedFields...)
 			sortManaged(next.ManagedFields)

@@ -115,7 +115,7 @@ func (f *fieldsComputer) update(prev, obj runtime.Object, t target, manager stri
 	for _, e := range pm {
 		set := &fieldpath.Set{}
 		if e.FieldsV1 != nil {
-			if err := set.FromJSON(bytesReader(e.FieldsV1.Raw)); err != nil {
+			if err := set.FromJSON(bytesReader(e.FieldsV1.GetRawBytes())); err != nil {
 				return nil, fmt.Errorf("parse fields of %s: %w", e.Manager, err)
 			}
 		}
@@ -163,7 +163,7 @@ func managedEntry(manager, apiVersion string, now metav1.Time, set *fieldpath.Se
 		APIVersion: apiVersion,
 		Time:       &now,
 		FieldsType: "FieldsV1",
-		FieldsV1:   &metav1.FieldsV1{Raw: js},
+		FieldsV1:   metav1.NewFieldsV1(string(js)),
 	}, nil
 }
 

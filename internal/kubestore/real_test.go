@@ -3,7 +3,6 @@ package kubestore
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -88,11 +87,11 @@ func TestEncodeMatchesRealSnapshot(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			real, ok := vals[tc.key]
+			stored, ok := vals[tc.key]
 			if !ok {
 				t.Fatalf("key %s not in real snapshot", tc.key)
 			}
-			obj, _, err := codecs.UniversalDeserializer().Decode(real, nil, nil)
+			obj, _, err := codecs.UniversalDeserializer().Decode(stored, nil, nil)
 			if err != nil {
 				t.Fatalf("decode real value: %v", err)
 			}
@@ -112,17 +111,17 @@ func TestEncodeMatchesRealSnapshot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, real) {
-				t.Errorf("encoded value differs from the real one\n got %q\nwant %q", got, real)
+			if !bytes.Equal(got, stored) {
+				t.Errorf("encoded value differs from the real one\n got %q\nwant %q", got, stored)
 			}
 		})
 	}
 
 	t.Run("custom resource json", func(t *testing.T) {
 		key := "/registry/cert-manager.io/certificates/payments/api-cert"
-		real := vals[key]
+		stored := vals[key]
 		u := &unstructured.Unstructured{}
-		if err := json.Unmarshal(real, &u.Object); err != nil {
+		if err := json.Unmarshal(stored, &u.Object); err != nil {
 			t.Fatal(err)
 		}
 		tg, err := w.crTarget(u, "certificates")
@@ -130,8 +129,8 @@ func TestEncodeMatchesRealSnapshot(t *testing.T) {
 			t.Fatalf("key %q, %v", tg.key, err)
 		}
 		got, err := w.encode(tg, u)
-		if err != nil || !bytes.Equal(got, real) {
-			t.Fatalf("encoded CR differs (%v)\n got %q\nwant %q", err, got, real)
+		if err != nil || !bytes.Equal(got, stored) {
+			t.Fatalf("encoded CR differs (%v)\n got %q\nwant %q", err, got, stored)
 		}
 	})
 }
@@ -164,5 +163,4 @@ func TestPrepareCreateMatchesRealConfigMap(t *testing.T) {
 	if cm.Annotations != nil || cm.UID != "f38f47d0-4777-4a00-b090-72dfe6b308fc" {
 		t.Error("PrepareCreate modified its argument")
 	}
-	fmt.Fprint(new(bytes.Buffer), got)
 }

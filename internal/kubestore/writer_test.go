@@ -301,8 +301,8 @@ func TestWriterAgainstEtcd(t *testing.T) {
 
 func assertNoManager(mf []metav1.ManagedFieldsEntry, manager, field string) string {
 	for _, m := range mf {
-		if m.Manager == manager && bytes.Contains(m.FieldsV1.Raw, []byte(field)) {
-			return manager + " still owns " + field + ": " + string(m.FieldsV1.Raw)
+		if m.Manager == manager && bytes.Contains(m.FieldsV1.GetRawBytes(), []byte(field)) {
+			return manager + " still owns " + field + ": " + string(m.FieldsV1.GetRawBytes())
 		}
 	}
 	return ""

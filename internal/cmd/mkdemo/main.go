@@ -235,7 +235,7 @@ func freePeerURL() (string, error) {
 func checkRestore(ctx context.Context, dir, name, peer string) error {
 	u, err := url.Parse(peer)
 	if err != nil || peer == "" {
-		return fmt.Errorf("-peer-url %q: %v", peer, err)
+		return fmt.Errorf("-peer-url %q: %w", peer, err)
 	}
 	srv, err := etcdtest.StartDir(dir, etcdtest.WithMember(name, *u))
 	if err != nil {
@@ -256,7 +256,7 @@ func checkRestore(ctx context.Context, dir, name, peer string) error {
 	}
 	dep, err := srv.Client.Get(ctx, "/registry/deployments/payments/api")
 	if err != nil || len(dep.Kvs) != 1 {
-		return fmt.Errorf("deployment payments/api not found after restore: %v", err)
+		return fmt.Errorf("deployment payments/api not found after restore: %w", err)
 	}
 	fmt.Printf("/registry/deployments/payments/api is back (mod revision %d)\n", dep.Kvs[0].ModRevision)
 	if _, err := srv.Client.Get(ctx, "/registry/deployments/payments/api", clientv3.WithRev(28)); err != nil {
