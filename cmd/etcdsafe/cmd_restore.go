@@ -116,7 +116,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 	if len(o.only) > 0 && o.kubeDir == "" {
 		return usagef("--only needs --kube-dir")
 	}
-	ids, err := verifyIdentities(&verifyOptions{identity: o.identity, passFile: o.passFile}, stderr)
+	ids, err := readIdentities(o.identity, o.passFile, stderr)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/archive"
@@ -68,42 +67,6 @@ The identity comes from -i FILE or $ETCDSAFE_IDENTITY (a path); a passphrase fro
 	return c
 }
 
-// verifyIdentities loads -i / $ETCDSAFE_IDENTITY or a passphrase. No
-// identity at all is not an error: an unencrypted archive needs none, and
-// an encrypted one then fails with archive.ErrWrongKey.
-func verifyIdentities(o *verifyOptions, stderr io.Writer) ([]age.Identity, error) {
-	path := o.identity
-	if path == "" {
-		path = os.Getenv("ETCDSAFE_IDENTITY")
-	}
-	if path != "" {
-		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o004 != 0 {
-			fmt.Fprintf(stderr, "etcdsafe: warning: identity file %s is readable by everyone\n", path)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read identity file: %w: %w", err, archive.ErrWrongKey)
-		}
-		ids, err := archive.ParseIdentities(b)
-		if err != nil {
-			return nil, fmt.Errorf("identity file %s: %w: %w", path, err, archive.ErrWrongKey)
-		}
-		return ids, nil
-	}
-	if o.passFile != "" || os.Getenv("ETCDSAFE_PASSPHRASE") != "" {
-		pass, err := readPassphrase(o.passFile, false)
-		if err != nil {
-			return nil, err
-		}
-		id, err := archive.PassphraseIdentity(pass)
-		if err != nil {
-			return nil, err
-		}
-		return []age.Identity{id}, nil
-	}
-	return nil, nil
-}
-
 // verifyReport is the output of verify.
 type verifyReport struct {
 	Archive      string            `json:"archive"`
@@ -118,7 +81,7 @@ type verifyReport struct {
 
 func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io.Writer) error {
 	ctx := cmd.Context()
-	ids, err := verifyIdentities(o, stderr)
+	ids, err := readIdentities(o.identity, o.passFile, stderr)
 	if err != nil {
 		return err
 	}

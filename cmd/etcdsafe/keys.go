@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -12,9 +13,29 @@ import (
 	"github.com/etcdsafe/etcdsafe/archive"
 )
 
-// Keys, passphrases and the environment: where recipients and passphrases
-// come from (flags naming files, ETCDSAFE_PASSPHRASE, the terminal), never
-// a flag value; etcdctl's ETCDCTL_* variables for the connection flags.
+// Keys, passphrases and the environment: where recipients, identities and
+// passphrases come from (flags naming files, the variables below, the
+// terminal), never a flag value; etcdctl's ETCDCTL_* variables for the
+// connection flags. Every environment variable etcdsafe reads is read in
+// this file.
+
+const (
+	envIdentity         = "ETCDSAFE_IDENTITY"          // identity file opening archives
+	envPassphrase       = "ETCDSAFE_PASSPHRASE"        // passphrase of passphrase archives
+	envDecryptionConfig = "ETCDSAFE_DECRYPTION_CONFIG" // EncryptionConfiguration for values encrypted at rest
+	envCPUProfile       = "ETCDSAFE_CPUPROFILE"        // write a CPU profile of the run
+	envGoMemLimit       = "GOMEMLIMIT"                 // the Go runtime's own; set, etcdsafe keeps its hands off
+)
+
+// decryptionConfigDefault is --decryption-config's default.
+func decryptionConfigDefault() string { return os.Getenv(envDecryptionConfig) }
+
+// memLimitFromEnv reports whether GOMEMLIMIT is set (and so wins over
+// etcdsafe's default limit).
+func memLimitFromEnv() bool { return os.Getenv(envGoMemLimit) != "" }
+
+// cpuProfilePath is where to write a CPU profile, or "".
+func cpuProfilePath() string { return os.Getenv(envCPUProfile) }
 
 // backupRecipients parses -r, -R and the passphrase; fps are the
 // fingerprints recorded in the sidecar.
@@ -61,7 +82,7 @@ func readPassphrase(file string, confirm bool) ([]byte, error) {
 		return promptPassphrase(confirm)
 	}
 	if file == "" {
-		if v := os.Getenv("ETCDSAFE_PASSPHRASE"); v != "" {
+		if v := os.Getenv(envPassphrase); v != "" {
 			return []byte(v), nil
 		}
 		return nil, usagef("no passphrase: use --passphrase-file FILE, --passphrase-file tty or ETCDSAFE_PASSPHRASE")
@@ -141,7 +162,7 @@ func (o *backupOptions) applyEnv(cmd *cobra.Command) {
 
 // validateRecipients checks that exactly one way of encrypting was chosen.
 func (o *backupOptions) validateRecipients() error {
-	hasPass := o.passFile != "" || os.Getenv("ETCDSAFE_PASSPHRASE") != ""
+	hasPass := o.passFile != "" || os.Getenv(envPassphrase) != ""
 	hasRecip := len(o.recipients) > 0 || len(o.recipFiles) > 0
 	switch {
 	case o.insecure && (hasRecip || o.passFile != ""):
@@ -152,4 +173,41 @@ func (o *backupOptions) validateRecipients() error {
 		return usagef("a passphrase cannot be combined with -r/-R (age allows a passphrase only alone)")
 	}
 	return nil
+}
+
+// readIdentities loads the identity file (-i, else $ETCDSAFE_IDENTITY) or
+// the passphrase (--passphrase-file, else $ETCDSAFE_PASSPHRASE) that opens
+// an archive. None at all is not an error: an unencrypted archive needs
+// none, and an encrypted one then fails with archive.ErrWrongKey.
+func readIdentities(identity, passFile string, stderr io.Writer) ([]age.Identity, error) {
+	path := identity
+	if path == "" {
+		path = os.Getenv(envIdentity)
+	}
+	if path != "" {
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o004 != 0 {
+			fmt.Fprintf(stderr, "etcdsafe: warning: identity file %s is readable by everyone\n", path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read identity file: %w: %w", err, archive.ErrWrongKey)
+		}
+		ids, err := archive.ParseIdentities(b)
+		if err != nil {
+			return nil, fmt.Errorf("identity file %s: %w: %w", path, err, archive.ErrWrongKey)
+		}
+		return ids, nil
+	}
+	if passFile != "" || os.Getenv(envPassphrase) != "" {
+		pass, err := readPassphrase(passFile, false)
+		if err != nil {
+			return nil, err
+		}
+		id, err := archive.PassphraseIdentity(pass)
+		if err != nil {
+			return nil, err
+		}
+		return []age.Identity{id}, nil
+	}
+	return nil, nil
 }

@@ -22,13 +22,13 @@ import (
 const defaultMemoryLimit = 224 << 20
 
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if !memLimitFromEnv() {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signalContext()
 	// ETCDSAFE_CPUPROFILE=FILE writes a CPU profile of the run (for
 	// `go tool pprof`): how the figures of bench/report.md are explained.
-	if p := os.Getenv("ETCDSAFE_CPUPROFILE"); p != "" {
+	if p := cpuProfilePath(); p != "" {
 		if f, err := os.Create(p); err == nil {
 			if err := pprof.StartCPUProfile(f); err == nil {
 				defer f.Close()

@@ -34,7 +34,7 @@ type sourceOptions struct {
 }
 
 func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.decryptionConfig, "decryption-config", os.Getenv("ETCDSAFE_DECRYPTION_CONFIG"),
+	fs.StringVar(&o.decryptionConfig, "decryption-config", decryptionConfigDefault(),
 		"EncryptionConfiguration file with the keys of values encrypted at rest (env ETCDSAFE_DECRYPTION_CONFIG)")
 	fs.StringVar(&o.prefix, "etcd-prefix", "/registry", "kube-apiserver's --etcd-prefix")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", 2*time.Second, "how long to wait for a db another process holds")

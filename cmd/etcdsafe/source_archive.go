@@ -88,7 +88,7 @@ func stageStdin(ctx context.Context, dir string, src io.Reader) error {
 // EncryptionConfiguration (the file kube-apiserver's manifest names, else
 // any) is kept in memory.
 func (ss *stagedSource) extractArchive(ctx context.Context, src io.Reader, p string, o *sourceOptions, stderr io.Writer) error {
-	ids, err := verifyIdentities(&verifyOptions{identity: o.identity, passFile: o.passFile}, stderr)
+	ids, err := readIdentities(o.identity, o.passFile, stderr)
 	if err != nil {
 		return err
 	}
