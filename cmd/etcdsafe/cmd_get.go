@@ -50,9 +50,6 @@ Without -n, a NAME is looked up in every namespace. Several objects print as a Y
 			if err := o.validate(args[1:]); err != nil {
 				return err
 			}
-			if o.output != "yaml" && o.output != "json" {
-				return usagef("-o must be yaml or json")
-			}
 			if o.key == "" && o.prefix == "" && len(args) < 2 {
 				return usagef("get needs a TYPE, --key KEY or --prefix PREFIX")
 			}
@@ -65,7 +62,7 @@ Without -n, a NAME is looked up in every namespace. Several objects print as a Y
 	o.addFlags(c)
 	o.render.addFlags(c, true)
 	c.Flags().StringVarP(&o.selector, "selector", "l", "", "label selector (app=api,tier!=db)")
-	c.Flags().StringVarP(&o.output, "output", "o", "yaml", "yaml or json")
+	addOutputFlag(c.Flags(), &o.output, "yaml", "json")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	return c
 }

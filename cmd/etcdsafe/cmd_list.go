@@ -31,13 +31,10 @@ never deletes such an archive.` + exitStatusHelp,
   etcdsafe list /var/backups/etcd -o json | jq '.[0].archive'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output != "table" && o.output != "json" {
-				return usagef("-o must be table or json")
-			}
 			return runListBackups(cmd.Context(), o, args[0], cmd.OutOrStdout())
 		},
 	}
-	c.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
+	addOutputFlag(c.Flags(), &o.output, "table", "json")
 	return c
 }
 

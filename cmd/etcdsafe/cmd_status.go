@@ -32,14 +32,11 @@ consistency check.` + exitStatusHelp,
   etcdsafe status /var/lib/etcd --check -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output != "table" && o.output != "json" {
-				return usagef("-o must be table or json")
-			}
 			return runStatus(cmd, o, args[0], cmd.OutOrStdout())
 		},
 	}
 	o.src.addFlags(c.Flags())
-	c.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
+	addOutputFlag(c.Flags(), &o.output, "table", "json")
 	return c
 }
 

@@ -48,9 +48,6 @@ The identity comes from -i FILE or $ETCDSAFE_IDENTITY (a path); a passphrase fro
   etcdsafe verify --quick /var/backups/etcd/m0-20260501T020000Z.tar.zst.age`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output != "table" && o.output != "json" {
-				return usagef("-o must be table or json")
-			}
 			if o.quick {
 				return runVerifyQuick(args[0], o, cmd.OutOrStdout())
 			}
@@ -63,7 +60,7 @@ The identity comes from -i FILE or $ETCDSAFE_IDENTITY (a path); a passphrase fro
 	f.BoolVar(&o.quick, "quick", false, "only compare the archive with its sidecar's size and SHA-256 (no key)")
 	f.StringVar(&o.tmpDir, "tmp-dir", "", "where the snapshot is extracted for the bbolt check")
 	f.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "verify an unencrypted (.tar.zst) archive: nothing proves who wrote it")
-	f.StringVarP(&o.output, "output", "o", "table", "table or json")
+	addOutputFlag(f, &o.output, "table", "json")
 	return c
 }
 
