@@ -130,8 +130,8 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	if err != nil {
 		return err
 	}
-	// Rows are made on the fly from the index entries, twice for a table
-	// (column widths, then lines): nothing per row is kept.
+	// Rows are made on the fly from the index entries: nothing per row
+	// is kept.
 	each := func(fn func(lsRow) error) error {
 		for i, e := range entries {
 			if ki, ok := res.Keep(&sel, &entries[i]); ok {

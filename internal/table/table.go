@@ -95,8 +95,11 @@ func Print(ctx context.Context, w io.Writer, n int, o Options) (int, error) {
 	chunks := (n + chunk - 1) / chunk
 	widths := make([]int, chunks*cols)
 	counts := make([]int, chunks)
+	// one row of cells per chunk, for both passes: a chunk is measured,
+	// then made lines of, by one worker at a time
+	cellRows := make([]Cell, chunks*cols)
 	par.Do(chunks, max(o.Workers, 1), func(i int) {
-		cells := make([]Cell, cols)
+		cells := cellRows[i*cols : (i+1)*cols]
 		wi := widths[i*cols : (i+1)*cols]
 		for r := i * chunk; r < min(n, (i+1)*chunk); r++ {
 			if o.Row(r, cells) {
@@ -128,7 +131,7 @@ func Print(ctx context.Context, w io.Writer, n int, o Options) (int, error) {
 	bufs := sync.Pool{New: func() any { return make([]byte, 0, chunk*128) }}
 	p := par.NewOrdered(ctx, o.Workers, func(i int) []byte {
 		b := bufs.Get().([]byte)[:0]
-		cells := make([]Cell, cols)
+		cells := cellRows[i*cols : (i+1)*cols]
 		for r := i * chunk; r < min(n, (i+1)*chunk); r++ {
 			if o.Row(r, cells) {
 				b = t.appendRow(b, cells)
