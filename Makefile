@@ -14,16 +14,19 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/etcdsafe
 
-## test: the whole suite, real embedded etcd included (what CI runs)
+## test: the whole suite, real embedded etcd included; RACE=1 adds the race
+## detector (what CI runs: make test RACE=1)
+RACE ?=
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test $(if $(filter 1 true yes,$(RACE)),-race )-count=1 ./...
 
 ## test-short: skips the tests that start an embedded etcd
 test-short:
 	$(GO) test -short ./...
 
+## test-race: alias of make test RACE=1
 test-race:
-	$(GO) test -race -count=1 ./...
+	$(MAKE) test RACE=1
 
 ## e2e: real etcd and kube-apiserver built from e2e/go.mod (cached): backup, parity, create-ready, wiped master
 e2e:
