@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -43,6 +44,16 @@ func (o *listOptions) validate(args []string) error {
 		return usagef("--revision must be positive")
 	}
 	return nil
+}
+
+// selection resolves TYPE[/NAME] -n --prefix into a selection; a mistake
+// in them is a usage error.
+func (o *listOptions) selection(ctx context.Context, res *inspect.Selector, args []string) (inspect.Selection, error) {
+	sel, err := res.Select(ctx, inspect.SelectArgs{Args: args, Namespace: o.namespace, Prefix: o.prefix, Revision: o.revision})
+	if se := (*inspect.SelectionError)(nil); errors.As(err, &se) {
+		return sel, usageError{err}
+	}
+	return sel, err
 }
 
 // entries walks the file once for the keys of the selection (live, or

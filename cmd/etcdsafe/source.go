@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -210,14 +209,4 @@ func (s *source) selector(cmd *cobra.Command, fails *failures) *inspect.Selector
 		OnCompacted: func(rev, c int64) {
 			fmt.Fprintf(stderr, "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", rev, c)
 		}})
-}
-
-// selection resolves TYPE[/NAME] -n --prefix into a selection; a mistake
-// in them is a usage error.
-func (o *listOptions) selection(ctx context.Context, res *inspect.Selector, args []string) (inspect.Selection, error) {
-	sel, err := res.Select(ctx, inspect.SelectArgs{Args: args, Namespace: o.namespace, Prefix: o.prefix, Revision: o.revision})
-	if se := (*inspect.SelectionError)(nil); errors.As(err, &se) {
-		return sel, usageError{err}
-	}
-	return sel, err
 }
