@@ -28,18 +28,19 @@ func listDir(t *testing.T, dir string) []string {
 	return names
 }
 
-// noDefaultManifest makes the host's /etc/kubernetes/manifests/etcd.yaml
-// absent for this test, whatever the machine has.
-func noDefaultManifest(t *testing.T) {
+// noDefaultManifest returns a path, for Options.testDefaultManifest, that
+// makes the host's /etc/kubernetes/manifests/etcd.yaml absent for a call,
+// whatever the machine has.
+func noDefaultManifest(t *testing.T) string {
 	t.Helper()
-	testOnlyDefaultManifest = filepath.Join(t.TempDir(), "no-such-etcd.yaml")
-	t.Cleanup(func() { testOnlyDefaultManifest = "" })
+	return filepath.Join(t.TempDir(), "no-such-etcd.yaml")
 }
 
 // TestDataDirTargets: the restore creates a missing data dir, replaces an
 // empty one, moves an etcd data dir aside, and refuses anything else
 // (ErrNotDataDir) without moving or writing anything.
 func TestDataDirTargets(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	cases := []struct {
 		name      string
@@ -147,8 +148,9 @@ func writeFile(t *testing.T, path, content string) {
 // it and where it came from, a realDir run refuses naming it, and nothing is
 // moved either way.
 func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
-	noDefaultManifest(t)
+	none := noDefaultManifest(t)
 	work := t.TempDir()
 	// What the archive's manifest names: someone else's directory.
 	victim := filepath.Join(work, "srv-data")
@@ -185,6 +187,7 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.AllowUnencrypted = true
+			tc.o.testDefaultManifest = none
 			_, err := Prepare(context.Background(), tc.o)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("want %v, got %v", tc.wantErr, err)
@@ -204,9 +207,7 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 	}
 
 	t.Run("this host's manifest, realDir run", func(t *testing.T) {
-		testOnlyDefaultManifest = hostManifest
-		defer func() { testOnlyDefaultManifest = filepath.Join(t.TempDir(), "none.yaml") }()
-		_, err := Prepare(context.Background(), Options{Source: f.snap})
+		_, err := Prepare(context.Background(), Options{Source: f.snap, testDefaultManifest: hostManifest})
 		if !errors.Is(err, ErrDataDirNotConfirmed) || !strings.Contains(err.Error(), "pass --data-dir "+victim+" to confirm") {
 			t.Fatalf("want ErrDataDirNotConfirmed naming %s, got %v", victim, err)
 		}
@@ -215,7 +216,7 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 		}
 	})
 	t.Run("dry run shows the candidate", func(t *testing.T) {
-		p, err := Prepare(context.Background(), Options{Source: archWith(fresh), AllowUnencrypted: true, DryRun: true})
+		p, err := Prepare(context.Background(), Options{Source: archWith(fresh), AllowUnencrypted: true, DryRun: true, testDefaultManifest: none})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +232,7 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 		}
 	})
 	t.Run("confirmed", func(t *testing.T) {
-		_, res := mustPrepareExecute(t, Options{Source: archWith(fresh), AllowUnencrypted: true, DataDir: fresh})
+		_, res := mustPrepareExecute(t, Options{Source: archWith(fresh), AllowUnencrypted: true, DataDir: fresh, testDefaultManifest: none})
 		if res.DataDir != fresh {
 			t.Fatalf("restored %s", res.DataDir)
 		}
@@ -248,6 +249,7 @@ func mkdirp(t *testing.T, dir string) string {
 // to the backup store can make) is refused without AllowUnencrypted, with
 // nothing moved, staged or left; with it, the restore works.
 func TestUnencryptedArchive(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	kube := t.TempDir()
 	writeFile(t, filepath.Join(kube, "admin.conf"), "admin")
@@ -284,6 +286,7 @@ func TestUnencryptedArchive(t *testing.T) {
 // and backup files are restored, and a replaced file's backup never takes
 // the name of a file the archive restores.
 func TestKubeDirNamesLikeTempFiles(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	st := stamp(now)
@@ -328,6 +331,7 @@ func TestKubeDirNamesLikeTempFiles(t *testing.T) {
 // with a message naming the archive, never the staging path, and holding
 // none of the snapshot's bytes.
 func TestErrorsNameTheUsersFile(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	snap, err := os.ReadFile(f.snap)
 	if err != nil {
@@ -367,6 +371,7 @@ func TestErrorsNameTheUsersFile(t *testing.T) {
 // directory (one holding etcdsafe backup's lock file), whether it is the
 // data dir's parent or TmpDir.
 func TestNoStagingInBackupDir(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	kube := t.TempDir()
 	writeFile(t, filepath.Join(kube, "admin.conf"), "admin")

@@ -1,48 +1,52 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/etcdsafe/etcdsafe/internal/crashtest"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 )
 
-// TestMain lets the test binary act as a restore that is SIGKILLed at a
-// step (RESTORE_TEST_KILL_AT), as the OOM killer or a power cut would; with
-// a step that does not exist the restore runs to its end, unless the
-// parent kills it first.
+// TestMain lets the test binary act as a restore (crashtest mode
+// "restore") that is SIGKILLed at a step (RESTORE_TEST_KILL_AT), as the OOM
+// killer or a power cut would; with a step that does not exist the restore
+// runs to its end, unless the parent kills it first.
 func TestMain(m *testing.M) {
-	if step := os.Getenv("RESTORE_TEST_KILL_AT"); step != "" {
-		testOnlyHook = func(s string) error {
+	crashtest.RunChildIfAsked(map[string]func() int{"restore": restoreChild})
+	code := m.Run()
+	cleanupSharedFixture()
+	os.Exit(code)
+}
+
+// restoreChild restores RESTORE_TEST_SRC into RESTORE_TEST_DATADIR (and
+// RESTORE_TEST_KUBEDIR), killing itself at the step RESTORE_TEST_KILL_AT.
+func restoreChild() int {
+	step := os.Getenv("RESTORE_TEST_KILL_AT")
+	p, err := Prepare(context.Background(), Options{
+		Source: os.Getenv("RESTORE_TEST_SRC"), DataDir: os.Getenv("RESTORE_TEST_DATADIR"),
+		KubeDir: os.Getenv("RESTORE_TEST_KUBEDIR"), AllowUnencrypted: true,
+		BumpRevision: DefaultBumpRevision, MarkCompacted: true,
+		testHook: func(s string) error {
 			if s == step {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {}
+				crashtest.KillSelf()
 			}
 			return nil
-		}
-		p, err := Prepare(context.Background(), Options{
-			Source: os.Getenv("RESTORE_TEST_SRC"), DataDir: os.Getenv("RESTORE_TEST_DATADIR"),
-			KubeDir: os.Getenv("RESTORE_TEST_KUBEDIR"), AllowUnencrypted: true,
-			BumpRevision: DefaultBumpRevision, MarkCompacted: true,
-		})
-		if err != nil {
-			os.Stderr.WriteString(err.Error())
-			os.Exit(2)
-		}
-		if _, err := p.Execute(context.Background()); err != nil {
-			os.Stderr.WriteString(err.Error())
-			os.Exit(3)
-		}
-		os.Exit(0) // the step was never reached
+		},
+	})
+	if err != nil {
+		os.Stderr.WriteString(err.Error())
+		return 2
 	}
-	os.Exit(m.Run())
+	if _, err := p.Execute(context.Background()); err != nil {
+		os.Stderr.WriteString(err.Error())
+		return 3
+	}
+	return 0 // the step was never reached
 }
 
 const marker = "the old data dir"
@@ -92,6 +96,7 @@ func checkRecoverable(t *testing.T, dataDir, backup, recoverCmd string) {
 // TestInterruptedRestore fails the restore at every step and checks the
 // old data dir is intact or restorable with the documented rename.
 func TestInterruptedRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	kube := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(kube, "pki"), 0o700); err != nil {
@@ -105,14 +110,13 @@ func TestInterruptedRestore(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			dataDir := oldDataDir(t, f)
 			injected := errors.New("injected failure at " + step)
-			testOnlyHook = func(s string) error {
+			hook := func(s string) error {
 				if s == step {
 					return injected
 				}
 				return nil
 			}
-			defer func() { testOnlyHook = nil }()
-			p, err := Prepare(context.Background(), Options{Source: arch, AllowUnencrypted: true, DataDir: dataDir, KubeDir: filepath.Join(t.TempDir(), "k"), BumpRevision: 5, MarkCompacted: true})
+			p, err := Prepare(context.Background(), Options{Source: arch, AllowUnencrypted: true, DataDir: dataDir, KubeDir: filepath.Join(t.TempDir(), "k"), BumpRevision: 5, MarkCompacted: true, testHook: hook})
 			if err == nil {
 				defer p.Close()
 				_, err = p.Execute(context.Background())
@@ -142,21 +146,14 @@ func TestInterruptedRestore(t *testing.T) {
 // TestKilledRestore SIGKILLs a child process running the restore after the
 // new dir is built and after the old one is moved aside.
 func TestKilledRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, step := range []string{stepBuilt, stepMovedAside, stepSwapped} {
 		t.Run(step, func(t *testing.T) {
 			dataDir := oldDataDir(t, f)
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			cmd.Env = append(os.Environ(), "RESTORE_TEST_KILL_AT="+step, "RESTORE_TEST_SRC="+f.snap, "RESTORE_TEST_DATADIR="+dataDir)
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatalf("child not killed: %v %s", err, stderr.String())
-			}
-			if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("child did not die by SIGKILL: %v %s", err, stderr.String())
+			cmd := crashtest.Child(t, "restore", "RESTORE_TEST_KILL_AT="+step, "RESTORE_TEST_SRC="+f.snap, "RESTORE_TEST_DATADIR="+dataDir)
+			if err := cmd.Wait(); !crashtest.Killed(err) {
+				t.Fatalf("child did not die by SIGKILL: %v %s", err, cmd.Stderr)
 			}
 			backups, _ := filepath.Glob(dataDir + ".etcdsafe-*")
 			backup := ""
@@ -179,6 +176,7 @@ func TestKilledRestore(t *testing.T) {
 // TestRefusesWhileEtcdRuns: the data dir's db is locked by a running etcd,
 // or something listens on the manifest's client URL.
 func TestRefusesWhileEtcdRuns(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	s := etcdtest.Start(t)
 	t.Run("db locked", func(t *testing.T) {

@@ -106,11 +106,11 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 // the tests' kill points their chance.
 func (p *Plan) staged(e *archive.EntryInfo) error {
 	if e.Path == archive.SnapshotPath {
-		return hook(stepSnapshot)
+		return p.hook(stepSnapshot)
 	}
 	rel := strings.TrimPrefix(e.Path, archive.KubeDirPath+"/")
 	p.KubeChanges = append(p.KubeChanges, KubeChange{Path: rel, Type: e.Type, entry: *e})
-	return hook(stepKubeStaged)
+	return p.hook(stepKubeStaged)
 }
 
 // planKubeDir keeps the selected entries, compares each with the kube dir
@@ -271,7 +271,7 @@ func (p *Plan) applyKubeDir(ctx context.Context, res *Result) error {
 			res.KubeUnchanged++
 			continue
 		}
-		if err := hook(stepKubeFile); err != nil {
+		if err := p.hook(stepKubeFile); err != nil {
 			return err
 		}
 		if c.Action == "replace" {

@@ -93,6 +93,7 @@ func craftArchive(t *testing.T, snap string, entries []craftEntry) string {
 // TestCraftedArchiveEscapes: entries that would land outside the kube dir
 // are refused, and nothing is written outside it, nor the data dir.
 func TestCraftedArchiveEscapes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	outside := t.TempDir()
 	cases := []struct {
@@ -141,6 +142,7 @@ func TestCraftedArchiveEscapes(t *testing.T) {
 // identical files are left alone, differing ones are refused and listed,
 // and replaced with Force while the old one is kept.
 func TestKubeDirRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	arch := craftArchive(t, f.snap, []craftEntry{
 		{path: "kubernetes/admin.conf", typ: archive.TypeFile, content: "admin"},

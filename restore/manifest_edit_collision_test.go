@@ -10,6 +10,7 @@ import (
 // TestEditTwiceInOneSecond: turning the flag on and off within the same
 // second keeps both previous files and gives back the original bytes.
 func TestEditTwiceInOneSecond(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join("testdata", "etcd-kubeadm-single.yaml"))
 	if err != nil {
 		t.Fatal(err)

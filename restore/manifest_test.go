@@ -21,6 +21,7 @@ func readTestdata(t *testing.T, name string) []byte {
 }
 
 func TestParseEtcdManifest(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		file string
@@ -59,6 +60,7 @@ func TestParseEtcdManifest(t *testing.T) {
 }
 
 func TestParseEtcdManifestSplitArgsAndErrors(t *testing.T) {
+	t.Parallel()
 	split := "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: db\n    command: [\"/usr/local/bin/etcd\"]\n    args: [\"--name\", \"n1\", \"--force-new-cluster\", \"--data-dir\", \"/d\"]\n"
 	m, err := ParseEtcdManifest([]byte(split))
 	if err != nil {
@@ -106,6 +108,7 @@ func lineDiff(a, b []byte) (added, removed []string) {
 }
 
 func TestSetForceNewCluster(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		file      string
 		wantAdded string
@@ -165,6 +168,7 @@ func TestSetForceNewCluster(t *testing.T) {
 }
 
 func TestEditForceNewCluster(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "etcd.yaml")
 	orig := readTestdata(t, "etcd-kubeadm-single.yaml")

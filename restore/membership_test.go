@@ -7,6 +7,7 @@ import (
 )
 
 func TestResolveMembership(t *testing.T) {
+	t.Parallel()
 	single, err := ParseEtcdManifest(readTestdata(t, "etcd-kubeadm-single.yaml"))
 	if err != nil {
 		t.Fatal(err)

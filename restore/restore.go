@@ -44,7 +44,7 @@ const (
 	SourceRawDB    SourceKind = "raw-db"   // a db without trailer (copied member/snap/db)
 )
 
-// Steps reported to testOnlyHook, in order.
+// Steps reported to Options.testHook, in order.
 const (
 	stepStaging    = "staging"     // staging dir created and locked, nothing in it yet
 	stepSnapshot   = "snapshot"    // the archive's snapshot extracted into staging
@@ -56,13 +56,6 @@ const (
 	stepSwapped    = "swapped"     // new data dir in place
 	stepKubeFile   = "kube-file"   // before each kube dir file is put in place
 )
-
-// testOnlyHook, when set, runs at each step; an error aborts the restore
-// there, as an interruption would.
-var testOnlyHook func(step string) error
-
-// testOnlyDefaultManifest replaces [DefaultManifestPath] in tests.
-var testOnlyDefaultManifest string
 
 // stagingPrefix names the private staging dirs (snapshot and kube dir
 // extracted from an archive, the new data dir being built). Every Prepare
@@ -138,6 +131,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives etcdutl's log; default a no-op logger.
 	Logger *zap.Logger
+
+	// testHook, when set (tests only), runs at each step; an error aborts
+	// the restore there, as an interruption would.
+	testHook func(step string) error
+	// testDefaultManifest, when set (tests only), replaces
+	// [DefaultManifestPath].
+	testDefaultManifest string
 }
 
 // KubeChange is one kube dir entry of the plan.
@@ -281,7 +281,7 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		if p.stage, err = fsx.NewStaging(stageParent, stagingPrefix); err != nil {
 			return nil, fmt.Errorf("create staging dir: %w", err)
 		}
-		if err := hook(stepStaging); err != nil {
+		if err := p.hook(stepStaging); err != nil {
 			return nil, err
 		}
 		if archiveManifest, err = p.stageArchive(ctx, o.KubeDir != ""); err != nil {
@@ -350,7 +350,7 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 			return nil, err
 		}
 	}
-	if err := hook(stepStaged); err != nil {
+	if err := p.hook(stepStaged); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -547,8 +547,8 @@ func (p *Plan) userPaths(err error) error {
 func (p *Plan) resolveManifest(o Options, only map[string]bool, fromArchive []byte) error {
 	var err error
 	node := DefaultManifestPath
-	if testOnlyDefaultManifest != "" {
-		node = testOnlyDefaultManifest
+	if o.testDefaultManifest != "" {
+		node = o.testDefaultManifest
 	}
 	if o.KubeDir != "" {
 		node = filepath.Join(o.KubeDir, "manifests", "etcd.yaml")
@@ -754,7 +754,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	build := filepath.Join(stage.Path, "data")
 	p.BuildDir, p.buildDir, p.buildStage = build, build, stage.Path
 	defer func() { p.buildDir, p.buildStage = "", "" }()
-	if err := hook(stepBuilding); err != nil {
+	if err := p.hook(stepBuilding); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -785,7 +785,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	if err := fsx.SyncDir(filepath.Join(build, "member")); err != nil {
 		return nil, p.userPaths(err)
 	}
-	if err := hook(stepBuilt); err != nil {
+	if err := p.hook(stepBuilt); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -798,7 +798,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		if err := fsx.SyncDir(parent); err != nil {
 			return nil, fmt.Errorf("%w (the old data dir is at %s: %s puts it back)", err, p.Backup, p.Recover)
 		}
-		if err := hook(stepMovedAside); err != nil {
+		if err := p.hook(stepMovedAside); err != nil {
 			return nil, fmt.Errorf("%w (the old data dir is at %s: %s puts it back)", err, p.Backup, p.Recover)
 		}
 	}
@@ -821,7 +821,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	if err := fsx.SyncDir(parent); err != nil {
 		return nil, err
 	}
-	if err := hook(stepSwapped); err != nil {
+	if err := p.hook(stepSwapped); err != nil {
 		return nil, err
 	}
 	if p.KubeDir != "" {
@@ -885,9 +885,10 @@ func (p *Plan) NextSteps() []string {
 	return s
 }
 
-func hook(step string) error {
-	if testOnlyHook != nil {
-		return testOnlyHook(step)
+// hook gives the tests' kill and failure points their chance at step.
+func (p *Plan) hook(step string) error {
+	if p.opts.testHook != nil {
+		return p.opts.testHook(step)
 	}
 	return nil
 }

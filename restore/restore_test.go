@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,49 +31,92 @@ type fixture struct {
 	rev  int64             // revision at snapshot time
 }
 
+// shared is the package's one fixture, built by the first newFixture from
+// one embedded etcd (stopped once the snapshot and the raw db are taken)
+// and removed by TestMain.
+var shared struct {
+	once sync.Once
+	dir  string
+	f    *fixture
+	err  error
+}
+
+// newFixture returns the package's fixture with the snapshot and the raw db
+// copied into t.TempDir(), so that no test sees another's changes.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a real etcd")
 	}
-	ctx := context.Background()
-	s := etcdtest.Start(t)
+	shared.once.Do(func() { shared.f, shared.err = buildFixture() })
+	if shared.err != nil {
+		t.Fatalf("fixture: %v", shared.err)
+	}
+	dir := t.TempDir()
+	f := &fixture{kvs: shared.f.kvs, rev: shared.f.rev,
+		snap: filepath.Join(dir, "snapshot.db"), raw: filepath.Join(dir, "raw.db")}
+	copyFile(t, shared.f.snap, f.snap)
+	copyFile(t, shared.f.raw, f.raw)
+	return f
+}
+
+// cleanupSharedFixture removes the shared fixture's files, if built.
+func cleanupSharedFixture() {
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+}
+
+// buildFixture writes k8s-shaped keys with some history into a real etcd,
+// takes a snapshot, stops the member and copies its db.
+func buildFixture() (_ *fixture, err error) {
+	if shared.dir, err = os.MkdirTemp("", "etcdsafe-restore-fixture-"); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := etcdtest.StartDir(filepath.Join(shared.dir, "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Stop()
 	f := &fixture{kvs: map[string]string{}}
+	put := func(k, v string) error {
+		_, err := s.Client.Put(ctx, k, v)
+		f.kvs[k] = v
+		return err
+	}
 	for i := range 40 {
 		k := fmt.Sprintf("/registry/configmaps/ns%d/cm-%d", i%3, i)
-		v := fmt.Sprintf("k8s\x00value-%d-%s", i, strings.Repeat("x", i*37))
-		if _, err := s.Client.Put(ctx, k, v); err != nil {
-			t.Fatal(err)
+		if err := put(k, fmt.Sprintf("k8s\x00value-%d-%s", i, strings.Repeat("x", i*37))); err != nil {
+			return nil, err
 		}
-		f.kvs[k] = v
 	}
 	// History: an overwrite and a deletion the restore must carry as is.
-	if _, err := s.Client.Put(ctx, "/registry/configmaps/ns0/cm-0", "k8s\x00v2"); err != nil {
-		t.Fatal(err)
+	if err := put("/registry/configmaps/ns0/cm-0", "k8s\x00v2"); err != nil {
+		return nil, err
 	}
-	f.kvs["/registry/configmaps/ns0/cm-0"] = "k8s\x00v2"
 	if _, err := s.Client.Delete(ctx, "/registry/configmaps/ns1/cm-1"); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	delete(f.kvs, "/registry/configmaps/ns1/cm-1")
-	if _, err := s.Client.Put(ctx, "compact_rev_key", ""); err != nil {
-		t.Fatal(err)
+	if err := put("compact_rev_key", ""); err != nil {
+		return nil, err
 	}
-	f.kvs["compact_rev_key"] = ""
-	rev, err := s.Revision(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if f.rev, err = s.Revision(ctx); err != nil {
+		return nil, err
 	}
-	f.rev = rev
-	dir := t.TempDir()
-	f.snap = filepath.Join(dir, "snapshot.db")
+	f.snap = filepath.Join(shared.dir, "snapshot.db")
 	if _, err := snapshot.Save(ctx, s.Client, f.snap); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.Stop()
-	f.raw = filepath.Join(dir, "raw.db")
-	copyFile(t, s.DBPath(), f.raw)
-	return f
+	f.raw = filepath.Join(shared.dir, "raw.db")
+	b, err := os.ReadFile(s.DBPath())
+	if err != nil {
+		return nil, err
+	}
+	return f, os.WriteFile(f.raw, b, 0o600)
 }
 
 func copyFile(t testing.TB, src, dst string) {
@@ -178,6 +222,7 @@ func mustPrepareExecute(t *testing.T, o Options) (*Plan, *Result) {
 // TestRestoreSources restores a snapshot file, a raw db and an archive,
 // then runs a real etcd on each result.
 func TestRestoreSources(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	arch := writeArchive(t, f.snap, "")
 	cases := []struct {
@@ -246,6 +291,7 @@ func writeArchive(t *testing.T, snap, kubeDir string) string {
 }
 
 func TestRawDBNeedsSkipHashCheck(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	dataDir := filepath.Join(t.TempDir(), "etcd")
 	_, err := Prepare(context.Background(), Options{Source: f.raw, DataDir: dataDir, BumpRevision: 1, MarkCompacted: true})
@@ -274,6 +320,7 @@ func TestRawDBNeedsSkipHashCheck(t *testing.T) {
 // TestManifestMembership restores with membership from kubeadm-shaped
 // manifests, and catches a peer URL mismatch before writing anything.
 func TestManifestMembership(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	three := "master-1=https://10.0.0.11:2380,master-2=https://10.0.0.12:2380,master-3=https://10.0.0.13:2380"
 	cases := []struct {

@@ -3,17 +3,16 @@ package restore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/etcdsafe/etcdsafe/internal/crashtest"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
@@ -25,6 +24,7 @@ import (
 // snapshot or the keys, except the data dir and the old one's backup; and
 // the old data dir is intact or restorable with the printed mv.
 func TestKilledRestoresLeaveNoPlaintext(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	snapMarker := []byte(f.kvs["/registry/configmaps/ns2/cm-29"])
 	keyMarker := []byte("KUBE-KEY-MARKER-3c1f")
@@ -40,27 +40,18 @@ func TestKilledRestoresLeaveNoPlaintext(t *testing.T) {
 	// "never" with after > 0 to kill it from here after that long.
 	child := func(dataDir, kubeDst, killAt string, after time.Duration) (killed bool) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		cmd.Env = append(os.Environ(), "RESTORE_TEST_KILL_AT="+killAt, "RESTORE_TEST_SRC="+arch,
+		cmd := crashtest.Child(t, "restore", "RESTORE_TEST_KILL_AT="+killAt, "RESTORE_TEST_SRC="+arch,
 			"RESTORE_TEST_DATADIR="+dataDir, "RESTORE_TEST_KUBEDIR="+kubeDst)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		if after > 0 {
-			time.Sleep(after)
+			time.Sleep(after) // a random point of the run: the kill's timing is the test input
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 		}
 		err := cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-				return true
-			}
+		if crashtest.Killed(err) {
+			return true
 		}
 		if err != nil {
-			t.Fatalf("restore failed: %v %s", err, stderr.String())
+			t.Fatalf("restore failed: %v %s", err, cmd.Stderr)
 		}
 		return false
 	}

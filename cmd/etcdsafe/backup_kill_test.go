@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/etcdsafe/etcdsafe/backup"
+	"github.com/etcdsafe/etcdsafe/internal/crashtest"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
@@ -78,11 +77,10 @@ func TestBackupKillSweep(t *testing.T) {
 			_ = c.Process.Signal(syscall.SIGKILL)
 		}
 		err := c.Wait()
-		var ee *exec.ExitError
 		switch {
 		case err == nil:
 			completed++
-		case errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled():
+		case crashtest.Killed(err):
 			kills++
 		default:
 			t.Fatalf("run %d (%+v): %v\n%s", i, k, err, c.Stderr)

@@ -6,14 +6,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,48 +25,48 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
+	"github.com/etcdsafe/etcdsafe/internal/crashtest"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
-// Helper-process modes of the test binary (see TestMain).
+// Arguments of the backup child process (crashtest mode "backup").
 const (
 	envChildArgs = "ETCDSAFE_TEST_BACKUP_ARGS" // JSON []string for run()
-	envChildMode = "ETCDSAFE_TEST_BACKUP_MODE" // "kill" or "pause:<marker file>"
+	envChildMode = "ETCDSAFE_TEST_BACKUP_MODE" // "kill", "kill-after-spool" or "pause:<marker file>"
 )
 
 // TestMain lets the test binary act as a backup process that is killed
 // mid-write, or that pauses mid-write holding the directory lock.
 func TestMain(m *testing.M) {
-	if a := os.Getenv(envChildArgs); a != "" {
-		var args []string
-		if err := json.Unmarshal([]byte(a), &args); err != nil {
-			os.Exit(99)
-		}
-		mode := os.Getenv(envChildMode)
-		if mode == "kill-after-spool" {
-			testOnlyAfterSpool = func() {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {}
-			}
-		}
-		testOnlyAfterArchiveWrite = func(n int64) {
-			if n < 256<<10 {
-				return
-			}
-			if mode == "kill" {
-				// SIGKILL: no deferred cleanup runs, as with the OOM killer.
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {}
-			}
-			if marker, ok := strings.CutPrefix(mode, "pause:"); ok {
-				_ = os.WriteFile(marker, nil, 0o600)
-				time.Sleep(time.Minute)
-			}
-		}
-		os.Exit(run(context.Background(), args, strings.NewReader(""), io.Discard, os.Stderr))
-	}
+	crashtest.RunChildIfAsked(map[string]func() int{"backup": backupChild})
 	runTests(m) // testscript.Main: m.Run, or the etcdsafe command of a script (script_test.go)
+}
+
+// backupChild runs the backup of envChildArgs, killed or paused at the
+// point envChildMode names.
+func backupChild() int {
+	var args []string
+	if err := json.Unmarshal([]byte(os.Getenv(envChildArgs)), &args); err != nil {
+		return 99
+	}
+	mode := os.Getenv(envChildMode)
+	if mode == "kill-after-spool" {
+		testOnlyAfterSpool = crashtest.KillSelf
+	}
+	testOnlyAfterArchiveWrite = func(n int64) {
+		if n < 256<<10 {
+			return
+		}
+		if mode == "kill" {
+			crashtest.KillSelf() // no deferred cleanup runs, as with the OOM killer
+		}
+		if marker, ok := strings.CutPrefix(mode, "pause:"); ok {
+			_ = os.WriteFile(marker, nil, 0o600)
+			time.Sleep(time.Minute) // holding the lock until the parent kills it
+		}
+	}
+	return run(context.Background(), args, strings.NewReader(""), io.Discard, os.Stderr)
 }
 
 // childBackup starts the test binary as a backup process.
@@ -84,20 +82,7 @@ func childBackupEnv(t *testing.T, mode string, env []string, args ...string) *ex
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), env...), envChildArgs+"="+string(a), envChildMode+"="+mode)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd
+	return crashtest.Child(t, "backup", append(env, envChildArgs+"="+string(a), envChildMode+"="+mode)...)
 }
 
 // keyPair writes a new identity file and returns its path and recipient.
@@ -642,13 +627,8 @@ func TestBackupKilledMidWrite(t *testing.T) {
 	out := t.TempDir()
 	kd := kubeDir(t, 2<<20)
 	cmd := childBackup(t, "kill", "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", kd, "-r", recip, "--out", out)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("child: %v", err)
-	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v", err)
+	if err := cmd.Wait(); !crashtest.Killed(err) {
+		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, cmd.Stderr)
 	}
 	if got := archivesIn(t, out); len(got) != 0 {
 		t.Fatalf("final-named files after kill: %v", got)
@@ -685,16 +665,7 @@ func TestBackupConcurrent(t *testing.T) {
 	kd := kubeDir(t, 2<<20)
 	marker := filepath.Join(t.TempDir(), "writing")
 	cmd := childBackup(t, "pause:"+marker, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", kd, "-r", recip, "--out", out)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(marker); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("first backup never started writing")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	crashtest.WaitFile(t, marker, 30*time.Second) // the first backup started writing
 	_, stderr, code := runCLI(t, "backup", "--from-db", filepath.Join(realDir, "snapshot.db"), "--kube-dir", "", "-r", recip, "--out", out)
 	if code != exitLocked || !strings.Contains(stderr, "locked") || !strings.Contains(stderr, fmt.Sprint(cmd.Process.Pid)) {
 		t.Fatalf("second run: exit %d, want 5 naming pid %d:\n%s", code, cmd.Process.Pid, stderr)
