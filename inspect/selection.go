@@ -44,7 +44,10 @@ type SelectArgs struct {
 // user's mistake, not the file's.
 type SelectionError struct{ Err error }
 
+// Error returns the wrapped error's text, a plain sentence for the user.
 func (e *SelectionError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *SelectionError) Unwrap() error { return e.Err }
 
 func selectionErrorf(format string, a ...any) error {

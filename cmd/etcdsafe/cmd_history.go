@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -119,7 +120,7 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 
 func (s *source) historyText(rec inspect.Record, ro renderOptions, cmd *cobra.Command) (string, error) {
 	obj, err := s.renderRecord(rec, ro.present(), cmd.ErrOrStderr(), nil)
-	if err == errNotObject {
+	if errors.Is(err, errNotObject) {
 		return string(rec.Value) + "\n", nil
 	}
 	if err != nil {

@@ -180,8 +180,10 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		for i := range entries {
 			if _, ok := res.Keep(&sel, &entries[i]); ok {
 				n++
-				bw.WriteString(clean(entries[i].Key))
-				if err = bw.WriteByte('\n'); err != nil {
+				if _, err = bw.WriteString(clean(entries[i].Key)); err == nil {
+					err = bw.WriteByte('\n')
+				}
+				if err != nil {
 					break
 				}
 			}

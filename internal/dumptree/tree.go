@@ -10,8 +10,8 @@ import (
 	"syscall"
 )
 
-// ErrUnsafeName: a segment that cannot be a file name under the root (the
-// caller reports it and goes on with the other files).
+// ErrUnsafeName is a segment that cannot be a file name under the root
+// (the caller reports it and goes on with the other files).
 var ErrUnsafeName = errors.New("unsafe name for a file path")
 
 // CheckSegment checks one path segment taken from an etcd key.
