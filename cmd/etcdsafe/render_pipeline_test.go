@@ -128,6 +128,8 @@ func TestParallelOutputMatchesSequential(t *testing.T) {
 			{"get deployments", []string{"get", fx.snap, "deployments", "-A", "--raw"}, []string{"note: /registry/deployments/alpha/old-018", "name: obj-007"}},
 			{"get selector", []string{"get", fx.snap, "pods", "-A", "-l", "i=1", "-o", "json"}, []string{`"name": "obj-004"`}},
 			{"get one name json", []string{"get", fx.snap, "configmaps/obj-007", "-o", "json"}, []string{`"kind": "List"`}},
+			{"ls table", []string{"ls", fx.snap, "-A"}, []string{"obj-119", "Deployment  apps/v1"}},
+			{"ls json", []string{"ls", fx.snap, "-A", "-o", "json"}, []string{`"name": "obj-119"`}},
 			{"dump", []string{"dump", fx.snap, "-A", "--decryption-config", fx.enc},
 				[]string{"unsafe name", "left out", "skipped 24 keys", "note: /registry/deployments/beta/old-008"}},
 			{"dump owned", []string{"dump", fx.snap, "-A", "--include-owned"}, []string{"error: /registry/secrets/alpha/obj-000", "skipped 24 keys"}},
