@@ -96,17 +96,12 @@ newest value, its size, and the encryption-at-rest provider and key name.` + exi
 			if err := o.validate(args[1:]); err != nil {
 				return err
 			}
-			switch o.output {
-			case "table", "json", "keys":
-			default:
-				return usagef("-o must be table, json or keys")
-			}
 			return runLs(cmd, o, args[0], args[1:], cmd.OutOrStdout())
 		},
 	}
 	o.addFlags(c)
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "list deleted objects still in the file's history")
-	c.Flags().StringVarP(&o.output, "output", "o", "table", "table, json or keys")
+	addOutputFlag(c.Flags(), &o.output, "table", "json", "keys")
 	return c
 }
 
