@@ -45,6 +45,7 @@ func TestBackupSameSecond(t *testing.T) {
 // TestBackupPassphraseFile: a blank first line is named as such; no
 // passphrase byte appears in the message.
 func TestBackupPassphraseFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, content, want string
 	}{
@@ -76,6 +77,7 @@ func TestBackupPassphraseFile(t *testing.T) {
 // zeroed page is free is archived. A snapshot with a valid trailer is not
 // page-checked.
 func TestBackupRawDBPageCheck(t *testing.T) {
+	t.Parallel()
 	snap, err := os.ReadFile(filepath.Join(realDir, "snapshot.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +154,7 @@ func bigKubeDir(t *testing.T) string {
 // format's bound is refused before any snapshot is taken (the endpoint
 // given is never dialled), with the counts and the limit.
 func TestBackupKubeDirTooLarge(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	kd := bigKubeDir(t)
 	out := t.TempDir()
@@ -171,6 +174,7 @@ func TestBackupKubeDirTooLarge(t *testing.T) {
 
 // TestBackupTmpDirInsideOut: staging inside the backup dir is refused.
 func TestBackupTmpDirInsideOut(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	out := t.TempDir()
 	for _, tmp := range []string{out, filepath.Join(out, "staging")} {
@@ -184,6 +188,7 @@ func TestBackupTmpDirInsideOut(t *testing.T) {
 // TestPruneGroups: two masters in one directory keep their own newest;
 // list shows the cluster and host of each.
 func TestPruneGroups(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 2, 0, 0, 0, time.UTC) }
 	for d := 1; d <= 4; d++ {
@@ -226,6 +231,7 @@ func TestPruneGroups(t *testing.T) {
 // skew) never make --keep-last delete the archive just written, and are
 // reported; other masters' backups are not touched by this run.
 func TestBackupKeepsCurrentDespiteFutureSidecars(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	out := t.TempDir()
 	host, _ := os.Hostname()
@@ -259,6 +265,7 @@ func TestBackupKeepsCurrentDespiteFutureSidecars(t *testing.T) {
 // TestPruneSweepsTempsAndCleansNames: prune removes killed runs' partial
 // archives (dry run only lists them) and prints hostile names escaped.
 func TestPruneSweepsTempsAndCleansNames(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
 	evil := "evil\x1b]0;pwned\x07\u202e-20260301T020000Z.tar.zst.age"

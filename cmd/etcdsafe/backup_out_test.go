@@ -12,6 +12,7 @@ import (
 // directory, which list and prune never see); a new file named like an
 // archive is written.
 func TestBackupOutMissingDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(realDir, "snapshot.db")
 	_, stderr, code := runCLI(t, "backup", "--from-db", db, "--kube-dir", "", "--insecure-no-encryption", "--out", filepath.Join(dir, "backups"))
@@ -34,6 +35,7 @@ func TestBackupOutMissingDir(t *testing.T) {
 // verifies and holds the same snapshot; a higher level a smaller one; an
 // unknown level is a usage error.
 func TestBackupCompression(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(realDir, "snapshot.db")
 	sizes := map[string]int64{}

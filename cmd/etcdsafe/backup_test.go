@@ -336,7 +336,11 @@ func TestBackupTLSRoundTrip(t *testing.T) {
 	t.Setenv("ETCDCTL_CACERT", filepath.Join(pki, "ca.crt"))
 	t.Setenv("ETCDCTL_CERT", filepath.Join(pki, "apiserver-etcd-client.crt"))
 	t.Setenv("ETCDCTL_KEY", filepath.Join(pki, "apiserver-etcd-client.key"))
-	time.Sleep(1100 * time.Millisecond) // names have one-second resolution
+	// Names have one-second resolution: this run's clock is a second ahead
+	// (testOnlyNow; this test is not parallel).
+	later := time.Now().Add(time.Second)
+	testOnlyNow = func() time.Time { return later }
+	t.Cleanup(func() { testOnlyNow = time.Now })
 	if _, err := s.Client.Put(ctx, "/registry/configmaps/default/late", "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +363,7 @@ func TestBackupTLSRoundTrip(t *testing.T) {
 // TestBackupCertErrors: a TLS endpoint without usable client certificates
 // fails with a clear error and leaves nothing behind.
 func TestBackupCertErrors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}
@@ -393,6 +398,7 @@ func TestBackupCertErrors(t *testing.T) {
 // TestBackupOffline: --from-db (the real kube-apiserver snapshot) and
 // --from-data-dir (a stopped member; a running one is refused with 5).
 func TestBackupOffline(t *testing.T) {
+	t.Parallel()
 	key, recip := keyPair(t, true)
 	t.Run("from-db", func(t *testing.T) {
 		out := t.TempDir()
@@ -559,6 +565,7 @@ func TestVerifyDamaged(t *testing.T) {
 // the staging dir) unless --allow-unencrypted is given: nothing proves who
 // wrote it. With the flag it verifies without a key, with a warning.
 func TestBackupInsecure(t *testing.T) {
+	t.Parallel()
 	arch := makeArchive(t, "", 0)
 	if !strings.HasSuffix(arch, ".tar.zst") {
 		t.Fatalf("name %q", arch)
@@ -623,6 +630,7 @@ func TestBackupPassphrase(t *testing.T) {
 // writing leaves no final-named archive or sidecar, and the next run
 // succeeds (the kernel released the lock).
 func TestBackupKilledMidWrite(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	out := t.TempDir()
 	kd := kubeDir(t, 2<<20)
@@ -660,6 +668,7 @@ func TestBackupKilledMidWrite(t *testing.T) {
 // TestBackupConcurrent: while one backup process is writing into a
 // directory, a second run on it exits 5 and writes nothing; so does prune.
 func TestBackupConcurrent(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	out := t.TempDir()
 	kd := kubeDir(t, 2<<20)
@@ -722,6 +731,7 @@ func writeFakeBackupOf(t *testing.T, dir string, at time.Time, cluster, host, na
 // TestPrune: decisions on a table of dates, dry run, deletion of archive
 // and sidecar, archives without sidecars kept.
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	day := func(d, h int) time.Time { return time.Date(2026, 3, d, h, 0, 0, 0, time.UTC) }
 	dates := []time.Time{day(1, 2), day(2, 2), day(3, 2), day(3, 14), day(9, 2), day(10, 2)} // 1 Mar is a Sunday
 	tests := []struct {
@@ -782,6 +792,7 @@ func TestPrune(t *testing.T) {
 // TestBackupPruneAfterSuccess: --keep-last after a backup deletes the
 // older ones in the same run.
 func TestBackupPruneAfterSuccess(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	out := t.TempDir()
 	host, _ := os.Hostname()
@@ -804,6 +815,7 @@ func TestBackupPruneAfterSuccess(t *testing.T) {
 // TestBackupMetricsFailureCounter: failures increment a counter carried
 // across runs, and the last success is kept.
 func TestBackupMetricsFailureCounter(t *testing.T) {
+	t.Parallel()
 	_, recip := keyPair(t, true)
 	metrics := filepath.Join(t.TempDir(), "m.prom")
 	base := []string{"backup", "--kube-dir", "", "-r", recip, "--out", t.TempDir(), "--metrics-file", metrics}
@@ -840,6 +852,7 @@ func TestBackupMetricsFailureCounter(t *testing.T) {
 }
 
 func TestKeygen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name   string
@@ -896,6 +909,7 @@ func TestKeygen(t *testing.T) {
 }
 
 func TestBackupUsage(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(realDir, "snapshot.db")
 	tests := []struct {
 		name string

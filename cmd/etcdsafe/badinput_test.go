@@ -45,6 +45,7 @@ func sha(t *testing.T, path string) [32]byte {
 // TestBadInput: every kind of bad input gets a clear message, the
 // documented exit code, and no panic.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	realDB := filepath.Join(realDir, "snapshot.db")
 	enc := filepath.Join(realDir, "encryption-config.yaml")
@@ -118,6 +119,7 @@ func mustRead(t *testing.T, path string) string {
 // TestLockedDB: a db held by a running etcd (an exclusive flock) gives exit
 // 5 after the lock timeout, not a hang.
 func TestLockedDB(t *testing.T) {
+	t.Parallel()
 	db := copyFile(t, filepath.Join(realDir, "snapshot.db"), filepath.Join(t.TempDir(), "db"), nil)
 	holder, err := bolt.Open(db, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -138,6 +140,7 @@ func TestLockedDB(t *testing.T) {
 // reported per record or as corruption, never a panic, and status --check
 // exits 3.
 func TestCorruptedPages(t *testing.T) {
+	t.Parallel()
 	realDB := filepath.Join(realDir, "snapshot.db")
 	for _, off := range []int{4096 * 20, 4096*40 + 100, 4096 * 60} {
 		db := copyFile(t, realDB, filepath.Join(t.TempDir(), "db"), func(b []byte) []byte {

@@ -35,6 +35,7 @@ var dnsLabelKinds = regexp.MustCompile(`^(Namespace|Service)$`)
 // object-meta validation kube-apiserver runs on create, without any
 // server-set field.
 func TestDumpCreateReady(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "dump")
 	if _, stderr, code := runCLI(t, "dump", demoDB, "--out", out, "--include-owned", "--decryption-config", demoEnc); code != 0 {
 		t.Fatalf("dump: exit %d\n%s", code, stderr)

@@ -14,6 +14,7 @@ import (
 // TestKMSValue: a value a KMS plugin encrypted gets a clear error naming the
 // provider, never garbage, and the other objects are still printed.
 func TestKMSValue(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts an embedded etcd")
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestManifestForceNewClusterCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "etcd.yaml")
 	orig := mustRead(t, "../../restore/testdata/etcd-kubeadm-single.yaml")

@@ -30,6 +30,7 @@ var oldRealDirs = []struct {
 // `get --raw` decodes from the snapshot it wrote, Secrets decrypted.
 // managedFields aside, which the capture removed as kubectl does.
 func TestParityWithOlderAPIServers(t *testing.T) {
+	t.Parallel()
 	for _, tc := range oldRealDirs {
 		t.Run(filepath.Base(tc.dir), func(t *testing.T) {
 			snap := filepath.Join(tc.dir, "snapshot.db")
@@ -54,6 +55,7 @@ func TestParityWithOlderAPIServers(t *testing.T) {
 // kube-apiserver v1.33 restores into a data dir that today's etcd serves,
 // every live key present, Secrets still encrypted, revision bumped.
 func TestRestoreOlderSnapshots(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a real etcd")
 	}

@@ -35,6 +35,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 // converted from their v1beta1 storage version. managedFields aside, which
 // kubectl hides.
 func TestParityWithRealAPIServer(t *testing.T) {
+	t.Parallel()
 	equal, total := compareWithAPI(t, realDir)
 	t.Logf("parity %d/%d", equal, total)
 	fmt.Printf("parity %d/%d\n", equal, total)
@@ -154,6 +155,7 @@ func jsonDiff(path string, a, b any) []string {
 }
 
 func TestJSONDiffFindsDifferences(t *testing.T) {
+	t.Parallel()
 	a := map[string]any{"metadata": map[string]any{"name": "x"}, "spec": map[string]any{"ports": []any{1.0, 2.0}}}
 	b := map[string]any{"metadata": map[string]any{"name": "x"}, "spec": map[string]any{"ports": []any{1.0, 3.0}}, "status": map[string]any{}}
 	got := jsonDiff("", a, b)

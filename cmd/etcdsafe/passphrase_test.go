@@ -48,6 +48,7 @@ func TestPromptPassphrase(t *testing.T) {
 
 // TestPromptPassphraseNoTerminal: without a terminal, a clear usage error.
 func TestPromptPassphraseNoTerminal(t *testing.T) {
+	t.Parallel()
 	if _, err := readPassphrase("tty", false); err == nil {
 		t.Skip("this test process has a controlling terminal")
 	} else if !strings.Contains(err.Error(), "needs a terminal") {

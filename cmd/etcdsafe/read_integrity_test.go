@@ -29,6 +29,7 @@ import (
 // 1.4.1 printed as 1.4.9). Now every command must exit 3, print nothing on
 // stdout and leave nothing under --out, whatever the flip hit.
 func TestReadBitFlipSweep(t *testing.T) {
+	t.Parallel()
 	orig, err := os.ReadFile(filepath.Join(realDir, "snapshot.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,7 @@ func TestReadBitFlipSweep(t *testing.T) {
 // unchecked; --check runs bbolt's page check and a zeroed page is exit 3
 // with nothing printed (before, 70 of 74 such dbs went through).
 func TestReadRawDBUnchecked(t *testing.T) {
+	t.Parallel()
 	orig, err := os.ReadFile(filepath.Join(realDir, "snapshot.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +118,7 @@ func TestReadRawDBUnchecked(t *testing.T) {
 // command, deaf to SIGTERM); "-" reads a snapshot or an archive from
 // standard input.
 func TestReadSourceKinds(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -180,6 +183,7 @@ func runCLIStdin(t *testing.T, stdin *os.File, args ...string) (string, string, 
 // so. A source that fails to open no longer leaves its staged copy (a
 // shadowed err kept it), and the message names the archive, not the copy.
 func TestReadStagingLeftovers(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	// what a killed run leaves: the dir, its lock file (no longer
 	// locked: the process is gone) and the plaintext snapshot
@@ -244,6 +248,7 @@ func TestReadStagingLeftovers(t *testing.T) {
 // the terminal raw. ls's table and every error message show them escaped;
 // -o keys stays raw when it is not printed to a terminal (for scripts).
 func TestReadNamesSanitized(t *testing.T) {
+	t.Parallel()
 	if got := cleanMessage(errString("key /registry/x\x1b]0;pwned\x07: bad\nsecond line")); got != `key /registry/x\x1b]0;pwned\x07: bad`+"\nsecond line" {
 		t.Errorf("cleanMessage: %q", got)
 	}
@@ -292,6 +297,7 @@ func (e errString) Error() string { return string(e) }
 // archive's last chunk from a cut, so both were called "truncated". With
 // the sidecar's size at hand they are told apart.
 func TestReadArchiveFlipNotTruncated(t *testing.T) {
+	t.Parallel()
 	key, recip := keyPair(t, false)
 	arch := makeArchive(t, recip, 0)
 	data, err := os.ReadFile(arch)
@@ -347,6 +353,7 @@ func TestSignalContextSIGTERM(t *testing.T) {
 // not "no identity matches" (exit 4), which would send an operator hunting
 // for another key.
 func TestReadArchiveDamagedStanza(t *testing.T) {
+	t.Parallel()
 	key, recip := keyPair(t, true)
 	arch := makeArchive(t, recip, 0)
 	data, err := os.ReadFile(arch)

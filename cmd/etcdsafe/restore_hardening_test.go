@@ -71,6 +71,7 @@ func kubeWithEtcdManifest(t *testing.T, name, dataDir string, extra map[string]s
 // which a dry run shows and a restore wants confirmed (exit 2); an empty
 // dir is replaced and never called "the old data dir".
 func TestRestoreCLIDataDirRules(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	victim := filepath.Join(work, "home")
 	if err := os.MkdirAll(filepath.Join(victim, ".ssh"), 0o700); err != nil {
@@ -177,6 +178,7 @@ func listNames(t *testing.T, dir string) []string {
 // TestRestoreCLIUnencrypted: a plain archive is refused (exit 3, hint to
 // --allow-unencrypted) with the data dir untouched, and restored with it.
 func TestRestoreCLIUnencrypted(t *testing.T) {
+	t.Parallel()
 	kube := kubeWithEtcdManifest(t, "m1", "/var/lib/etcd", map[string]string{"admin.conf": "admin"})
 	arch, _ := restoreArchive(t, kube, false)
 	dir := t.TempDir()
@@ -201,6 +203,7 @@ func TestRestoreCLIUnencrypted(t *testing.T) {
 // manifest's member name and data dir) reach the terminal with their escape
 // sequences shown, not interpreted.
 func TestRestoreCLIEscapes(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	cand := filepath.Join(work, "etcd\x1b[2J")
 	kube := kubeWithEtcdManifest(t, "m\x1b]0;owned\x07", cand, map[string]string{"pki/ev\x1b[31mil.crt": "x"})
@@ -229,6 +232,7 @@ func TestRestoreCLIEscapes(t *testing.T) {
 // TestRestoreCLISweepLog: a staging dir that a killed restore left beside
 // the data dir is removed by the next restore, which says so.
 func TestRestoreCLISweepLog(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	left := filepath.Join(dir, ".etcdsafe-restore-1234")
 	if err := os.Mkdir(left, 0o700); err != nil {

@@ -19,6 +19,7 @@ import (
 // by `restore` (dry run first, which changes nothing), the kube dir comes
 // back, and a real etcd serves every key of demo.db from the restored dir.
 func TestRestoreArchiveCLI(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a real etcd")
 	}
@@ -103,6 +104,7 @@ func TestRestoreArchiveCLI(t *testing.T) {
 }
 
 func TestRestoreCLIErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "raw.db")
 	// demo.db is a snapshot; without its trailer it is what a copy of

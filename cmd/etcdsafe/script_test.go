@@ -83,6 +83,7 @@ var scriptFixtures = map[string]string{
 // TestScripts runs testdata/script/*.txtar: the CLI's behaviour, one
 // scenario per file, as shell sessions (exit codes, output, files left).
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		Setup:               scriptSetup,

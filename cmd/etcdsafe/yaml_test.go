@@ -14,6 +14,7 @@ import (
 // TestMarshalYAMLMatchesSigsYAML: every object of the fixtures, raw and
 // create-ready, prints the same with marshalYAML as with sigs.k8s.io/yaml.
 func TestMarshalYAMLMatchesSigsYAML(t *testing.T) {
+	t.Parallel()
 	n := 0
 	for _, src := range []struct{ db, enc string }{
 		{filepath.Join(realDir, "snapshot.db"), filepath.Join(realDir, "encryption-config.yaml")},
