@@ -20,6 +20,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	snap := randBytes(t, 5<<20)
 	kube := makeKubeDir(t)
 	id := newX25519(t)
@@ -137,6 +138,7 @@ func compareTree(t *testing.T, want, got string) {
 // TestStockTools opens an archive exactly as `age -d | zstd -d | tar -x`
 // would: age.Decrypt, a default zstd decoder, archive/tar.
 func TestStockTools(t *testing.T) {
+	t.Parallel()
 	snap := randBytes(t, 2*frameSize+300<<10) // three zstd frames, read as one stream
 	kube := makeKubeDir(t)
 	id := newX25519(t)
@@ -218,6 +220,7 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 }
 
 func TestSizeBoundaries(t *testing.T) {
+	t.Parallel()
 	const chunk = 64 << 10 // age's STREAM chunk
 	sizes := []int{0, 1, chunk - 1, chunk, chunk + 1, 2*chunk + 7, 1<<20 + 3}
 	steps := []int{1 << 20, 4097, 7}
@@ -271,6 +274,7 @@ func TestSizeBoundaries(t *testing.T) {
 }
 
 func TestWriterRejects(t *testing.T) {
+	t.Parallel()
 	id := newX25519(t)
 	recips := []age.Recipient{id.Recipient()}
 	snap := randBytes(t, 1000)
@@ -326,6 +330,7 @@ func TestWriterRejects(t *testing.T) {
 }
 
 func TestFileChangedDuringBackup(t *testing.T) {
+	t.Parallel()
 	kube := makeKubeDir(t)
 	w, err := NewWriter(io.Discard, WriterOptions{Insecure: true})
 	if err != nil {
@@ -343,6 +348,7 @@ func TestFileChangedDuringBackup(t *testing.T) {
 }
 
 func TestPlainArchive(t *testing.T) {
+	t.Parallel()
 	snap := randBytes(t, 200<<10)
 	arch := writeArchive(t, archiveSpec{snapshot: snap, opts: WriterOptions{Insecure: true}})
 	if _, err := Extract(context.Background(), bytes.NewReader(arch), ReaderOptions{}, ExtractOptions{}); !errors.Is(err, ErrUnencrypted) {
@@ -414,6 +420,7 @@ func TestKeysAndPassphrase(t *testing.T) {
 }
 
 func TestIdentityFile(t *testing.T) {
+	t.Parallel()
 	for _, pq := range []bool{true, false} {
 		t.Run(map[bool]string{true: "pq", false: "x25519"}[pq], func(t *testing.T) {
 			id, err := GenerateIdentity(pq)
@@ -452,6 +459,7 @@ func TestIdentityFile(t *testing.T) {
 }
 
 func TestParseRecipientsRejects(t *testing.T) {
+	t.Parallel()
 	id, _ := GenerateIdentity(false)
 	secret := string(id.File(time.Now()))
 	tests := []struct {
@@ -479,6 +487,7 @@ func TestParseRecipientsRejects(t *testing.T) {
 }
 
 func TestSniffFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	id := newX25519(t)
 	snap := randBytes(t, 4096)

@@ -36,6 +36,7 @@ func flip(b []byte, off int) []byte {
 }
 
 func TestEncryptedCorruption(t *testing.T) {
+	t.Parallel()
 	id := newX25519(t)
 	snap := randBytes(t, 200<<10)
 	arch := writeArchive(t, archiveSpec{snapshot: snap, kubeDir: makeKubeDir(t), opts: WriterOptions{Recipients: []age.Recipient{id.Recipient()}}})
@@ -118,6 +119,7 @@ func isAny(err error, targets []error) bool {
 }
 
 func TestPlainCorruption(t *testing.T) {
+	t.Parallel()
 	snap := randBytes(t, 300<<10)
 	arch := writeArchive(t, archiveSpec{snapshot: snap, opts: WriterOptions{Insecure: true}})
 	opts := ReaderOptions{Insecure: true}
@@ -188,6 +190,7 @@ func manifestJSON(t *testing.T, version int, entries ...EntryInfo) []byte {
 }
 
 func TestManifestMismatch(t *testing.T) {
+	t.Parallel()
 	body := []byte("snapshot bytes")
 	good := EntryInfo{Path: SnapshotPath, Type: TypeFile, Mode: 0o600, Size: int64(len(body)), SHA256: sumHex(body)}
 	goodTar := craftEntry{tar.Header{Name: SnapshotPath, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body))}, body}
@@ -231,6 +234,7 @@ func TestManifestMismatch(t *testing.T) {
 }
 
 func TestParseManifestRejects(t *testing.T) {
+	t.Parallel()
 	sum := sumHex(nil)
 	tests := []struct {
 		name string

@@ -13,6 +13,7 @@ import (
 // TestCheckDirEstimate: for a directory that fits, the estimate covers the
 // manifest the Writer really writes, within the allowance for the rest.
 func TestCheckDirEstimate(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	for i := range 200 {
 		// Names JSON escapes (<, &, a control byte, non-ASCII) and sizes of
@@ -74,6 +75,7 @@ func TestCheckDirEstimate(t *testing.T) {
 // bound is refused with the counts and the limit. Long names that JSON
 // escapes 6-fold keep the directory small (a few hundred files).
 func TestCheckDirTooLarge(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	seg := strings.Repeat("<", 240)
 	deep := root

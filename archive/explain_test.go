@@ -11,6 +11,7 @@ import (
 )
 
 func TestExplainTruncation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.tar.zst.age")
 	if err := os.WriteFile(p, make([]byte, 100), 0o600); err != nil {
@@ -46,6 +47,7 @@ func TestExplainTruncation(t *testing.T) {
 }
 
 func TestExplainWrongKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.tar.zst.age")
 	if err := os.WriteFile(p, make([]byte, 100), 0o600); err != nil {

@@ -66,6 +66,7 @@ func fileEntry(name, body string) craftEntry {
 // Insecure, truncation and cancellation reported as such, and nothing
 // left behind by a failure but a partial kube dir staging tree.
 func TestExtract(t *testing.T) {
+	t.Parallel()
 	id := newX25519(t)
 	enc := ReaderOptions{Identities: []age.Identity{id}}
 	plain := ReaderOptions{Insecure: true}
@@ -237,6 +238,7 @@ func mapKeys(m map[string][]byte) func(func(string) bool) {
 // age's last chunk (the file has its sidecar's size) from a cut, and a
 // damaged recipient stanza from a wrong key; on a stream it cannot.
 func TestExtractExplains(t *testing.T) {
+	t.Parallel()
 	id := newX25519(t)
 	arch := writeArchive(t, archiveSpec{snapshot: randBytes(t, 100<<10), opts: WriterOptions{Recipients: []age.Recipient{id.Recipient()}}})
 	// line 2 is "-> X25519 <share>", line 3 the wrapped file key (base64)

@@ -12,6 +12,7 @@ import (
 // TestFrameWriter: any input, cut into frames at any size and written in
 // any pieces, decodes to itself as one zstd stream, frames in order.
 func TestFrameWriter(t *testing.T) {
+	t.Parallel()
 	data := bytes.Repeat([]byte("etcdsafe frames "), 4000) // 64000 bytes
 	copy(data[1000:], randBytes(t, 3000))
 	for _, size := range []int{0, 1, 999, 1000, 64000} {
@@ -62,6 +63,7 @@ func (f *failAfter) Write(p []byte) (int, error) {
 // TestFrameWriterError: a failing destination fails Write or Close with its
 // error, and Close still waits for the frames in flight.
 func TestFrameWriterError(t *testing.T) {
+	t.Parallel()
 	fw, err := newFrameWriter(&failAfter{n: 2}, zstd.SpeedDefault, 2)
 	if err != nil {
 		t.Fatal(err)

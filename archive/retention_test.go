@@ -13,6 +13,7 @@ import (
 // TestApplyRetention checks decisions against a calendar worked out by
 // hand, following restic's documented `forget` examples.
 func TestApplyRetention(t *testing.T) {
+	t.Parallel()
 	at := func(s string) time.Time {
 		tm, err := time.Parse("2006-01-02 15:04", s)
 		if err != nil {
@@ -84,6 +85,7 @@ func TestApplyRetention(t *testing.T) {
 }
 
 func TestApplyRetentionTiesAndInput(t *testing.T) {
+	t.Parallel()
 	ts := time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
 	items := []RetentionItem{{Name: "x", Time: ts}, {Name: "z", Time: ts}, {Name: "y", Time: ts}}
 	got := ApplyRetention(items, RetentionPolicy{Last: 1})
@@ -99,6 +101,7 @@ func TestApplyRetentionTiesAndInput(t *testing.T) {
 }
 
 func TestRetentionPolicyString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		p    RetentionPolicy
 		want string
@@ -117,6 +120,7 @@ func TestRetentionPolicyString(t *testing.T) {
 }
 
 func TestSidecar(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	arch := filepath.Join(dir, "m0-20260501T020000Z.tar.zst.age")
 	content := randBytes(t, 100_000)
@@ -188,6 +192,7 @@ func TestSidecar(t *testing.T) {
 }
 
 func TestRecipientFingerprint(t *testing.T) {
+	t.Parallel()
 	fp := RecipientFingerprint("ssh-ed25519 AAAAC3Nza key@host")
 	tests := []struct {
 		line, prefix string
@@ -214,6 +219,7 @@ func TestRecipientFingerprint(t *testing.T) {
 // TestApplyRetentionGroups: two masters in one directory each keep their
 // own N newest; one master's many backups never push out the other's.
 func TestApplyRetentionGroups(t *testing.T) {
+	t.Parallel()
 	day := func(d int) time.Time { return time.Date(2026, 4, d, 2, 0, 0, 0, time.UTC) }
 	g := DefaultGroupBy
 	var items []RetentionItem
@@ -254,6 +260,7 @@ func TestApplyRetentionGroups(t *testing.T) {
 // TestApplyRetentionCurrent: sidecars dated ahead (clock skew) outrank the
 // archive just written; it is kept anyway, and only it is.
 func TestApplyRetentionCurrent(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 4, 10, 2, 0, 0, 0, time.UTC)
 	var items []RetentionItem
 	for d := 1; d <= 7; d++ {
@@ -289,6 +296,7 @@ func TestApplyRetentionCurrent(t *testing.T) {
 }
 
 func TestParseGroupBy(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want string
 		err      bool

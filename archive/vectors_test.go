@@ -89,6 +89,7 @@ func (v vector) opts(t testing.TB) ReaderOptions {
 }
 
 func TestVectors(t *testing.T) {
+	t.Parallel()
 	if *update {
 		generateVectors(t)
 	}

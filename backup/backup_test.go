@@ -24,6 +24,7 @@ import (
 // of the fixture and the archive's size and hash; stock tools read the
 // snapshot back byte for byte.
 func TestRunFromDB(t *testing.T) {
+	t.Parallel()
 	id := identity(t)
 	dir := t.TempDir()
 	o := fileOptions(dir, id)
@@ -75,6 +76,7 @@ func TestRunFromDB(t *testing.T) {
 // TestRunStdout: the archive alone goes to Stdout; nothing is published
 // and the Result has no location.
 func TestRunStdout(t *testing.T) {
+	t.Parallel()
 	id := identity(t)
 	o := fileOptions(t.TempDir(), id)
 	var buf bytes.Buffer
@@ -94,6 +96,7 @@ func TestRunStdout(t *testing.T) {
 // TestRunSameSecond: backups named from the same second get _02, _03; List
 // orders the later first.
 func TestRunSameSecond(t *testing.T) {
+	t.Parallel()
 	id := identity(t)
 	dir := t.TempDir()
 	at := time.Date(2026, 6, 1, 2, 0, 0, 0, time.UTC)
@@ -120,6 +123,7 @@ func TestRunSameSecond(t *testing.T) {
 // TestRunRefusesBeforeSnapshot: problems found before the snapshot fail
 // with the right error and write nothing; the endpoint is never dialled.
 func TestRunRefusesBeforeSnapshot(t *testing.T) {
+	t.Parallel()
 	id := identity(t)
 	big := bigKubeDir(t)
 	file := filepath.Join(t.TempDir(), "file")
@@ -189,6 +193,7 @@ func bigKubeDir(t *testing.T) string {
 // (no trailer) with a zeroed page that bbolt's check sees, are refused
 // with an integrity error and nothing published.
 func TestRunDamagedDB(t *testing.T) {
+	t.Parallel()
 	snap, err := os.ReadFile(realDB)
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +284,7 @@ func (p cancelProgress) Written(n int64) {
 // TestRunInterrupted: a context cancelled mid-write fails the run with
 // context.Canceled and leaves neither a final name nor a temp file.
 func TestRunInterrupted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	o := fileOptions(dir, identity(t))
 	o.KubeDir = kubeDir(t, 2<<20)
@@ -296,6 +302,7 @@ func TestRunInterrupted(t *testing.T) {
 // TestRunSweeps: a run removes the partial archives killed runs left in
 // the target (not other temp files) and logs each.
 func TestRunSweeps(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	partial := filepath.Join(dir, ".c-20260302T020000Z.tar.zst.age.tmp-12345")
 	other := filepath.Join(dir, ".notes.txt.tmp-1")
@@ -325,6 +332,7 @@ func TestRunSweeps(t *testing.T) {
 // snapshot is spooled in a staging dir under TmpDir that is gone after the
 // run, and the sidecar records the member's revision and endpoint.
 func TestRunLive(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}

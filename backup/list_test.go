@@ -17,6 +17,7 @@ import (
 // names another archive, is listed with its file time and the reason;
 // temp files, sidecars alone and other files are not archives.
 func TestList(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 2, 0, 0, 0, time.UTC) }
 	a := fakeBackup(t, dir, day(1), "c", "h", ArchiveName("c", "", day(1), true))
@@ -66,6 +67,7 @@ func TestList(t *testing.T) {
 // TestPrune: decisions on a table of dates, dry run, deletion of archive
 // and sidecar, archives without sidecars kept.
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	day := func(d, h int) time.Time { return time.Date(2026, 3, d, h, 0, 0, 0, time.UTC) }
 	dates := []time.Time{day(1, 2), day(2, 2), day(3, 2), day(3, 14), day(9, 2), day(10, 2)} // 1 Mar is a Sunday
 	tests := []struct {
@@ -134,6 +136,7 @@ func TestPrune(t *testing.T) {
 // TestPruneGroups: two masters in one directory keep their own newest by
 // default grouping; with none, one series.
 func TestPruneGroups(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 2, 0, 0, 0, time.UTC) }
 	for d := 1; d <= 4; d++ {
@@ -164,6 +167,7 @@ func TestPruneGroups(t *testing.T) {
 // skew) never make Keep delete the archive just written, and are
 // reported; other masters' backups are not touched by the run.
 func TestRunKeepsCurrentDespiteFutureSidecars(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	future := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Hour)
 	for i := range 3 {
@@ -195,6 +199,7 @@ func TestRunKeepsCurrentDespiteFutureSidecars(t *testing.T) {
 // TestPruneSweepsPartials: Prune removes killed runs' partial archives and
 // sidecars (a dry run only lists them), never other temp files.
 func TestPruneSweepsPartials(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	fakeBackup(t, dir, time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC), "c", "h", "c-20260301T020000Z.tar.zst.age")
 	partials := []string{filepath.Join(dir, ".c-20260302T020000Z.tar.zst.age.json.tmp-7"), filepath.Join(dir, ".c-20260302T020000Z.tar.zst.age.tmp-12345")} // directory order

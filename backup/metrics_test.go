@@ -48,6 +48,7 @@ func parseMetrics(t *testing.T, path string) map[string]float64 {
 // a counter carried across runs and keep the last success; a recovery
 // resets the run status but not the counter; the file is 0644.
 func TestWriteMetrics(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "m.prom")
 	t0 := time.Unix(1767225600, 0)
 	ok := &Result{Duration: 1500 * time.Millisecond, Sidecar: &archive.Sidecar{ArchiveSize: 1 << 20, DBSize: 303136, Revision: 231}}
@@ -106,6 +107,7 @@ func TestWriteMetrics(t *testing.T) {
 // hand-edited file); a damaged tail keeps what precedes it, and an
 // unreadable file counts as none.
 func TestWriteMetricsCarriesOver(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, prev   string
 		wantFailures float64

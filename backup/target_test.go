@@ -15,6 +15,7 @@ import (
 // refuses an existing name, Abort leaves nothing, Delete is durable and
 // idempotent, names must be one path element, Lock excludes a second run.
 func TestLocal(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()
 	l := NewLocal(dir)
@@ -101,6 +102,7 @@ func TestLocal(t *testing.T) {
 
 // TestOpenLocal: --out as a directory, a new archive file, or refused.
 func TestOpenLocal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "x.tar.zst")
 	if err := os.WriteFile(existing, nil, 0o600); err != nil {

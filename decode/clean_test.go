@@ -88,6 +88,7 @@ func cleanRender(t *testing.T, u *unstructured.Unstructured, removed []string) [
 }
 
 func TestCreateReadyGolden(t *testing.T) {
+	t.Parallel()
 	for _, in := range cleanInputs(t) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
@@ -152,6 +153,7 @@ func cleanStrict(s *runtime.Scheme, obj map[string]any) (runtime.Object, error) 
 // create request body for its type: strict decoding succeeds, identity
 // survives, and no server-owned field remains.
 func TestCreateReadyStrict(t *testing.T) {
+	t.Parallel()
 	s := cleanScheme(t)
 	for _, in := range cleanInputs(t) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
@@ -256,6 +258,7 @@ func cleanCheckKind(t *testing.T, obj map[string]any) {
 // TestCreateReadyStrictCatchesUnknownFields makes sure the strict check above
 // can fail.
 func TestCreateReadyStrictCatchesUnknownFields(t *testing.T) {
+	t.Parallel()
 	s := cleanScheme(t)
 	tests := []struct {
 		name string
@@ -276,6 +279,7 @@ func TestCreateReadyStrictCatchesUnknownFields(t *testing.T) {
 }
 
 func TestCreateReadyRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		opts        CleanOptions
@@ -520,6 +524,7 @@ func TestCreateReadyRules(t *testing.T) {
 // TestCreateReadyOddShapes feeds fields of the wrong type: nothing may panic
 // and the generic rules still apply where they can.
 func TestCreateReadyOddShapes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		in          string
@@ -572,6 +577,7 @@ func TestCreateReadyOddShapes(t *testing.T) {
 }
 
 func TestCleanPath(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ parent, key, want string }{
 		{"", "status", "status"},
 		{"metadata", "uid", "metadata.uid"},
@@ -595,6 +601,7 @@ func TestCleanPath(t *testing.T) {
 // managedFields marked as requested are dropped on a second pass, because the
 // first pass removed managedFields.
 func TestCreateReadyIdempotent(t *testing.T) {
+	t.Parallel()
 	second := map[string][]string{
 		"service-loadbalancer-ssa": {"spec.ports[1].nodePort"},
 	}
@@ -714,6 +721,7 @@ func ExampleCreateReady() {
 // the served object held there. (The served value itself may differ from the
 // annotation after imperative edits such as kubectl scale.)
 func TestCreateReadyKeepsAppliedFields(t *testing.T) {
+	t.Parallel()
 	checked := 0
 	for _, in := range cleanInputs(t) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")

@@ -57,6 +57,7 @@ func convDiff(t *testing.T, got, want any) {
 // served for it, except resourceVersion (the caller sets it from the mod
 // revision) and managedFields (kubectl hides them).
 func TestConvertCRDRealSnapshot(t *testing.T) {
+	t.Parallel()
 	const key = "/registry/apiextensions.k8s.io/customresourcedefinitions/certificates.cert-manager.io"
 	kv, ok := resNewest(t)[key]
 	if !ok || len(kv.Value) == 0 {
@@ -162,6 +163,7 @@ var convDroppedFromAPI = map[schema.GroupVersion]bool{
 // serves, and an apiVersion-only rewrite is used only where the served type
 // has every field of the stored one with the same type.
 func TestServedVersionTable(t *testing.T) {
+	t.Parallel()
 	s := resTestScheme(t)
 	tab := BuiltinResources()
 	served := map[schema.GroupKind]string{}
@@ -217,6 +219,7 @@ func TestServedVersionTable(t *testing.T) {
 }
 
 func TestServedVersionStillServed(t *testing.T) {
+	t.Parallel()
 	for _, gvk := range []schema.GroupVersionKind{
 		{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"},
 		{Group: "autoscaling", Version: "v1", Kind: "HorizontalPodAutoscaler"},
@@ -248,6 +251,7 @@ func convObj(apiVersion, kind string, fields map[string]any) *unstructured.Unstr
 }
 
 func TestConvertToServed(t *testing.T) {
+	t.Parallel()
 	type m = map[string]any
 	type l = []any
 	tests := []struct {
@@ -481,6 +485,7 @@ func TestConvertToServed(t *testing.T) {
 // schemas match) and requires kube-aggregator's conversion to give back what
 // the API served.
 func TestConvertAPIServiceV1beta1(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(resRealPath(t, "api/apiservices.apiregistration.k8s.io.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -507,6 +512,7 @@ func TestConvertAPIServiceV1beta1(t *testing.T) {
 }
 
 func TestConvertNil(t *testing.T) {
+	t.Parallel()
 	if _, _, err := ConvertToServed(nil); err == nil {
 		t.Error("nil object accepted")
 	}

@@ -81,6 +81,7 @@ func transformers(t *testing.T, k16, k32 []byte) (cbc, gcm, box value.Transforme
 }
 
 func TestDecrypt(t *testing.T) {
+	t.Parallel()
 	d, err := ParseEncryptionConfig([]byte(fmt.Sprintf(testConfigTmpl, b64(testKey16), b64(testKey32), b64(testKey32))))
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +148,7 @@ func TestDecrypt(t *testing.T) {
 }
 
 func TestParseEncryptionConfigErrors(t *testing.T) {
+	t.Parallel()
 	secret := b64([]byte("0123456789abcdef0123456789abcdef"))
 	tests := map[string]string{
 		"not yaml":         "::: not yaml " + secret,
@@ -189,6 +191,7 @@ func FuzzDecrypt(f *testing.F) {
 }
 
 func TestSniffEncryption(t *testing.T) {
+	t.Parallel()
 	long := "k8s:enc:aescbc:v1:" + strings.Repeat("k", 300) + ":x"
 	for _, tc := range []struct {
 		v    string

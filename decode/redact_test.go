@@ -9,6 +9,7 @@ import (
 // apiVersion, or with broken syntax) used to be printed whole, data
 // included, in the decode error of get and dump.
 func TestDecodeErrorsQuoteNoValue(t *testing.T) {
+	t.Parallel()
 	const secret = "c3VwZXItc2VjcmV0LXBhc3N3b3Jk" // the value that must never show
 	d := NewDecoder(nil)
 	for _, tc := range []struct{ name, value, want string }{
@@ -33,6 +34,7 @@ func TestDecodeErrorsQuoteNoValue(t *testing.T) {
 }
 
 func TestCauseWithoutValue(t *testing.T) {
+	t.Parallel()
 	v := []byte(`{"data":{"token":"abcdefghijklmnop"}}`)
 	if got := causeWithoutValue(errString("bad thing near abcdefghijkl"), v); strings.Contains(got, "abcdefgh") || !strings.Contains(got, "withheld") {
 		t.Errorf("quoting message kept: %s", got)

@@ -76,6 +76,7 @@ func resTestScheme(t *testing.T) *runtime.Scheme {
 }
 
 func TestBuiltinResourcesRegistered(t *testing.T) {
+	t.Parallel()
 	s := resTestScheme(t)
 	all := BuiltinResources().All()
 	if len(all) != len(resBuiltin)+len(resInternal)+1 {
@@ -109,6 +110,7 @@ func TestBuiltinResourcesRegistered(t *testing.T) {
 }
 
 func TestBuiltinResourcesFacts(t *testing.T) {
+	t.Parallel()
 	// Facts from k8s.io/kubernetes pkg/kubeapiserver SpecialDefaultResourcePrefixes
 	// and the real snapshot, plus kubectl api-resources short names and scopes.
 	tests := []struct {
@@ -174,6 +176,7 @@ func resCertManagerCRD() *unstructured.Unstructured {
 }
 
 func TestResolve(t *testing.T) {
+	t.Parallel()
 	tab := BuiltinResources()
 	if err := tab.AddCRD(resCertManagerCRD()); err != nil {
 		t.Fatal(err)
@@ -250,6 +253,7 @@ func TestResolve(t *testing.T) {
 }
 
 func TestAddCRD(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		crd        *unstructured.Unstructured
@@ -314,6 +318,7 @@ func TestAddCRD(t *testing.T) {
 }
 
 func TestForKey(t *testing.T) {
+	t.Parallel()
 	tab := BuiltinResources()
 	if err := tab.AddCRD(resCertManagerCRD()); err != nil {
 		t.Fatal(err)
@@ -372,6 +377,7 @@ func TestForKey(t *testing.T) {
 // TestForKeyRealSnapshot maps every key a real kube-apiserver wrote and checks
 // the result against the object stored under it.
 func TestForKeyRealSnapshot(t *testing.T) {
+	t.Parallel()
 	kvs := resNewest(t)
 	cfg, err := os.ReadFile(resRealPath(t, "encryption-config.yaml"))
 	if err != nil {
@@ -425,6 +431,7 @@ func TestForKeyRealSnapshot(t *testing.T) {
 }
 
 func TestKeyPrefix(t *testing.T) {
+	t.Parallel()
 	tab := BuiltinResources()
 	res := func(typ string) Resource {
 		r, err := tab.Resolve(typ)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseRevision(t *testing.T) {
+	t.Parallel()
 	valid := Revision{Main: 231, Sub: 2}.Bytes()
 	tomb := Revision{Main: 231, Sub: 0, Tombstone: true}.Bytes()
 	badSep := bytes.Clone(valid)
@@ -56,6 +57,7 @@ func TestParseRevision(t *testing.T) {
 // TestParseKeyValueMatchesEtcd checks the allocation-free parser against
 // etcd's generated protobuf code, both ways.
 func TestParseKeyValueMatchesEtcd(t *testing.T) {
+	t.Parallel()
 	cases := []*mvccpb.KeyValue{
 		{Key: []byte("/registry/pods/ns/p"), CreateRevision: 5, ModRevision: 9, Version: 3, Value: []byte("k8s\x00xyz"), Lease: 0x7a11},
 		{Key: []byte("tombstone-only")},
@@ -79,6 +81,7 @@ func TestParseKeyValueMatchesEtcd(t *testing.T) {
 }
 
 func TestParseKeyValueErrors(t *testing.T) {
+	t.Parallel()
 	good, _ := proto.Marshal(&mvccpb.KeyValue{Key: []byte("/registry/x"), Value: []byte("value")})
 	tests := map[string][]byte{
 		"empty":            {},
@@ -138,6 +141,7 @@ func FuzzKeyValue(f *testing.F) {
 }
 
 func TestPeekKey(t *testing.T) {
+	t.Parallel()
 	b, _ := proto.Marshal(&mvccpb.KeyValue{Key: []byte("/registry/a/b"), ModRevision: 3, Value: []byte("v")})
 	if k, ok := PeekKey(b); !ok || string(k) != "/registry/a/b" {
 		t.Fatalf("PeekKey = %q, %v", k, ok)

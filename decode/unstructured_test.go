@@ -16,6 +16,7 @@ import (
 // kind, the converter toUnstructured uses gives exactly what the JSON
 // encoding (what the API server serves) gives.
 func TestToUnstructuredMatchesJSON(t *testing.T) {
+	t.Parallel()
 	fz := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(7), serializer.NewCodecFactory(scheme)).NilChance(0.2).MaxDepth(6)
 	kinds := 0
 	for gvk := range scheme.AllKnownTypes() {

@@ -42,6 +42,7 @@ func testDeployment() *appsv1.Deployment {
 }
 
 func TestDecodeProtobuf(t *testing.T) {
+	t.Parallel()
 	dep := testDeployment()
 	stored := encodeProtobuf(t, dep)
 	if SniffEncoding(stored) != EncodingProtobuf {
@@ -74,6 +75,7 @@ func TestDecodeProtobuf(t *testing.T) {
 }
 
 func TestDecodeJSONAndCBOR(t *testing.T) {
+	t.Parallel()
 	cr := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
 		"metadata": map[string]any{"name": "api-cert", "namespace": "payments"},
@@ -104,6 +106,7 @@ func TestDecodeJSONAndCBOR(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
 	dep := encodeProtobuf(t, testDeployment())
 	unknownType := encodeProtobuf(t, testDeployment())
 	// rename the kind inside the envelope: "Deployment" -> "Deploymenx"
@@ -134,6 +137,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestSniffEncoding(t *testing.T) {
+	t.Parallel()
 	tests := map[string]Encoding{
 		"":                   EncodingEmpty,
 		"k8s\x00\x0a":        EncodingProtobuf,

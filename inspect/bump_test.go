@@ -14,6 +14,7 @@ import (
 // skip it instead of reporting a malformed record, and status still agrees
 // with etcdutl.
 func TestBumpedRestore(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	err := snapshot.NewV3(zap.NewNop()).Restore(snapshot.RestoreConfig{
 		SnapshotPath: realSnapshot, Name: "m1", OutputDataDir: dir,

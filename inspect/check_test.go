@@ -14,6 +14,7 @@ import (
 // wrong id), without a panic: bbolt's own check panics in a goroutine of
 // its own on such a page, which would kill the process.
 func TestCheckZeroedPages(t *testing.T) {
+	t.Parallel()
 	orig, err := os.ReadFile(realSnapshot)
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,7 @@ func indexReference(t *testing.T, s *Snapshot, q Query) []Entry {
 // parallel path forced: many walkers on a small file, a shared slice too
 // short (walkers fall back to blocks), parallel sorting of small slices.
 func TestIndexMatchesReference(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd: skipped with -short")
 	}

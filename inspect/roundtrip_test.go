@@ -166,6 +166,7 @@ func ptr[T any](v T) *T { return &v }
 // CBOR) into a real etcd the way kube-apiserver does, snapshots it, and
 // requires that inspect + decode give back exactly what was written.
 func TestRoundTripEveryStorageType(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd: skipped with -short")
 	}
@@ -486,6 +487,7 @@ func fileDigest(t *testing.T, path string) (string, time.Time) {
 // value over a copy of the demo fixture and requires the file's bytes,
 // mode and modification time to be unchanged.
 func TestReadOnlyGuarantee(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join("..", "testdata", "generated", "demo.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -564,6 +566,7 @@ func TestReadOnlyGuarantee(t *testing.T) {
 // R: the value of an object updated twice since, no key created after R,
 // and a key deleted after R with its last value.
 func TestIndexAtRevision(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd: skipped with -short")
 	}

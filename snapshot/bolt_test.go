@@ -87,6 +87,7 @@ func newestRevisionOf(t *testing.T, p string) (int64, error) {
 }
 
 func TestNewestRevision(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		pageSize  int

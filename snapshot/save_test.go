@@ -18,6 +18,7 @@ import (
 )
 
 func TestSave(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}

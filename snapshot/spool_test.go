@@ -111,6 +111,7 @@ func TestSaveSpool(t *testing.T) {
 }
 
 func TestAddCounter(t *testing.T) {
+	t.Parallel()
 	var c [aes.BlockSize]byte
 	for i := 8; i < 16; i++ {
 		c[i] = 0xff

@@ -16,6 +16,7 @@ func withTrailer(body []byte) []byte {
 }
 
 func TestTrailerWriter(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte("0123456789abcdef"), 64) // 1024 bytes
 	good := withTrailer(body)
 	flipped := append([]byte{}, good...)
@@ -60,6 +61,7 @@ func TestTrailerWriter(t *testing.T) {
 }
 
 func TestVerifyTrailerFiles(t *testing.T) {
+	t.Parallel()
 	body := bytes.Repeat([]byte{0xAB}, 4096)
 	good := withTrailer(body)
 	flipped := append([]byte{}, good...)
@@ -95,6 +97,7 @@ func TestVerifyTrailerFiles(t *testing.T) {
 
 // The real snapshot written by `etcdctl snapshot save` must verify.
 func TestVerifyTrailerRealSnapshot(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db")
 	got, err := VerifyTrailer(p)
 	if err != nil || got != TrailerValid {

@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 }
 
 func TestImportDirections(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	for pkg, ok := range allowed {
 		dir := filepath.Join(root, pkg)

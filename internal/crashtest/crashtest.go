@@ -35,14 +35,22 @@ func RunChildIfAsked(modes map[string]func() int) {
 	os.Exit(run())
 }
 
-// Child starts the test binary in mode, with env (KEY=value) added to this
-// process's environment, and returns the started command; its Stderr is a
-// *bytes.Buffer holding the child's standard error. The caller waits for
-// it; a child still running when the test ends is killed then.
-func Child(t testing.TB, mode string, env ...string) *exec.Cmd {
-	t.Helper()
+// Command returns, not started, the test binary in mode with env
+// (KEY=value) added to this process's environment: for a child whose
+// standard streams the test wires itself. Most tests want [Child].
+func Command(mode string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), env...), envMode+"="+mode)
+	return cmd
+}
+
+// Child starts the test binary in mode, as [Command] makes it, and returns
+// the started command; its Stderr is a *bytes.Buffer holding the child's
+// standard error. The caller waits for it; a child still running when the
+// test ends is killed then.
+func Child(t testing.TB, mode string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := Command(mode, env...)
 	cmd.Stderr = new(bytes.Buffer)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("crashtest: start %s child: %v", mode, err)

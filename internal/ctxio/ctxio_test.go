@@ -9,6 +9,7 @@ import (
 )
 
 func TestReaderStopsWhenCancelled(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := NewReader(ctx, strings.NewReader("abcdef"))
 	b := make([]byte, 3)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestFill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestStart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}

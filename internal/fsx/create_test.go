@@ -21,6 +21,7 @@ func (f *failAfter) Read(p []byte) (int, error) {
 }
 
 func TestWriteNew(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	outside := filepath.Join(t.TempDir(), "target")
 	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {

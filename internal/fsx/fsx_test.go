@@ -4,54 +4,51 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/etcdsafe/etcdsafe/internal/crashtest"
 )
 
-// TestMain lets the test binary act as a helper process that dies mid-write.
+// TestMain lets the test binary act as a helper process that dies
+// mid-write, or that holds a directory lock until its stdin closes.
 func TestMain(m *testing.M) {
-	if target := os.Getenv("FSX_TEST_KILL_MID_WRITE"); target != "" {
-		f, err := Create(target, 0o600)
-		if err != nil {
-			os.Exit(2)
-		}
-		if _, err := f.Write(make([]byte, 1<<16)); err != nil {
-			os.Exit(2)
-		}
-		// SIGKILL: no deferred cleanup can run, as with the OOM killer.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {}
-	}
-	if dir := os.Getenv("FSX_TEST_HOLD_LOCK"); dir != "" {
-		unlock, err := Lock(dir)
-		if err != nil {
-			os.Exit(2)
-		}
-		defer unlock()
-		os.Stdout.WriteString("locked\n")
-		buf := make([]byte, 1)
-		_, _ = os.Stdin.Read(buf) // hold until the parent closes stdin
-		return
-	}
+	crashtest.RunChildIfAsked(map[string]func() int{
+		"kill-mid-write": func() int {
+			f, err := Create(os.Getenv("FSX_TEST_TARGET"), 0o600)
+			if err != nil {
+				return 2
+			}
+			if _, err := f.Write(make([]byte, 1<<16)); err != nil {
+				return 2
+			}
+			crashtest.KillSelf() // no deferred cleanup can run, as with the OOM killer
+			return 0
+		},
+		"hold-lock": func() int {
+			unlock, err := Lock(os.Getenv("FSX_TEST_TARGET"))
+			if err != nil {
+				return 2
+			}
+			defer unlock()
+			os.Stdout.WriteString("locked\n")
+			buf := make([]byte, 1)
+			_, _ = os.Stdin.Read(buf) // hold until the parent closes stdin
+			return 0
+		},
+	})
 	os.Exit(m.Run())
 }
 
 func TestKillMidWrite(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := filepath.Join(dir, "backup.age")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FSX_TEST_KILL_MID_WRITE="+target)
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("helper: want it killed, got %v", err)
-	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("helper did not die by SIGKILL: %v", err)
+	cmd := crashtest.Child(t, "kill-mid-write", "FSX_TEST_TARGET="+target)
+	if err := cmd.Wait(); !crashtest.Killed(err) {
+		t.Fatalf("helper did not die by SIGKILL: %v %s", err, cmd.Stderr)
 	}
 	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("final name exists after a killed write: %v", err)
@@ -70,6 +67,7 @@ func TestKillMidWrite(t *testing.T) {
 }
 
 func TestAtomicFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		existing  bool
@@ -146,6 +144,7 @@ func TestAtomicFile(t *testing.T) {
 }
 
 func TestDoubleCommitAndAbortAfterCommit(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "x")
 	f, err := Create(path, 0o600)
 	if err != nil {
@@ -170,6 +169,7 @@ func TestDoubleCommitAndAbortAfterCommit(t *testing.T) {
 }
 
 func TestAbortRemovesTemp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x")
 	f, err := Create(path, 0o600)
@@ -193,6 +193,7 @@ func TestAbortRemovesTemp(t *testing.T) {
 }
 
 func TestWriteFileAtomic(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "metrics.prom")
 	for _, content := range []string{"a 1\n", "a 2\n"} {
 		if err := WriteFileAtomic(path, []byte(content), 0o644); err != nil {
@@ -209,6 +210,7 @@ func TestWriteFileAtomic(t *testing.T) {
 }
 
 func TestPrivateTemps(t *testing.T) {
+	t.Parallel()
 	dir, err := MkdirPrivate(t.TempDir(), "p-*")
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +231,7 @@ func TestPrivateTemps(t *testing.T) {
 }
 
 func TestLockContention(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	unlock, err := Lock(dir)
 	if err != nil {
@@ -251,9 +254,9 @@ func TestLockContention(t *testing.T) {
 }
 
 func TestLockAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FSX_TEST_HOLD_LOCK="+dir)
+	cmd := crashtest.Command("hold-lock", "FSX_TEST_TARGET="+dir)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

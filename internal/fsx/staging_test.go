@@ -10,6 +10,7 @@ import (
 )
 
 func TestStagingSweep(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	live, err := NewStaging(parent, "etcdsafe-x-")
 	if err != nil {
@@ -91,6 +92,7 @@ func TestStagingSweep(t *testing.T) {
 }
 
 func TestSweepStagingMissingParent(t *testing.T) {
+	t.Parallel()
 	removed, err := SweepStaging(filepath.Join(t.TempDir(), "nope"), "x-")
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("got %v, %v", removed, err)

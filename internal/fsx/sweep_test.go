@@ -9,6 +9,7 @@ import (
 )
 
 func TestTempBase(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, base string
 		ok         bool
@@ -31,6 +32,7 @@ func TestTempBase(t *testing.T) {
 }
 
 func TestSweepTemps(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// Temp files as Create makes them, left by a killed run.
 	var want []string

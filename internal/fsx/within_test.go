@@ -7,6 +7,7 @@ import (
 )
 
 func TestWithin(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
 	other := filepath.Join(root, "other")

@@ -54,6 +54,7 @@ func realValues(t *testing.T) map[string][]byte {
 // writer's encoder must give the same bytes: envelope, storage version,
 // serializer and JSON layout all match.
 func TestEncodeMatchesRealSnapshot(t *testing.T) {
+	t.Parallel()
 	vals := realValues(t)
 	w, err := New(nil, Options{})
 	if err != nil {
@@ -139,6 +140,7 @@ func TestEncodeMatchesRealSnapshot(t *testing.T) {
 // applied annotation, uid, timestamp, managedFields) reproduces the real
 // stored bytes when uid and clock are pinned to the real ones.
 func TestPrepareCreateMatchesRealConfigMap(t *testing.T) {
+	t.Parallel()
 	vals := realValues(t)
 	key := "/registry/configmaps/payments/api-config"
 	w, err := New(nil, Options{Start: time.Date(2026, 11, 23, 11, 49, 59, 0, time.UTC)})

@@ -29,6 +29,7 @@ import (
 )
 
 func TestKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		gk       schema.GroupKind
 		ns, name string
@@ -64,6 +65,7 @@ func TestKey(t *testing.T) {
 // for the key named in the written EncryptionConfiguration, with random and
 // with deterministic IVs.
 func TestEncryptionRoundTrip(t *testing.T) {
+	t.Parallel()
 	keys := []EncryptionKey{
 		{Resource: "secrets", Provider: "aescbc", Name: "key1", Secret: bytes.Repeat([]byte{1}, 32)},
 		{Resource: "configmaps", Provider: "aesgcm", Name: "g1", Secret: bytes.Repeat([]byte{2}, 16)},
@@ -137,6 +139,7 @@ func TestEncryptionRoundTrip(t *testing.T) {
 
 // Deterministic mode writes identical bytes for identical calls.
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	mk := func() []byte {
 		w, err := New(nil, Options{Seed: 7, DeterministicCrypto: true,
 			Encryption: []EncryptionKey{{Resource: "secrets", Provider: "aescbc", Name: "k", Secret: bytes.Repeat([]byte{9}, 32)}}})
@@ -163,6 +166,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestWriterAgainstEtcd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}
