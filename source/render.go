@@ -9,11 +9,12 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 )
 
-// ErrNotObject: the value is text or empty, not a Kubernetes object (a
-// special key such as compact_rev_key, a lease or range record).
+// ErrNotObject is returned for a value that is text or empty, not a
+// Kubernetes object (a special key such as compact_rev_key, a lease or
+// range record).
 var ErrNotObject = errors.New("not a Kubernetes object")
 
-// ErrSkipped: the object was decoded and [RenderOptions.Skip] left it out.
+// ErrSkipped is returned for an object [RenderOptions.Skip] left out.
 var ErrSkipped = errors.New("skipped")
 
 // RenderOptions shape the objects [Source.Render] returns.

@@ -15,6 +15,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/dumptree"
 	"github.com/etcdsafe/etcdsafe/internal/par"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 type dumpOptions struct {
@@ -71,8 +72,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		return err
 	}
 	defer s.Close()
-	defer func() { err = s.settle(ctx, err) }()
-	res := s.selector(cmd, fails)
+	defer func() { err = s.Settle(ctx, err) }()
+	res := newSelector(cmd, s, fails)
 	sel, entries, err := o.entries(ctx, res, args, false)
 	if err != nil {
 		return err
@@ -84,10 +85,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	}
 	defer tree.Close() // removes the tree unless committed
 	prog := newProgress(stderr, len(entries))
-	d := &dumpWrite{s: s, po: o.render.present(), tree: tree, fails: fails, stderr: stderr}
+	var skip func(*decode.Value) bool
 	if !o.includeOwned {
-		d.skip = ownedOrEvent
+		skip = ownedOrEvent
 	}
+	d := &dumpWrite{s: s, ro: o.render.options(skip), tree: tree, fails: fails, stderr: stderr}
 	pl := par.NewOrdered(ctx, renderWorkers(), d.work, d.emit)
 	defer pl.Stop()
 	for i, e := range entries {
@@ -112,7 +114,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	}
 	prog.done()
 	// nothing appears under --out before the file is known to be intact
-	if err := s.integ.wait(ctx); err != nil {
+	if err := s.Verdict(ctx); err != nil {
 		return err
 	}
 	if err := tree.Commit(); err != nil {
@@ -138,9 +140,8 @@ func ownedOrEvent(v *decode.Value) bool {
 // dumpWrite renders dump's objects on the render workers and writes them
 // to the tree in key order.
 type dumpWrite struct {
-	s                       *source
-	po                      decode.PresentOptions
-	skip                    func(*decode.Value) bool // nil with --include-owned
+	s                       *source.Source
+	ro                      source.RenderOptions // Skip is nil with --include-owned
 	tree                    *dumptree.Tree
 	fails                   *failures
 	stderr                  io.Writer
@@ -151,7 +152,8 @@ type dumpWrite struct {
 // it writes nothing shared, what it has to say goes into its result.
 func (d *dumpWrite) work(it dumpItem) *dumpResult {
 	r := &dumpResult{dumpItem: it}
-	obj, err := d.s.render(it.e, d.po, &r.notes, d.skip)
+	obj, notes, err := d.s.Render(it.e, d.ro)
+	printNotes(&r.notes, it.e.Key, notes)
 	if err != nil {
 		r.err = err
 		return r
@@ -168,10 +170,10 @@ func (d *dumpWrite) emit(r *dumpResult) error {
 	}
 	e, ki := r.e, r.ki
 	switch {
-	case errors.Is(r.err, errSkipped):
+	case errors.Is(r.err, source.ErrSkipped):
 		d.owned++
 		return nil
-	case errors.Is(r.err, errNotObject):
+	case errors.Is(r.err, source.ErrNotObject):
 		d.skipped++
 		return nil
 	case r.err != nil:

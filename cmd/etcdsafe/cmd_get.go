@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/par"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 type getOptions struct {
@@ -81,9 +81,9 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		return err
 	}
 	defer s.Close()
-	defer func() { err = s.settle(ctx, err) }()
-	out = s.out(ctx, out)
-	res := s.selector(cmd, fails)
+	defer func() { err = s.Settle(ctx, err) }()
+	out = s.Gate(ctx, out)
+	res := newSelector(cmd, s, fails)
 	var what inspect.Selection
 	q := inspect.Query{Exact: []byte(o.key), Revision: o.revision}
 	if o.key == "" {
@@ -97,11 +97,11 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		return err
 	}
 
-	po := o.render.present()
+	ro := o.render.options(nil)
 	if what.Resource != nil {
-		po.AsGroup = what.Resource.Group // events.k8s.io views core Events in its schema
+		ro.Present.AsGroup = what.Resource.Group // events.k8s.io views core Events in its schema
 	}
-	g := &getPrint{s: s, po: po, labels: sel, p: newPrinter(out, o.output, len(what.Names) == 1 || o.key != ""),
+	g := &getPrint{s: s, ro: ro, labels: sel, p: newPrinter(out, o.output, len(what.Names) == 1 || o.key != ""),
 		fails: fails, stderr: cmd.ErrOrStderr()}
 	found := 0
 	pl := par.NewOrdered(ctx, renderWorkers(), g.work, g.emit)
@@ -142,8 +142,8 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 // getPrint renders get's objects on the render workers and prints them
 // in key order.
 type getPrint struct {
-	s      *source
-	po     decode.PresentOptions
+	s      *source.Source
+	ro     source.RenderOptions
 	labels labels.Selector // -l, nil = every object
 	p      *printer
 	fails  *failures
@@ -155,7 +155,8 @@ type getPrint struct {
 // result.
 func (g *getPrint) work(e inspect.Entry) *getResult {
 	r := &getResult{e: e}
-	obj, err := g.s.render(e, g.po, &r.notes, nil)
+	obj, notes, err := g.s.Render(e, g.ro)
+	printNotes(&r.notes, e.Key, notes)
 	if err != nil {
 		r.err = err
 		return r
@@ -176,7 +177,7 @@ func (g *getPrint) emit(r *getResult) error {
 		_, _ = g.stderr.Write(r.notes.Bytes())
 	}
 	switch {
-	case errors.Is(r.err, errNotObject):
+	case errors.Is(r.err, source.ErrNotObject):
 		return g.p.printKey(r.e, g.s)
 	case r.err != nil:
 		g.fails.add(r.e.Key, r.err)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 type historyOptions struct {
@@ -57,11 +58,11 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 		return err
 	}
 	defer s.Close()
-	defer func() { err = s.settle(ctx, err) }()
-	out = s.out(ctx, out)
+	defer func() { err = s.Settle(ctx, err) }()
+	out = s.Gate(ctx, out)
 	key := o.key
 	if key == "" {
-		res := s.selector(cmd, fails)
+		res := newSelector(cmd, s, fails)
 		sel, err := o.list.selection(ctx, res, args)
 		if err != nil {
 			return err
@@ -73,7 +74,7 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 			return err
 		}
 	}
-	recs, problems, err := s.snap.History(ctx, []byte(key), 0)
+	recs, problems, err := s.Snapshot.History(ctx, []byte(key), 0)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 			event = "created"
 		}
 		fmt.Fprintf(out, "\n# revision %d: %s (version %d, created at revision %d)\n", rec.Rev.Main, event, rec.Version, rec.CreateRevision)
-		cur, err := s.historyText(rec, o.render, cmd)
+		cur, err := historyText(s, rec, &o.render, cmd.ErrOrStderr())
 		if err != nil {
 			fails.add(fmt.Sprintf("%s@%d", key, rec.Rev.Main), err)
 			prev = ""
@@ -118,9 +119,12 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 	return fails.err()
 }
 
-func (s *source) historyText(rec inspect.Record, ro renderOptions, cmd *cobra.Command) (string, error) {
-	obj, err := s.renderRecord(rec, ro.present(), cmd.ErrOrStderr(), nil)
-	if errors.Is(err, errNotObject) {
+// historyText is one revision as history prints it: the object as YAML,
+// or the value itself when it is not an object.
+func historyText(s *source.Source, rec inspect.Record, ro *renderOptions, stderr io.Writer) (string, error) {
+	obj, notes, err := s.RenderRecord(rec, ro.options(nil))
+	printNotes(stderr, string(rec.Key), notes)
+	if errors.Is(err, source.ErrNotObject) {
 		return string(rec.Value) + "\n", nil
 	}
 	if err != nil {

@@ -128,10 +128,10 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		return err
 	}
 	defer s.Close()
-	defer func() { err = s.settle(cmd.Context(), err) }()
+	defer func() { err = s.Settle(cmd.Context(), err) }()
 	out0 := out
-	out = s.out(cmd.Context(), out)
-	res := s.selector(cmd, fails)
+	out = s.Gate(cmd.Context(), out)
+	res := newSelector(cmd, s, fails)
 	sel, entries, err := o.entries(cmd.Context(), res, args, o.deleted)
 	if err != nil {
 		return err

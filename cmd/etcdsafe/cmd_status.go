@@ -56,16 +56,16 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 	defer s.Close()
 	// The trailer check (and the page check) run on their own core while
 	// the status pass walks the buckets.
-	st, err := s.snap.Status(cmd.Context(), false)
+	st, err := s.Snapshot.Status(cmd.Context(), false)
 	if err != nil {
-		return s.settle(cmd.Context(), err)
+		return s.Settle(cmd.Context(), err)
 	}
 	if err := cmd.Context().Err(); err != nil {
 		return err
 	}
-	verdict := s.integ.wait(cmd.Context())
+	verdict := s.Verdict(cmd.Context())
 	var ce *inspect.CheckError
-	if s.integ.checked {
+	if s.Checked() {
 		st.CheckRun = true
 		if errors.As(verdict, &ce) {
 			st.CheckErrors = ce.Problems
@@ -73,11 +73,11 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 			st.CheckErrors = []string{verdict.Error()}
 		}
 	}
-	rep := statusReport{Source: path, DBPath: s.snap.DBPath, Status: st}
-	if s.archive {
+	rep := statusReport{Source: path, DBPath: s.Snapshot.DBPath, Status: st}
+	if s.Archive {
 		rep.DBPath = "etcd/snapshot.db in the archive"
 	}
-	switch s.integ.trailer {
+	switch s.Trailer() {
 	case snapshot.TrailerValid:
 		rep.Trailer = "verified"
 	case snapshot.TrailerMismatch:

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 // printJSON writes v as indented JSON, the -o json form of every command.
@@ -100,8 +101,8 @@ func (p *printer) listItemBytes(b []byte, encErr error, i int) error {
 }
 
 // printKey shows a key that holds no Kubernetes object in a readable form.
-func (p *printer) printKey(e inspect.Entry, s *source) error {
-	rec, err := s.snap.Get(e.Rev)
+func (p *printer) printKey(e inspect.Entry, s *source.Source) error {
+	rec, err := s.Snapshot.Get(e.Rev)
 	if err != nil {
 		return err
 	}

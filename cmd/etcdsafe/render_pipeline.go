@@ -1,16 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/etcdsafe/etcdsafe/decode"
-	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 // testOnlyRenderWorkers, when not 0, is the number of workers of every
@@ -51,48 +49,19 @@ func (o *renderOptions) addFlags(c *cobra.Command, withRaw bool) {
 	c.Flags().BoolVar(&o.keepNodeName, "keep-node-name", false, "create-ready output keeps Pod spec.nodeName")
 }
 
-func (o *renderOptions) present() decode.PresentOptions {
-	return decode.PresentOptions{
+// options are the flags as source.RenderOptions; skip, if not nil, leaves
+// objects out (see [source.ErrSkipped]).
+func (o *renderOptions) options(skip func(*decode.Value) bool) source.RenderOptions {
+	return source.RenderOptions{Skip: skip, Present: decode.PresentOptions{
 		Raw: o.raw, StorageVersion: o.storageVersion, ShowManagedFields: o.showManagedFields,
 		Clean: decode.CleanOptions{KeepStatus: o.keepStatus, KeepOwnerReferences: o.keepOwnerRefs, KeepClusterIP: o.keepClusterIP,
 			KeepNodePorts: o.keepNodePorts, KeepNodeName: o.keepNodeName},
-	}
+	}}
 }
 
-var errNotObject = errors.New("not a Kubernetes object")
-
-// render decodes and presents one entry's newest value.
-func (s *source) render(e inspect.Entry, po decode.PresentOptions, stderr io.Writer, skip func(*decode.Value) bool) (*unstructured.Unstructured, error) {
-	rec, err := s.snap.Get(e.Rev)
-	if err != nil {
-		return nil, err
-	}
-	return s.renderRecord(rec, po, stderr, skip)
-}
-
-// errSkipped: the object was decoded and the caller's skip func said no.
-var errSkipped = errors.New("skipped")
-
-// renderRecord decodes and presents one record; skip, if not nil, sees
-// the object as stored and may leave it out (errSkipped).
-func (s *source) renderRecord(rec inspect.Record, po decode.PresentOptions, stderr io.Writer, skip func(*decode.Value) bool) (*unstructured.Unstructured, error) {
-	switch decode.SniffEncoding(rec.Value) {
-	case decode.EncodingText, decode.EncodingEmpty:
-		return nil, errNotObject
-	}
-	v, err := s.dec.Decode(rec.Key, rec.Value)
-	if err != nil {
-		return nil, err
-	}
-	if skip != nil && skip(v) {
-		return nil, errSkipped
-	}
-	obj, notes, err := decode.Present(v, rec.ModRevision, po)
-	if err != nil {
-		return nil, err
-	}
+// printNotes prints what presenting key's object changed or could not do.
+func printNotes(w io.Writer, key string, notes []string) {
 	for _, n := range notes {
-		fmt.Fprintf(stderr, "etcdsafe: note: %s: %s\n", rec.Key, n)
+		fmt.Fprintf(w, "etcdsafe: note: %s: %s\n", key, n)
 	}
-	return obj, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/restore"
 	"github.com/etcdsafe/etcdsafe/snapshot"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 // Exit codes, documented in the README and in --help.
@@ -143,7 +144,7 @@ func classify(ctx context.Context, err error) (int, []string) {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupted, nil
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, source.ErrSpecialFile):
 		return exitUsage, []string{"run 'etcdsafe help' for usage"}
 	case errors.As(err, &pe):
 		return pe.code, nil

@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"inspect":  {"decode"},
 	"restore":  {"archive", "decode", "inspect", "snapshot"},
 	"backup":   {"archive", "inspect", "snapshot"},
+	"source":   {"archive", "decode", "inspect", "snapshot"},
 }
 
 func TestImportDirections(t *testing.T) {
