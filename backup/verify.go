@@ -1,0 +1,205 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"filippo.io/age"
+
+	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/snapshot"
+)
+
+// VerifyStagingPrefix names the private dirs [Verify] extracts a snapshot
+// into. The read commands stage an archive's snapshot under the same
+// prefix, so that each sweeps what the other's killed runs left.
+const VerifyStagingPrefix = "etcdsafe-read-"
+
+// ErrSnapshotProblems is returned, with a [VerifyReport], when the archive
+// verified but some of its snapshot's records could not be decoded
+// (listed in the report's Status.Problems).
+var ErrSnapshotProblems = errors.New("some records of the snapshot could not be read")
+
+// VerifyOptions configures [Verify].
+type VerifyOptions struct {
+	// Identities open an encrypted archive; none fails one with
+	// archive.ErrWrongKey.
+	Identities []age.Identity
+	// AllowUnencrypted accepts a plain .tar.zst archive, which proves
+	// nothing about who wrote it (archive.ErrUnencrypted otherwise).
+	AllowUnencrypted bool
+	// TmpDir holds the private staging dir the snapshot is extracted to
+	// for the bbolt check (default: the system temp dir).
+	TmpDir string
+	// OnSwept, if set, is called with each staging dir of a killed run
+	// that Verify removed; OnSweepError with an error of that sweep, which
+	// does not stop the verification.
+	OnSwept      func(dir string)
+	OnSweepError func(err error)
+}
+
+// VerifyReport is what [Verify] found; its JSON form is verify -o json.
+type VerifyReport struct {
+	// Archive is the path verified; ArchiveBytes and SHA256 (hex) its
+	// size and hash as read.
+	Archive      string `json:"archive"`
+	ArchiveBytes int64  `json:"archiveBytes"`
+	SHA256       string `json:"sha256"`
+	// Encrypted is false for an archive read with AllowUnencrypted.
+	Encrypted bool              `json:"encrypted"`
+	Manifest  *archive.Manifest `json:"manifest"`
+	// Trailer is the snapshot's SHA-256 trailer verdict: "verified",
+	// "MISMATCH" or "absent (...)".
+	Trailer string `json:"trailer"`
+	// Status is the snapshot's status, with bbolt's consistency check.
+	Status *inspect.Status `json:"status"`
+	// Sidecar compares the archive with its sidecar: "matches",
+	// "MISMATCH", "none" or "unreadable".
+	Sidecar string `json:"sidecar"`
+}
+
+// Verify reads the whole archive at path as restore would (decryption,
+// every entry against the manifest, nothing missing, added or trailing),
+// extracts its snapshot into a private staging dir under TmpDir, checks
+// the snapshot's SHA-256 trailer and runs bbolt's consistency check on it,
+// and compares the archive with its sidecar. The staging dir is removed
+// before Verify returns; the ones killed runs left are removed first.
+//
+// When the archive or its snapshot cannot be read, Verify returns a nil
+// report and an error wrapping the archive package's sentinels,
+// snapshot's or inspect's. Otherwise it returns the report, with an error
+// for the first of these that holds: bbolt's check found errors
+// (inspect.ErrCorrupt), some records could not be decoded
+// ([ErrSnapshotProblems]), the sidecar could not be read or describes
+// another file (archive.ErrTampered). It may be retried.
+func Verify(ctx context.Context, path string, o VerifyOptions) (*VerifyReport, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open archive: %w", err)
+	}
+	defer f.Close()
+	removed, err := fsx.SweepStaging(o.TmpDir, VerifyStagingPrefix)
+	for _, d := range removed {
+		if o.OnSwept != nil {
+			o.OnSwept(d)
+		}
+	}
+	if err != nil && o.OnSweepError != nil {
+		o.OnSweepError(err)
+	}
+	stage, err := fsx.NewStaging(o.TmpDir, VerifyStagingPrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = stage.Remove() }() // best effort; the next run sweeps what is left
+	res, err := archive.Extract(ctx, f, archive.ReaderOptions{Identities: o.Identities, Insecure: o.AllowUnencrypted},
+		archive.ExtractOptions{Path: path, SnapshotTo: filepath.Join(stage.Path, "snapshot.db"), SHA256: true})
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", path, err)
+	}
+	rep := &VerifyReport{Archive: path, ArchiveBytes: res.ArchiveBytes, SHA256: res.ArchiveSHA256, Encrypted: res.Encrypted, Manifest: res.Manifest}
+	if err := rep.checkSnapshot(ctx, res.Snapshot); err != nil {
+		return nil, err
+	}
+	sideErr := rep.checkSidecar()
+	switch st := rep.Status; {
+	case len(st.CheckErrors) > 0:
+		return rep, fmt.Errorf("bbolt consistency check of the snapshot found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)
+	case len(st.Problems) > 0:
+		return rep, fmt.Errorf("%d record(s): %w", len(st.Problems), ErrSnapshotProblems)
+	}
+	return rep, sideErr
+}
+
+// trailerVerdicts are [VerifyReport.Trailer]'s words.
+var trailerVerdicts = map[snapshot.TrailerStatus]string{
+	snapshot.TrailerValid:    "verified",
+	snapshot.TrailerMismatch: "MISMATCH",
+	snapshot.TrailerNone:     "absent (snapshot came from a raw db copy)",
+}
+
+// checkSnapshot checks the extracted snapshot p's trailer and runs bbolt's
+// consistency check, filling in Trailer and Status.
+func (r *VerifyReport) checkSnapshot(ctx context.Context, p string) error {
+	// The trailer's SHA-256 (1.4 s for 2 GB) on a second core while the
+	// status and bbolt's consistency check read the same file.
+	type trailerResult struct {
+		ts  snapshot.TrailerStatus
+		err error
+	}
+	trailer := make(chan trailerResult, 1)
+	go func() {
+		ts, err := snapshot.VerifyTrailer(p)
+		trailer <- trailerResult{ts, err}
+	}()
+	snap, err := inspect.Open(p, inspect.OpenOptions{Name: r.Archive + " (its etcd/snapshot.db)"})
+	var st *inspect.Status
+	if err == nil {
+		st, err = snap.Status(ctx, true)
+		_ = snap.Close()
+	}
+	tr := <-trailer
+	r.Trailer = trailerVerdicts[tr.ts]
+	if tr.err != nil {
+		return fmt.Errorf("snapshot in %s: %w", r.Archive, tr.err)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot in %s: %w", r.Archive, err)
+	}
+	r.Status = st
+	return nil
+}
+
+// checkSidecar compares the archive's size and SHA-256 with its sidecar,
+// filling in Sidecar; a sidecar that describes another file is an
+// integrity error.
+func (r *VerifyReport) checkSidecar() error {
+	sc, err := archive.ReadSidecar(archive.SidecarPath(r.Archive))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.Sidecar = "none"
+	case err != nil:
+		r.Sidecar = "unreadable"
+		return err
+	case sc.ArchiveSize != r.ArchiveBytes || sc.ArchiveSHA256 != r.SHA256:
+		r.Sidecar = "MISMATCH"
+		return fmt.Errorf("the archive verified, but its sidecar describes another file (size %d, sha256 %s): %w",
+			sc.ArchiveSize, sc.ArchiveSHA256, archive.ErrTampered)
+	default:
+		r.Sidecar = "matches"
+	}
+	return nil
+}
+
+// QuickReport is what [VerifyQuick] compared.
+type QuickReport struct {
+	// Archive is the path checked; Sidecar the sidecar it matches.
+	Archive string
+	Sidecar *archive.Sidecar
+}
+
+// VerifyQuick compares the size and SHA-256 of the archive at path with
+// its sidecar, without a key: it proves the file is the one backup wrote,
+// not that it decrypts or that the sidecar is genuine. A missing or
+// unreadable sidecar is an error; a sidecar naming another archive, or a
+// file that differs from it, wraps archive.ErrTampered (a shorter file
+// archive.ErrTruncated).
+func VerifyQuick(_ context.Context, path string) (*QuickReport, error) {
+	sc, err := archive.ReadSidecar(archive.SidecarPath(path))
+	if err != nil {
+		return nil, fmt.Errorf("quick verify needs the sidecar: %w", err)
+	}
+	if sc.Archive != filepath.Base(path) {
+		return nil, fmt.Errorf("sidecar %s names %q: %w", archive.SidecarPath(path), sc.Archive, archive.ErrTampered)
+	}
+	if err := archive.VerifyAgainstSidecar(path, sc); err != nil {
+		return nil, fmt.Errorf("quick verify: %w", err)
+	}
+	return &QuickReport{Archive: path, Sidecar: sc}, nil
+}
