@@ -3,8 +3,11 @@
 // a stopped member's data dir), archives it with the control plane's
 // config directory (archive.Writer: tar, zstd, age) and publishes the
 // archive and its sidecar on a [Target]; [List] and [Prune] read and thin
-// out a target without the key; [WriteMetrics] writes the Prometheus
-// textfile-collector file of a run.
+// out a target without the key; [Verify] reads an archive back end to end
+// (decryption, every entry, the snapshot's trailer and bbolt's check,
+// the sidecar) and [VerifyQuick] compares it with its sidecar without the
+// key; [WriteMetrics] writes the Prometheus textfile-collector file of a
+// run.
 //
 // A [Target] stores named objects behind a small interface (list, stat,
 // put with atomic publish, get, delete, lock, sweep of partial uploads),
@@ -24,6 +27,9 @@
 //     is archived; one with a mismatching trailer is refused.
 //   - The kube dir is checked against the manifest's bound before the
 //     snapshot is taken.
+//   - Verify extracts the snapshot only into a locked 0700 staging dir
+//     under its TmpDir, removed before it returns (a killed run's by the
+//     next Verify or read command).
 //   - Retention after a run applies only to that run's group and never
 //     removes the archive just written; archives without a usable
 //     sidecar are never deleted.
