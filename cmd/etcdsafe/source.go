@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"filippo.io/age"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
-	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/source"
 )
@@ -52,7 +50,10 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 		DecryptionConfigPath: o.decryptionConfig, Prefix: o.prefix, LockTimeout: o.lockTimeout, Check: o.check,
 		Identities:       func() ([]age.Identity, error) { return readIdentities(o.identity, o.passFile, stderr) },
 		AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir, Stdin: cmd.InOrStdin(),
-		OnSwept: sweptPrinter(stderr), OnSweepError: sweepErrorPrinter(stderr),
+		OnSwept: func(d string) {
+			fmt.Fprintf(stderr, "etcdsafe: removed %s, left by an interrupted run\n", termtext.Clean(d))
+		},
+		OnSweepError: func(err error) { fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", err) },
 		OnUnencrypted: func(name string) {
 			fmt.Fprintf(stderr, "etcdsafe: warning: %s is not encrypted: nothing proves who wrote it (read because of --allow-unencrypted)\n", termtext.Clean(name))
 		},
@@ -60,28 +61,6 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 			fmt.Fprintf(stderr, "etcdsafe: warning: %s %s: its integrity is unchecked; --check runs bbolt's page check\n", termtext.Clean(name), why)
 		},
 	})
-}
-
-func sweptPrinter(stderr io.Writer) func(string) {
-	return func(d string) {
-		fmt.Fprintf(stderr, "etcdsafe: removed %s, left by an interrupted run\n", termtext.Clean(d))
-	}
-}
-
-func sweepErrorPrinter(stderr io.Writer) func(error) {
-	return func(err error) { fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", err) }
-}
-
-// sweepReadStaging removes what read commands killed before their cleanup
-// left in the staging parent, saying so.
-func sweepReadStaging(parent string, stderr io.Writer) {
-	removed, err := fsx.SweepStaging(parent, readStagingPrefix)
-	for _, d := range removed {
-		sweptPrinter(stderr)(d)
-	}
-	if err != nil {
-		sweepErrorPrinter(stderr)(err)
-	}
 }
 
 // newSelector is the selection engine over s for one command: CRDs it
