@@ -92,7 +92,7 @@ func ParseRecipients(lines []string) ([]age.Recipient, error) {
 	var out []age.Recipient
 	for n, l := range lines {
 		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
+		if skipRecipientLine(l) {
 			continue
 		}
 		var r age.Recipient
@@ -119,6 +119,22 @@ func ParseRecipients(lines []string) ([]age.Recipient, error) {
 	}
 	return out, nil
 }
+
+// RecipientFingerprints returns the [RecipientFingerprint] of each
+// recipient among lines, skipping what [ParseRecipients] skips.
+func RecipientFingerprints(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); !skipRecipientLine(l) {
+			out = append(out, RecipientFingerprint(l))
+		}
+	}
+	return out
+}
+
+// skipRecipientLine reports whether a trimmed recipient line is blank or a
+// comment.
+func skipRecipientLine(l string) bool { return l == "" || strings.HasPrefix(l, "#") }
 
 // ParseIdentities parses an identity file: age identities (X25519 and
 // post-quantum hybrid, one per line, "#" comments) or one unencrypted

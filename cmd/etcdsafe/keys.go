@@ -56,12 +56,7 @@ func backupRecipients(o *backupOptions) (recips []age.Recipient, fps []string, e
 		if err != nil {
 			return nil, nil, usageError{fmt.Errorf("recipients: %w", err)}
 		}
-		for _, l := range lines {
-			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-				fps = append(fps, archive.RecipientFingerprint(l))
-			}
-		}
-		return recips, fps, nil
+		return recips, archive.RecipientFingerprints(lines), nil
 	}
 	pass, err := readPassphrase(o.passFile, true)
 	if err != nil {
