@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,7 +150,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 	}
 	defer plan.Close()
 	if o.json && o.dryRun {
-		return writeJSON(out, map[string]any{"plan": plan, "dryRun": true})
+		return printJSON(out, map[string]any{"plan": plan, "dryRun": true})
 	}
 	if !o.json {
 		printPlan(out, plan, o.dryRun)
@@ -165,7 +164,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		return err
 	}
 	if o.json {
-		return writeJSON(out, map[string]any{"plan": plan, "result": res, "nextSteps": plan.NextSteps()})
+		return printJSON(out, map[string]any{"plan": plan, "result": res, "nextSteps": plan.NextSteps()})
 	}
 	fmt.Fprintf(out, "restored %s in %s", termtext.Clean(res.DataDir), res.BuildTime.Round(1e6))
 	if res.Backup != "" {
@@ -180,12 +179,6 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		fmt.Fprintf(out, "  %d. %s\n", i+1, termtext.Clean(s))
 	}
 	return nil
-}
-
-func writeJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // printPlan prints the plan. Every name that comes from the source or a
