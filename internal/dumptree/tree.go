@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
 // ErrUnsafeName is a segment that cannot be a file name under the root
@@ -58,14 +60,14 @@ func Create(dir string) (*Tree, error) {
 // dir's parent. On error the temporary directory is left for Close to
 // remove.
 func (t *Tree) Commit() error {
-	if err := syncDir(t.tmp); err != nil {
+	if err := fsx.SyncDir(t.tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(t.tmp, t.dir); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", t.tmp, t.dir, err)
 	}
 	t.committed = true
-	return syncDir(filepath.Dir(t.dir))
+	return fsx.SyncDir(filepath.Dir(t.dir))
 }
 
 // Close closes the directories still open and, unless Commit renamed
@@ -218,13 +220,4 @@ func openDir(parent *os.Root, name, shown string) (*os.Root, error) {
 		return nil, fmt.Errorf("%w: %s changed while it was opened", ErrUnsafeName, shown)
 	}
 	return d, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
