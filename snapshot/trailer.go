@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"hash"
 	"io"
 	"os"
+
+	"github.com/etcdsafe/etcdsafe/internal/ctxio"
 )
 
 // TrailerSize is the length of the SHA-256 trailer etcd appends to a
@@ -64,6 +67,12 @@ func HasTrailerSize(n int64) bool { return n >= TrailerSize && n%trailerAlign ==
 // with an error wrapping [ErrTrailerMismatch]; I/O errors return
 // [TrailerNone] and the error. The file is opened read-only.
 func VerifyTrailer(path string) (TrailerStatus, error) {
+	return VerifyTrailerContext(context.Background(), path)
+}
+
+// VerifyTrailerContext is [VerifyTrailer] that stops, with ctx's error,
+// at the next 256 KiB once ctx is done.
+func VerifyTrailerContext(ctx context.Context, path string) (TrailerStatus, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return TrailerNone, fmt.Errorf("open snapshot %q: %w", path, err)
@@ -78,7 +87,7 @@ func VerifyTrailer(path string) (TrailerStatus, error) {
 	}
 	h := sha256.New()
 	body := st.Size() - TrailerSize
-	n, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, body), make([]byte, 256<<10))
+	n, err := io.CopyBuffer(h, ctxio.NewReader(ctx, io.NewSectionReader(f, 0, body)), make([]byte, 256<<10))
 	if err != nil {
 		return TrailerNone, fmt.Errorf("read snapshot %q: %w", path, err)
 	}

@@ -17,6 +17,7 @@ import (
 // replaces whatever else the caller had to say ([Source.Settle]).
 type integrity struct {
 	done    chan struct{}
+	cancel  context.CancelFunc // stops the work; [Source.Close] waits for done
 	trailer snapshot.TrailerStatus
 	checked bool  // the page check ran
 	err     error // nil, or an integrity error naming the user's file
@@ -26,10 +27,11 @@ type integrity struct {
 // archive) and, when check is set, runs the page check after it. name is
 // the file as the user named it, for messages.
 func startIntegrity(ctx context.Context, snap *inspect.Snapshot, name string, check bool) *integrity {
-	in := &integrity{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	in := &integrity{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(in.done)
-		ts, err := snapshot.VerifyTrailer(snap.DBPath)
+		ts, err := snapshot.VerifyTrailerContext(ctx, snap.DBPath)
 		in.trailer = ts
 		switch {
 		case ts == snapshot.TrailerMismatch:

@@ -189,6 +189,9 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 // Close closes the db and removes the staged copy, if any. The verdict's
 // work may still be running on an interrupted command: it sees an error.
 func (s *Source) Close() error {
+	// the verdict's page check reads the db: stop it, then close
+	s.integ.cancel()
+	<-s.integ.done
 	err := s.Snapshot.Close()
 	s.cleanup()
 	return err
