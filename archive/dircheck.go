@@ -58,21 +58,65 @@ func (e *DirTooLargeError) Unwrap() error { return ErrDirTooLarge }
 // per entry.
 func CheckDir(root string, excludes []string) (DirStats, error) {
 	var st DirStats
-	for _, p := range excludes {
-		if _, err := path.Match(p, ""); err != nil {
-			return st, fmt.Errorf("exclude pattern %q: %w", p, err)
-		}
-	}
-	rootInfo, err := os.Stat(root)
+	rootInfo, err := statKubeDir("check dir", root, excludes)
 	if err != nil {
-		return st, fmt.Errorf("check dir: %w", err)
-	}
-	if !rootInfo.IsDir() {
-		return st, fmt.Errorf("check dir %q: not a directory", root)
+		return st, err
 	}
 	st.ManifestBytes = manifestHeadroom
 	placeholder := strings.Repeat("0", 64)
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = walkKubeDir(root, rootInfo, excludes, func(_ string, fi fs.FileInfo, e EntryInfo) error {
+		switch e.Type {
+		case TypeFile:
+			e.Size, e.SHA256 = fi.Size(), placeholder
+			st.Files++
+			st.Bytes += fi.Size()
+		case "":
+			return nil
+		}
+		st.Entries++
+		n, err := entryJSONSize(&e)
+		if err != nil {
+			return err
+		}
+		st.ManifestBytes += n
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("check dir %q: %w", root, err)
+	}
+	if st.ManifestBytes > MaxManifestSize {
+		return st, &DirTooLargeError{Root: root, DirStats: st, Limit: MaxManifestSize}
+	}
+	return st, nil
+}
+
+// statKubeDir checks the exclude patterns and that root is a directory,
+// and returns its info; what names the step in errors.
+func statKubeDir(what, root string, excludes []string) (fs.FileInfo, error) {
+	for _, p := range excludes {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("exclude pattern %q: %w", p, err)
+		}
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s %q: not a directory", what, root)
+	}
+	return st, nil
+}
+
+// walkKubeDir walks root as an archive holds it, for both [CheckDir] and
+// [Writer.AddDir]: entries matched by excludes are left out (an excluded
+// directory with its content) and symlinks are not followed; rootInfo is
+// root's own info (root may be a symlink to the directory the user
+// named). fn gets each entry's path on disk, its info, and its entry with
+// Path, Mode, ModTime, owner, Type and LinkTarget set; Type is empty for
+// sockets, devices and FIFOs, which an archive leaves out.
+func walkKubeDir(root string, rootInfo fs.FileInfo, excludes []string, fn func(p string, fi fs.FileInfo, e EntryInfo) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk %q: %w", p, err)
 		}
@@ -102,32 +146,14 @@ func CheckDir(root string, excludes []string) (DirStats, error) {
 			e.Type = TypeDir
 		case m.Type() == fs.ModeSymlink:
 			e.Type = TypeSymlink
-			// The target's length counts; read it rather than guess.
 			if e.LinkTarget, err = os.Readlink(p); err != nil {
 				return fmt.Errorf("read link %q: %w", p, err)
 			}
 		case m.IsRegular():
-			e.Type, e.Size, e.SHA256 = TypeFile, fi.Size(), placeholder
-			st.Files++
-			st.Bytes += fi.Size()
-		default:
-			return nil
+			e.Type = TypeFile
 		}
-		st.Entries++
-		n, err := entryJSONSize(&e)
-		if err != nil {
-			return err
-		}
-		st.ManifestBytes += n
-		return nil
+		return fn(p, fi, e)
 	})
-	if err != nil {
-		return st, fmt.Errorf("check dir %q: %w", root, err)
-	}
-	if st.ManifestBytes > MaxManifestSize {
-		return st, &DirTooLargeError{Root: root, DirStats: st, Limit: MaxManifestSize}
-	}
-	return st, nil
 }
 
 // entryJSONSize is the number of bytes e takes in the "entries" array of

@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -161,69 +160,29 @@ func (w *Writer) AddDir(root string, excludes []string) error {
 	if w.hasDir {
 		return errors.New("add dir: directory already added")
 	}
-	for _, p := range excludes {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("exclude pattern %q: %w", p, err)
-		}
-	}
-	st, err := os.Stat(root)
+	rootInfo, err := statKubeDir("add dir", root, excludes)
 	if err != nil {
-		return fmt.Errorf("add dir: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("add dir %q: not a directory", root)
+		return err
 	}
 	var planned []plannedEntry
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("walk %q: %w", p, err)
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return fmt.Errorf("walk %q: %w", p, err)
-		}
-		rel = filepath.ToSlash(rel)
-		name := KubeDirPath
-		if rel != "." {
-			name = KubeDirPath + "/" + rel
-			if excluded(rel, excludes) {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		var fi fs.FileInfo
-		if rel == "." {
-			fi = st // root may be a symlink to a directory the user named
-		} else if fi, err = d.Info(); err != nil {
-			return fmt.Errorf("stat %q: %w", p, err)
-		}
-		e := plannedEntry{src: p, EntryInfo: EntryInfo{Path: name, Mode: unixMode(fi.Mode()), ModTime: fi.ModTime().UTC()}}
-		e.UID, e.GID = owner(fi)
-		switch m := fi.Mode(); {
-		case m.IsDir():
-			e.Type = TypeDir
-		case m.Type() == fs.ModeSymlink:
-			e.Type = TypeSymlink
-			if e.LinkTarget, err = os.Readlink(p); err != nil {
-				return fmt.Errorf("read link %q: %w", p, err)
-			}
+	err = walkKubeDir(root, rootInfo, excludes, func(p string, fi fs.FileInfo, e EntryInfo) error {
+		switch e.Type {
+		case TypeSymlink:
 			if e.LinkTarget == "" || strings.ContainsRune(e.LinkTarget, 0) {
 				return fmt.Errorf("symlink %q has an unusable target", p)
 			}
-		case m.IsRegular():
-			e.Type = TypeFile
+		case TypeFile:
+			var err error
 			if e.Size, e.SHA256, err = hashFile(p); err != nil {
 				return err
 			}
-		default:
+		case "":
 			if w.opts.OnSkip != nil {
-				w.opts.OnSkip(p, fmt.Errorf("%s files are not archived", kindName(m)))
+				w.opts.OnSkip(p, fmt.Errorf("%s files are not archived", kindName(fi.Mode())))
 			}
 			return nil
 		}
-		planned = append(planned, e)
+		planned = append(planned, plannedEntry{src: p, EntryInfo: e})
 		return nil
 	})
 	if err != nil {
