@@ -20,6 +20,8 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 )
 
 // copyBufSize is the buffer used for every payload copy.
@@ -178,7 +180,7 @@ func (w *Writer) AddDir(root string, excludes []string) error {
 			}
 		case "":
 			if w.opts.OnSkip != nil {
-				w.opts.OnSkip(p, fmt.Errorf("%s files are not archived", kindName(fi.Mode())))
+				w.opts.OnSkip(p, fmt.Errorf("%s files are not archived", fsx.KindName(fi.Mode())))
 			}
 			return nil
 		}
@@ -431,21 +433,6 @@ func fileMode(u uint32) fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
-}
-
-func kindName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	default:
-		return "irregular"
-	}
 }
 
 func owner(fi fs.FileInfo) (uid, gid int) {

@@ -414,7 +414,7 @@ func dataDirState(dir string) (string, error) {
 		t, _ := os.Readlink(dir)
 		return "", fmt.Errorf("data dir %s is a symbolic link to %s, not a directory: %w", termtext.Clean(dir), termtext.Clean(t), ErrNotDataDir)
 	case !fi.IsDir():
-		return "", fmt.Errorf("data dir %s is a %s, not a directory: %w", termtext.Clean(dir), fileKind(fi.Mode()), ErrNotDataDir)
+		return "", fmt.Errorf("data dir %s is a %s, not a directory: %w", termtext.Clean(dir), fsx.KindName(fi.Mode()), ErrNotDataDir)
 	}
 	isDB := true
 	for _, rel := range []string{"member", "member/snap", "member/snap/db"} {
@@ -448,20 +448,6 @@ func dataDirState(dir string) (string, error) {
 	}
 	return "", fmt.Errorf("data dir %s is neither empty nor an etcd data dir (it has no member/snap/db, and holds %s): %w",
 		termtext.Clean(dir), strings.Join(names, ", "), ErrNotDataDir)
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "file"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "special file"
 }
 
 // notBackupDir refuses to stage plaintext in a backup directory (one that

@@ -253,7 +253,7 @@ func sourceKind(path string) (kind, error) {
 	case st.IsDir():
 		return kindDB, nil
 	case !st.Mode().IsRegular():
-		return 0, &SpecialFileError{Path: path, Type: fileType(st.Mode())}
+		return 0, &SpecialFileError{Path: path, Type: fsx.KindName(st.Mode())}
 	}
 	if a, _, err := archive.SniffFile(path); err != nil {
 		return 0, fmt.Errorf("source: %w", err)
@@ -261,18 +261,4 @@ func sourceKind(path string) (kind, error) {
 		return kindArchive, nil
 	}
 	return kindDB, nil
-}
-
-func fileType(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "named pipe (fifo)"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m&os.ModeCharDevice != 0:
-		return "character device"
-	case m&os.ModeDevice != 0:
-		return "block device"
-	}
-	return "special file"
 }
