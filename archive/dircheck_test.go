@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
 )
 
 // TestCheckDirEstimate: for a directory that fits, the estimate covers the
@@ -77,14 +79,8 @@ func TestCheckDirEstimate(t *testing.T) {
 func TestCheckDirTooLarge(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	seg := strings.Repeat("<", 240)
-	deep := root
-	for range 13 {
-		deep = filepath.Join(deep, seg)
-	}
-	if err := os.MkdirAll(deep, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	seg := testfix.BigKubeDirSegment
+	deep := testfix.DeepDir(t, root)
 	n := 0
 	for st, err := CheckDir(root, nil); err == nil; st, err = CheckDir(root, nil) {
 		if n > 2000 {

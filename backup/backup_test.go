@@ -17,6 +17,8 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/snapshot"
+
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
 )
 
 // TestRunFromDB: a db file is archived with the kube dir (less the
@@ -125,7 +127,7 @@ func TestRunSameSecond(t *testing.T) {
 func TestRunRefusesBeforeSnapshot(t *testing.T) {
 	t.Parallel()
 	id := identity(t)
-	big := bigKubeDir(t)
+	big := testfix.BigKubeDir(t)
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -166,27 +168,6 @@ func TestRunRefusesBeforeSnapshot(t *testing.T) {
 	if _, err := Run(t.Context(), o); err != nil {
 		t.Fatalf("optional kube dir missing: %v", err)
 	}
-}
-
-// bigKubeDir makes a kube dir whose manifest would pass 16 MiB with about
-// a thousand files: long names that JSON escapes 6-fold.
-func bigKubeDir(t *testing.T) string {
-	t.Helper()
-	root := filepath.Join(t.TempDir(), "kubernetes")
-	seg := strings.Repeat("<", 240)
-	deep := root
-	for range 13 {
-		deep = filepath.Join(deep, seg)
-	}
-	if err := os.MkdirAll(deep, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 1000 {
-		if err := os.WriteFile(filepath.Join(deep, fmt.Sprintf("%s%04d", seg[:200], i)), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
 }
 
 // TestRunDamagedDB: a snapshot whose trailer does not match, and a raw db

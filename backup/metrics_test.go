@@ -8,41 +8,10 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/etcdsafe/etcdsafe/archive"
-)
 
-// parseMetrics reads a metrics file with Prometheus' text parser: every
-// family must have HELP and the expected TYPE.
-func parseMetrics(t *testing.T, path string) map[string]float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	out := map[string]float64{}
-	for name, mf := range mfs {
-		want := dto.MetricType_GAUGE
-		if strings.HasSuffix(name, "_total") {
-			want = dto.MetricType_COUNTER
-		}
-		if mf.GetHelp() == "" || mf.GetType() != want || len(mf.GetMetric()) != 1 {
-			t.Errorf("%s: help %q type %v, %d samples", name, mf.GetHelp(), mf.GetType(), len(mf.GetMetric()))
-		}
-		m := mf.GetMetric()[0]
-		out[name] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
-	}
-	return out
-}
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
+)
 
 // TestWriteMetrics: a success records the run's figures; failures add to
 // a counter carried across runs and keep the last success; a recovery
@@ -55,7 +24,7 @@ func TestWriteMetrics(t *testing.T) {
 	if err := WriteMetrics(path, ok, nil, t0); err != nil {
 		t.Fatal(err)
 	}
-	m := parseMetrics(t, path)
+	m := testfix.ParseMetrics(t, path)
 	want := map[string]float64{MetricLastSuccess: 1767225600, MetricDuration: 1.5, MetricArchiveBytes: 1 << 20, MetricDBBytes: 303136,
 		MetricRevision: 231, MetricLastRun: 1767225600, MetricLastRunOK: 1, MetricFailures: 0}
 	if len(m) != len(want) {
@@ -71,7 +40,7 @@ func TestWriteMetrics(t *testing.T) {
 		if err := WriteMetrics(path, nil, errors.New("failed"), at); err != nil {
 			t.Fatal(err)
 		}
-		m := parseMetrics(t, path)
+		m := testfix.ParseMetrics(t, path)
 		if m[MetricFailures] != float64(i) || m[MetricLastRunOK] != 0 || m[MetricLastSuccess] != 1767225600 ||
 			m[MetricRevision] != 231 || m[MetricLastRun] != float64(at.Unix()) {
 			t.Fatalf("after failure %d: %v", i, m)
@@ -81,13 +50,13 @@ func TestWriteMetrics(t *testing.T) {
 	if err := WriteMetrics(path, ok, errors.New("prune failed"), t0.Add(3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if m := parseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastSuccess] != 1767225600 {
+	if m := testfix.ParseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastSuccess] != 1767225600 {
 		t.Fatalf("after a late failure: %v", m)
 	}
 	if err := WriteMetrics(path, ok, nil, t0.Add(4*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if m := parseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastRunOK] != 1 || m[MetricLastSuccess] != float64(t0.Add(4*time.Hour).Unix()) {
+	if m := testfix.ParseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastRunOK] != 1 || m[MetricLastSuccess] != float64(t0.Add(4*time.Hour).Unix()) {
 		t.Fatalf("after recovery: %v", m)
 	}
 	b, _ := os.ReadFile(path)
@@ -131,7 +100,7 @@ func TestWriteMetricsCarriesOver(t *testing.T) {
 			if err := WriteMetrics(path, nil, errors.New("x"), time.Unix(1, 0)); err != nil {
 				t.Fatal(err)
 			}
-			m := parseMetrics(t, path)
+			m := testfix.ParseMetrics(t, path)
 			if m[MetricFailures] != tc.wantFailures || m[MetricRevision] != tc.wantRevision {
 				t.Fatalf("got %v", m)
 			}

@@ -11,6 +11,8 @@ import (
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/inspect"
+
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
 )
 
 // TestBackupSameSecond: two backups named from the same second both
@@ -129,34 +131,13 @@ func bboltSeesDamage(t *testing.T, p string) bool {
 	return s.Check(t.Context()) != nil
 }
 
-// bigKubeDir makes a kube dir whose manifest would pass 16 MiB with about
-// a thousand files: long names that JSON escapes 6-fold.
-func bigKubeDir(t *testing.T) string {
-	t.Helper()
-	root := filepath.Join(t.TempDir(), "kubernetes")
-	seg := strings.Repeat("<", 240)
-	deep := root
-	for range 13 {
-		deep = filepath.Join(deep, seg)
-	}
-	if err := os.MkdirAll(deep, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 1000 {
-		if err := os.WriteFile(filepath.Join(deep, fmt.Sprintf("%s%04d", seg[:200], i)), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 // TestBackupKubeDirTooLarge: a kube dir whose manifest would pass the
 // format's bound is refused before any snapshot is taken (the endpoint
 // given is never dialled), with the counts and the limit.
 func TestBackupKubeDirTooLarge(t *testing.T) {
 	t.Parallel()
 	_, recip := keyPair(t, true)
-	kd := bigKubeDir(t)
+	kd := testfix.BigKubeDir(t)
 	out := t.TempDir()
 	_, stderr, code := runCLI(t, "backup", "--endpoints", "http://127.0.0.1:1", "--kube-dir", kd, "-r", recip, "--out", out)
 	if code != exitFailure || !strings.Contains(stderr, "1014 entries") || !strings.Contains(stderr, fmt.Sprint(archive.MaxManifestSize)) ||

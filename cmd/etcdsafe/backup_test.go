@@ -17,9 +17,6 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	etcdsnap "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
@@ -28,6 +25,8 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/crashtest"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
 )
 
 // Arguments of the backup child process (crashtest mode "backup").
@@ -325,7 +324,7 @@ func TestBackupTLSRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mv := parseMetrics(t, metrics)
+	mv := testfix.ParseMetrics(t, metrics)
 	if mv[backup.MetricRevision] != float64(rev) || mv[backup.MetricArchiveBytes] != float64(sc.ArchiveSize) ||
 		mv[backup.MetricLastRunOK] != 1 || mv[backup.MetricFailures] != 0 || mv[backup.MetricLastSuccess] < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("metrics:\n%s", mb)
@@ -822,12 +821,12 @@ func TestBackupMetricsFailureCounter(t *testing.T) {
 	if _, stderr, code := runCLI(t, append(base, "--from-db", filepath.Join(realDir, "snapshot.db"))...); code != 0 {
 		t.Fatalf("exit %d %s", code, stderr)
 	}
-	ok := parseMetrics(t, metrics)
+	ok := testfix.ParseMetrics(t, metrics)
 	for i := 1; i <= 2; i++ {
 		if _, _, code := runCLI(t, append(base, "--from-db", filepath.Join(t.TempDir(), "missing.db"))...); code != exitFailure {
 			t.Fatalf("failing run: exit %d", code)
 		}
-		m := parseMetrics(t, metrics)
+		m := testfix.ParseMetrics(t, metrics)
 		if m[backup.MetricFailures] != float64(i) || m[backup.MetricLastRunOK] != 0 || m[backup.MetricLastSuccess] != ok[backup.MetricLastSuccess] ||
 			m[backup.MetricRevision] != 231 {
 			t.Fatalf("after failure %d: %v (before: %v)", i, m, ok)
@@ -846,7 +845,7 @@ func TestBackupMetricsFailureCounter(t *testing.T) {
 	if _, _, code := runCLI(t, append(base, "--from-db", filepath.Join(realDir, "snapshot.db"), "--cluster", "again")...); code != 0 {
 		t.Fatal("recovery run failed")
 	}
-	if m := parseMetrics(t, metrics); m[backup.MetricFailures] != 2 || m[backup.MetricLastRunOK] != 1 {
+	if m := testfix.ParseMetrics(t, metrics); m[backup.MetricFailures] != 2 || m[backup.MetricLastRunOK] != 1 {
 		t.Fatalf("after recovery: %v", m)
 	}
 }
@@ -963,37 +962,4 @@ func TestBackupInterrupted(t *testing.T) {
 			t.Errorf("left behind: %s", de.Name())
 		}
 	}
-}
-
-// parseMetrics reads a metrics file with Prometheus' own text parser (not
-// the writer's code): every sample by name, and a parse error fails.
-func parseMetrics(t *testing.T, path string) map[string]float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	out := map[string]float64{}
-	for name, mf := range mfs {
-		if mf.GetHelp() == "" {
-			t.Errorf("%s has no HELP", name)
-		}
-		for _, m := range mf.GetMetric() {
-			switch mf.GetType() {
-			case dto.MetricType_GAUGE:
-				out[name] = m.GetGauge().GetValue()
-			case dto.MetricType_COUNTER:
-				out[name] = m.GetCounter().GetValue()
-			default:
-				t.Errorf("%s has type %v", name, mf.GetType())
-			}
-		}
-	}
-	return out
 }
