@@ -370,8 +370,7 @@ func TestPlainArchive(t *testing.T) {
 }
 
 func TestKeysAndPassphrase(t *testing.T) {
-	testOnlyScryptLogN = 10
-	t.Cleanup(func() { testOnlyScryptLogN = 0 })
+	t.Parallel()
 	snap := randBytes(t, 70<<10)
 	pq, err := GenerateIdentity(true)
 	if err != nil {
@@ -387,7 +386,7 @@ func TestKeysAndPassphrase(t *testing.T) {
 	if pq.String() != "redacted" {
 		t.Fatal("identity String leaks")
 	}
-	passR, err := PassphraseRecipient([]byte("correct horse"))
+	passR, err := PassphraseRecipient([]byte("correct horse"), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// testOnlyScryptLogN, when non-zero, replaces age's scrypt work factor so
-// passphrase tests run fast.
-var testOnlyScryptLogN int
-
 // Identity is a newly generated age identity. Its String method never
 // reveals the secret key.
 type Identity struct {
@@ -161,8 +157,10 @@ func ParseIdentities(data []byte) ([]age.Identity, error) {
 }
 
 // PassphraseRecipient returns an scrypt recipient for pass. age requires it
-// to be the archive's only recipient.
-func PassphraseRecipient(pass []byte) (age.Recipient, error) {
+// to be the archive's only recipient. logN is scrypt's work factor (log2
+// of N); 0 is age's default (18, about a second), what every archive
+// should use; tests pass a small one.
+func PassphraseRecipient(pass []byte, logN int) (age.Recipient, error) {
 	if len(pass) == 0 {
 		return nil, errors.New("empty passphrase")
 	}
@@ -170,8 +168,8 @@ func PassphraseRecipient(pass []byte) (age.Recipient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passphrase recipient: %w", err)
 	}
-	if testOnlyScryptLogN != 0 {
-		r.SetWorkFactor(testOnlyScryptLogN)
+	if logN != 0 {
+		r.SetWorkFactor(logN)
 	}
 	return r, nil
 }

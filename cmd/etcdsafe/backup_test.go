@@ -600,9 +600,8 @@ func TestBackupInsecure(t *testing.T) {
 // TestBackupPassphrase: scrypt encryption from a passphrase file; the
 // passphrase never appears in output.
 func TestBackupPassphrase(t *testing.T) {
-	if testing.Short() {
-		t.Skip("scrypt at age's default work factor takes seconds")
-	}
+	testOnlyScryptLogN = 10 // serial: a package variable
+	t.Cleanup(func() { testOnlyScryptLogN = 0 })
 	pf := filepath.Join(t.TempDir(), "pass")
 	if err := os.WriteFile(pf, []byte("correct horse battery\n"), 0o600); err != nil {
 		t.Fatal(err)

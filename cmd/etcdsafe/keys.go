@@ -62,7 +62,7 @@ func backupRecipients(o *backupOptions) (recips []age.Recipient, fps []string, e
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := archive.PassphraseRecipient(pass)
+	r, err := archive.PassphraseRecipient(pass, testOnlyScryptLogN)
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
@@ -99,6 +99,10 @@ func readPassphrase(file string, confirm bool) ([]byte, error) {
 	}
 	return []byte(line), nil
 }
+
+// testOnlyScryptLogN, when non-zero, is the scrypt work factor of new
+// passphrase archives (tests: age's default takes a second per archive).
+var testOnlyScryptLogN int
 
 // testOnlyPrompt replaces the terminal in tests.
 var testOnlyPrompt func(prompt string) ([]byte, error)

@@ -50,6 +50,10 @@ func runTests(m *testing.M) {
 
 // scriptMain is the real main, plus two test seams that only watch it.
 func scriptMain() {
+	// passphrase archives at a small scrypt work factor: age's default
+	// costs a second per backup and per read (readers accept any factor
+	// up to the default)
+	testOnlyScryptLogN = 10
 	if p := os.Getenv(envSigintWhen); p != "" {
 		// A real SIGINT, as from Ctrl-C or systemd, once the run has
 		// reached the point that creates p (main's signal handler is set
