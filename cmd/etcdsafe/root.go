@@ -73,7 +73,8 @@ Kubernetes objects in them (protobuf, JSON, CBOR, encrypted at rest) into clean 
 and shows history and deleted objects still in the file.
 
 SOURCE is a snapshot file (with or without its SHA-256 trailer), a copied member/snap/db,
-or an etcd data dir. SOURCE is only ever read.` + exitStatusHelp,
+an etcd data dir, an etcdsafe backup archive, or - for standard input. SOURCE is only ever
+read, and nothing from it is printed before its SHA-256 trailer, when it has one, matched.` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
