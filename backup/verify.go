@@ -147,6 +147,10 @@ func (r *VerifyReport) checkSnapshot(ctx context.Context, p string) error {
 	tr := <-trailer
 	r.Trailer = trailerVerdicts[tr.ts]
 	if tr.err != nil {
+		if tr.ts == snapshot.TrailerMismatch {
+			// tr.err names the staged copy; the user knows the archive
+			return fmt.Errorf("snapshot in %s: its SHA-256 trailer does not match its contents: %w", r.Archive, snapshot.ErrTrailerMismatch)
+		}
 		return fmt.Errorf("snapshot in %s: %w", r.Archive, tr.err)
 	}
 	if err != nil {

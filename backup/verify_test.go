@@ -221,6 +221,9 @@ func TestVerifySnapshotDamage(t *testing.T) {
 		if !errors.Is(err, snapshot.ErrTrailerMismatch) || rep != nil {
 			t.Fatalf("Verify: %+v, %v", rep, err)
 		}
+		if strings.Contains(err.Error(), tmp) {
+			t.Errorf("the message names the staged copy, not the archive: %v", err)
+		}
 		requireEmpty(t, tmp)
 	})
 	t.Run("bbolt check", func(t *testing.T) {
