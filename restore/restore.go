@@ -736,7 +736,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create staging dir: %w", err)
 	}
-	defer func() { _ = removeStaging(stage) }()
+	defer func() { _ = stage.Remove() }()
 	build := filepath.Join(stage.Path, "data")
 	p.BuildDir, p.buildDir, p.buildStage = build, build, stage.Path
 	defer func() { p.buildDir, p.buildStage = "", "" }()
@@ -823,23 +823,9 @@ func (p *Plan) Close() error {
 	if p.stage == nil {
 		return nil
 	}
-	err := removeStaging(p.stage)
+	err := p.stage.Remove()
 	p.stage = nil
 	return err
-}
-
-// removeStaging deletes what s holds while its lock file is still there,
-// then s itself: a run killed half way leaves a dir with its lock file, which the
-// next sweep removes at once, not an unlocked one it keeps for an hour.
-func removeStaging(s *fsx.Staging) error {
-	if ents, err := os.ReadDir(s.Path); err == nil {
-		for _, e := range ents {
-			if e.Name() != fsx.StagingLockName {
-				_ = os.RemoveAll(filepath.Join(s.Path, e.Name()))
-			}
-		}
-	}
-	return s.Remove()
 }
 
 // NextSteps returns what the operator does after a successful restore, in
