@@ -17,9 +17,9 @@ import (
 )
 
 // VerifyStagingPrefix names the private dirs [Verify] extracts a snapshot
-// into. The read commands stage an archive's snapshot under the same
-// prefix, so that each sweeps what the other's killed runs left.
-const VerifyStagingPrefix = "etcdsafe-read-"
+// into: fsx.ReadStagingPrefix, shared with the read commands, so that each
+// sweeps what the other's killed runs left.
+const VerifyStagingPrefix = fsx.ReadStagingPrefix
 
 // ErrSnapshotProblems is returned, with a [VerifyReport], when the archive
 // verified but some of its snapshot's records could not be decoded

@@ -20,7 +20,7 @@ import (
 
 // StagingPrefix names the private directories an archive's or standard
 // input's snapshot is staged in, under [Options.TmpDir].
-const StagingPrefix = "etcdsafe-read-"
+const StagingPrefix = fsx.ReadStagingPrefix
 
 // ErrSpecialFile is wrapped by the [*SpecialFileError] of a SOURCE that is
 // a fifo, socket or device: the user's mistake, not the file's.

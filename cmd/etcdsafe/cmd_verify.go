@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/backup"
-	"github.com/etcdsafe/etcdsafe/internal/termtext"
 )
 
 type verifyOptions struct {
@@ -66,10 +65,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	}
 	rep, err := backup.Verify(cmd.Context(), path, backup.VerifyOptions{
 		Identities: ids, AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir,
-		OnSwept: func(dir string) {
-			fmt.Fprintf(stderr, "etcdsafe: removed %s, left by an interrupted run\n", termtext.Clean(dir))
-		},
-		OnSweepError: func(err error) { fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", err) },
+		OnSwept: sweptPrinter(stderr), OnSweepError: warnPrinter(stderr),
 	})
 	if rep == nil {
 		return err

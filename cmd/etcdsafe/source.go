@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"filippo.io/age"
@@ -50,10 +51,7 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 		DecryptionConfigPath: o.decryptionConfig, Prefix: o.prefix, LockTimeout: o.lockTimeout, Check: o.check,
 		Identities:       func() ([]age.Identity, error) { return readIdentities(o.identity, o.passFile, stderr) },
 		AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir, Stdin: cmd.InOrStdin(),
-		OnSwept: func(d string) {
-			fmt.Fprintf(stderr, "etcdsafe: removed %s, left by an interrupted run\n", termtext.Clean(d))
-		},
-		OnSweepError: func(err error) { fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", err) },
+		OnSwept: sweptPrinter(stderr), OnSweepError: warnPrinter(stderr),
 		OnUnencrypted: func(name string) {
 			fmt.Fprintf(stderr, "etcdsafe: warning: %s is not encrypted: nothing proves who wrote it (read because of --allow-unencrypted)\n", termtext.Clean(name))
 		},
@@ -61,6 +59,18 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 			fmt.Fprintf(stderr, "etcdsafe: warning: %s %s: its integrity is unchecked; --check runs bbolt's page check\n", termtext.Clean(name), why)
 		},
 	})
+}
+
+// sweptPrinter says that a staging dir a killed run left was removed.
+func sweptPrinter(stderr io.Writer) func(dir string) {
+	return func(dir string) {
+		fmt.Fprintf(stderr, "etcdsafe: removed %s, left by an interrupted run\n", termtext.Clean(dir))
+	}
+}
+
+// warnPrinter prints an error that did not stop the command as a warning.
+func warnPrinter(stderr io.Writer) func(error) {
+	return func(err error) { fmt.Fprintf(stderr, "etcdsafe: warning: %v\n", err) }
 }
 
 // newSelector is the selection engine over s for one command: CRDs it

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// ReadStagingPrefix names the staging dirs an archive's (or standard
+// input's) snapshot is extracted into to be read: by the read commands and
+// by verify alike, so that each sweeps what the other's killed runs left.
+const ReadStagingPrefix = "etcdsafe-read-"
+
 // StagingLockName is the file inside a staging directory whose flock says
 // that the directory is in use.
 const StagingLockName = ".etcdsafe-staging.lock"
