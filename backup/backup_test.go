@@ -187,7 +187,7 @@ func TestRunDamagedDB(t *testing.T) {
 	for i := 2; i*4096 < len(raw) && zeroed == nil; i++ {
 		b := append([]byte(nil), raw...)
 		clear(b[i*4096 : (i+1)*4096])
-		if bboltSeesDamage(t, writeTemp(t, b)) {
+		if testfix.BboltSeesDamage(t, writeTemp(t, b)) {
 			zeroed = b
 		}
 	}
@@ -232,21 +232,6 @@ func writeTemp(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// bboltSeesDamage is the reference: does inspect (bbolt) fail to open the
-// db, or its page check find problems?
-func bboltSeesDamage(t *testing.T, p string) bool {
-	t.Helper()
-	s, err := inspect.Open(p, inspect.OpenOptions{})
-	if err != nil {
-		return true
-	}
-	defer s.Close()
-	if _, err := s.Revision(); err != nil {
-		return true
-	}
-	return s.Check(t.Context()) != nil
 }
 
 // cancelProgress cancels the run after n archive bytes.

@@ -12,21 +12,9 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
-)
 
-// listDir returns the names in dir, sorted, for "nothing changed" checks.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
+)
 
 // noDefaultManifest returns a path, for Options.testDefaultManifest, that
 // makes the host's /etc/kubernetes/manifests/etcd.yaml absent for a call,
@@ -82,14 +70,14 @@ func TestDataDirTargets(t *testing.T) {
 			parent := t.TempDir()
 			dataDir := filepath.Join(parent, "etcd")
 			tc.setup(t, dataDir)
-			before := listDir(t, parent)
+			before := testfix.ListNames(t, parent)
 			st0, _ := os.Lstat(dataDir)
 			p, err := Prepare(context.Background(), Options{Source: f.snap, DataDir: dataDir})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantFound) {
 					t.Fatalf("want %v saying %q, got %v", tc.wantErr, tc.wantFound, err)
 				}
-				if after := listDir(t, parent); !slices.Equal(before, after) {
+				if after := testfix.ListNames(t, parent); !slices.Equal(before, after) {
 					t.Fatalf("parent changed: %v -> %v", before, after)
 				}
 				if st1, err := os.Lstat(dataDir); err != nil || !os.SameFile(st0, st1) {
@@ -197,10 +185,10 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 					t.Errorf("error lacks %q: %v", s, err)
 				}
 			}
-			if got := listDir(t, work); !slices.Equal(got, []string{"host-etcd.yaml", "srv-data"}) {
+			if got := testfix.ListNames(t, work); !slices.Equal(got, []string{"host-etcd.yaml", "srv-data"}) {
 				t.Fatalf("work dir now holds %v", got)
 			}
-			if got := listDir(t, victim); !slices.Equal(got, []string{"precious"}) {
+			if got := testfix.ListNames(t, victim); !slices.Equal(got, []string{"precious"}) {
 				t.Fatalf("victim dir now holds %v", got)
 			}
 		})
@@ -211,7 +199,7 @@ func TestDataDirFromManifestNeedsConfirmation(t *testing.T) {
 		if !errors.Is(err, ErrDataDirNotConfirmed) || !strings.Contains(err.Error(), "pass --data-dir "+victim+" to confirm") {
 			t.Fatalf("want ErrDataDirNotConfirmed naming %s, got %v", victim, err)
 		}
-		if got := listDir(t, victim); !slices.Equal(got, []string{"precious"}) {
+		if got := testfix.ListNames(t, victim); !slices.Equal(got, []string{"precious"}) {
 			t.Fatalf("victim dir now holds %v", got)
 		}
 	})
@@ -257,14 +245,14 @@ func TestUnencryptedArchive(t *testing.T) {
 	dataDir := oldDataDir(t, f)
 	parent := filepath.Dir(dataDir)
 	kubeDst := filepath.Join(t.TempDir(), "k")
-	before := listDir(t, parent)
+	before := testfix.ListNames(t, parent)
 	for _, dry := range []bool{false, true} {
 		_, err := Prepare(context.Background(), Options{Source: arch, DataDir: dataDir, KubeDir: kubeDst, DryRun: dry})
 		if !errors.Is(err, archive.ErrUnencrypted) || !strings.Contains(err.Error(), arch) {
 			t.Fatalf("dry run %v: want ErrUnencrypted naming the archive, got %v", dry, err)
 		}
 	}
-	if after := listDir(t, parent); !slices.Equal(before, after) {
+	if after := testfix.ListNames(t, parent); !slices.Equal(before, after) {
 		t.Fatalf("refused restore changed %v -> %v", before, after)
 	}
 	if b, err := os.ReadFile(filepath.Join(dataDir, "marker")); err != nil || string(b) != marker {
@@ -393,7 +381,7 @@ func TestNoStagingInBackupDir(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "is a backup directory") {
 				t.Fatalf("want a refusal, got %v", err)
 			}
-			if got := listDir(t, backups); !slices.Equal(got, []string{fsx.LockName}) {
+			if got := testfix.ListNames(t, backups); !slices.Equal(got, []string{fsx.LockName}) {
 				t.Fatalf("backup dir now holds %v", got)
 			}
 		})

@@ -10,7 +10,6 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
-	"github.com/etcdsafe/etcdsafe/inspect"
 
 	"github.com/etcdsafe/etcdsafe/internal/testfix"
 )
@@ -94,7 +93,7 @@ func TestBackupRawDBPageCheck(t *testing.T) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		damaged := bboltSeesDamage(t, p)
+		damaged := testfix.BboltSeesDamage(t, p)
 		out := t.TempDir()
 		_, stderr, code := runCLI(t, "backup", "--from-db", p, "--kube-dir", "", "--insecure-no-encryption", "--out", out)
 		switch {
@@ -114,21 +113,6 @@ func TestBackupRawDBPageCheck(t *testing.T) {
 	if code != 0 || strings.Contains(stderr, "page check") {
 		t.Fatalf("snapshot with a trailer: exit %d, page-checked:\n%s", code, stderr)
 	}
-}
-
-// bboltSeesDamage is the reference: does inspect (bbolt) fail to open the
-// db, or its page check find problems?
-func bboltSeesDamage(t *testing.T, p string) bool {
-	t.Helper()
-	s, err := inspect.Open(p, inspect.OpenOptions{})
-	if err != nil {
-		return true
-	}
-	defer s.Close()
-	if _, err := s.Revision(); err != nil {
-		return true
-	}
-	return s.Check(t.Context()) != nil
 }
 
 // TestBackupKubeDirTooLarge: a kube dir whose manifest would pass the

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+
+	"github.com/etcdsafe/etcdsafe/internal/testfix"
 )
 
 // restoreArchive backs up demo.db and kube (encrypted to a new key, or
@@ -111,10 +113,10 @@ func TestRestoreCLIDataDirRules(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", s, stderr)
 				}
 			}
-			if got := listNames(t, work); !slices.Equal(got, before) {
+			if got := testfix.ListNames(t, work); !slices.Equal(got, before) {
 				t.Fatalf("work dir now %v", got)
 			}
-			if got := listNames(t, victim); !slices.Equal(got, []string{".ssh"}) {
+			if got := testfix.ListNames(t, victim); !slices.Equal(got, []string{".ssh"}) {
 				t.Fatalf("victim now %v", got)
 			}
 		})
@@ -156,23 +158,10 @@ func TestRestoreCLIDataDirRules(t *testing.T) {
 		if !strings.Contains(stdout, "replace   the empty directory "+empty) || strings.Contains(stdout, "old data dir") {
 			t.Errorf("output:\n%s", stdout)
 		}
-		if got := listNames(t, filepath.Dir(empty)); !slices.Equal(got, []string{"etcd"}) {
+		if got := testfix.ListNames(t, filepath.Dir(empty)); !slices.Equal(got, []string{"etcd"}) {
 			t.Errorf("parent holds %v", got)
 		}
 	})
-}
-
-func listNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // TestRestoreCLIUnencrypted: a plain archive is refused (exit 3, hint to
@@ -188,7 +177,7 @@ func TestRestoreCLIUnencrypted(t *testing.T) {
 	if code != exitIntegrity || !strings.Contains(stderr, "not encrypted") || !strings.Contains(stderr, "--allow-unencrypted") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if got := listNames(t, dir); len(got) != 0 {
+	if got := testfix.ListNames(t, dir); len(got) != 0 {
 		t.Fatalf("refused restore wrote %v", got)
 	}
 	if _, stderr, code := runCLI(t, append(args, "--allow-unencrypted")...); code != 0 {

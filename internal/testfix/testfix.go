@@ -3,6 +3,7 @@
 package testfix
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/etcdsafe/etcdsafe/inspect"
 )
 
 // BigKubeDirSegment is a directory name JSON escapes 6-fold ("<" is
@@ -75,4 +78,35 @@ func ParseMetrics(t testing.TB, path string) map[string]float64 {
 		out[name] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 	}
 	return out
+}
+
+// BboltSeesDamage is the reference for raw-db damage: whether inspect
+// (bbolt) cannot open the db at p, cannot read its newest revision, or its
+// page check finds problems.
+func BboltSeesDamage(t testing.TB, p string) bool {
+	t.Helper()
+	s, err := inspect.Open(p, inspect.OpenOptions{})
+	if err != nil {
+		return true
+	}
+	defer s.Close()
+	if _, err := s.Revision(); err != nil {
+		return true
+	}
+	return s.Check(context.Background()) != nil
+}
+
+// ListNames returns the names in dir (sorted, as os.ReadDir gives them),
+// for "nothing changed" checks.
+func ListNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }
