@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -190,15 +189,6 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	if res != nil && res.Where != "" {
 		fmt.Fprintln(stdout, res.Where)
 	}
-	return usageIfOptions(err)
-}
-
-// usageIfOptions makes a problem with the options a usage error (exit 2).
-func usageIfOptions(err error) error {
-	var oe *backup.OptionsError
-	if errors.As(err, &oe) {
-		return usageError{err}
-	}
 	return err
 }
 
@@ -219,7 +209,7 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 	}
 	if o.out != "-" {
 		bo.Target, bo.Name, err = backup.OpenLocal(o.out)
-		return bo, usageIfOptions(err)
+		return bo, err
 	}
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return bo, usagef("refusing to write a binary archive to a terminal; redirect stdout or use --out DIR")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -47,13 +46,9 @@ func (o *listOptions) validate(args []string) error {
 }
 
 // selection resolves TYPE[/NAME] -n --prefix into a selection; a mistake
-// in them is a usage error.
+// in them is an inspect.SelectionError (a usage error to classify).
 func (o *listOptions) selection(ctx context.Context, res *inspect.Selector, args []string) (inspect.Selection, error) {
-	sel, err := res.Select(ctx, inspect.SelectArgs{Args: args, Namespace: o.namespace, Prefix: o.prefix, Revision: o.revision})
-	if se := (*inspect.SelectionError)(nil); errors.As(err, &se) {
-		return sel, usageError{err}
-	}
-	return sel, err
+	return res.Select(ctx, inspect.SelectArgs{Args: args, Namespace: o.namespace, Prefix: o.prefix, Revision: o.revision})
 }
 
 // entries walks the file once for the keys of the selection (live, or

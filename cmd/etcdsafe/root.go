@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
@@ -140,12 +141,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // inspects errors.
 func classify(ctx context.Context, err error) (int, []string) {
 	var ue usageError
+	var oe *backup.OptionsError    // backup's options contradict each other
+	var se *inspect.SelectionError // TYPE/NAME/-n that select nothing sensible
 	var pe *partialError
 	var kms *decode.KMSError
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupted, nil
-	case errors.As(err, &ue), errors.Is(err, source.ErrSpecialFile):
+	case errors.As(err, &ue), errors.Is(err, source.ErrSpecialFile), errors.As(err, &oe), errors.As(err, &se):
 		return exitUsage, []string{"run 'etcdsafe help' for usage"}
 	case errors.As(err, &pe):
 		return pe.code, nil
