@@ -21,6 +21,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/internal/kubestore"
 	"github.com/etcdsafe/etcdsafe/snapshot"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 // TestReadBitFlipSweep: one bit flipped anywhere in a snapshot with a
@@ -187,7 +188,7 @@ func TestReadStagingLeftovers(t *testing.T) {
 	tmp := t.TempDir()
 	// what a killed run leaves: the dir, its lock file (no longer
 	// locked: the process is gone) and the plaintext snapshot
-	stale := filepath.Join(tmp, readStagingPrefix+"killed")
+	stale := filepath.Join(tmp, source.StagingPrefix+"killed")
 	if err := os.Mkdir(stale, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -39,10 +39,6 @@ func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "read an unencrypted (.tar.zst) archive: nothing proves who wrote it")
 }
 
-// readStagingPrefix names the private dirs an archive's or standard
-// input's snapshot is staged in.
-const readStagingPrefix = source.StagingPrefix
-
 // openSource opens SOURCE with the read commands' flags, printing what
 // source.Open has to say on stderr.
 func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Source, error) {
