@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,7 +66,7 @@ type Options struct {
 
 	// Target receives the archive and its sidecar, under Name or, when
 	// Name is empty, [ArchiveName] (with "_NN" when taken).
-	Target Target
+	Target store.Target
 	Name   string
 	// Stdout, instead of Target, receives the archive alone.
 	Stdout io.Writer
@@ -81,7 +83,7 @@ type Options struct {
 	// Level is the zstd level (0: zstd.SpeedDefault).
 	Level zstd.EncoderLevel
 	// TmpDir holds the live snapshot's encrypted spool (default: the
-	// system temp dir). It may not be inside a [Local] Target.
+	// system temp dir). It may not be inside a [store.Local] Target.
 	TmpDir string
 	// ToolVersion goes into the manifest.
 	ToolVersion string
@@ -203,7 +205,7 @@ func newRun(o Options) (*run, error) {
 		o.Host, _ = os.Hostname()
 	}
 	r := &run{o: o, log: o.Logger, start: time.Now(), created: o.Now().UTC().Truncate(time.Second)}
-	if l, ok := o.Target.(*Local); ok && o.TmpDir != "" {
+	if l, ok := o.Target.(*store.Local); ok && o.TmpDir != "" {
 		if inside, err := fsx.Within(o.TmpDir, l.Dir()); err != nil {
 			return nil, fmt.Errorf("--tmp-dir: %w", err)
 		} else if inside {
@@ -223,7 +225,7 @@ func (r *run) sweepTarget(ctx context.Context) {
 	if err != nil {
 		r.log.Warn("sweep partial archives", "err", err.Error())
 	}
-	if l, ok := r.o.Target.(*Local); ok {
+	if l, ok := r.o.Target.(*store.Local); ok {
 		// Staging dirs of etcdsafe versions that spooled plaintext into
 		// the backup dir.
 		removed, err := fsx.SweepStaging(l.Dir(), legacyStagingPrefix)
@@ -278,10 +280,10 @@ func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error
 			return nil, err
 		}
 	}
-	sink, up := o.Stdout, Upload(nil)
+	sink, up := o.Stdout, store.Upload(nil)
 	if o.Target != nil {
 		var err error
-		if up, err = o.Target.Put(ctx, name, PutOptions{NoReplace: true}); err != nil {
+		if up, err = o.Target.Put(ctx, name, store.PutOptions{NoReplace: true}); err != nil {
 			return nil, fmt.Errorf("create archive: %w", err)
 		}
 		defer up.Abort()
@@ -361,12 +363,12 @@ func (r *run) sidecar(name string, src *source, wm *archive.Manifest, hw *hashCo
 }
 
 // putSidecar publishes sc beside its archive, replacing any stale one.
-func putSidecar(ctx context.Context, t Target, sc *archive.Sidecar) error {
+func putSidecar(ctx context.Context, t store.Target, sc *archive.Sidecar) error {
 	b, err := sc.Marshal()
 	if err != nil {
 		return err
 	}
-	up, err := t.Put(ctx, sc.Archive+archive.SidecarSuffix, PutOptions{})
+	up, err := t.Put(ctx, sc.Archive+archive.SidecarSuffix, store.PutOptions{})
 	if err != nil {
 		return fmt.Errorf("write sidecar: %w", err)
 	}

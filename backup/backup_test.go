@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"bytes"
 	"context"
 	"errors"
@@ -116,7 +118,7 @@ func TestRunSameSecond(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("names %v, want %v", got, want)
 	}
-	entries, err := List(t.Context(), NewLocal(dir))
+	entries, err := List(t.Context(), store.NewLocal(dir))
 	if err != nil || len(entries) != 3 || entries[0].Name != want[2] || entries[2].Name != want[0] {
 		t.Fatalf("list order %+v %v", entries, err)
 	}

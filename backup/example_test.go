@@ -1,6 +1,8 @@
 package backup_test
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"context"
 	"fmt"
 	"os"
@@ -27,7 +29,7 @@ func ExampleRun() {
 	id, _ := age.GenerateX25519Identity()
 	res, err := backup.Run(context.Background(), backup.Options{
 		DB:         filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"),
-		Target:     backup.NewLocal(dir),
+		Target:     store.NewLocal(dir),
 		Recipients: []age.Recipient{id.Recipient()},
 		Cluster:    "prod",
 		Now:        func() time.Time { return time.Date(2026, 6, 1, 2, 0, 0, 0, time.UTC) },
@@ -37,7 +39,7 @@ func ExampleRun() {
 		return
 	}
 	fmt.Println(res.Archive, res.Sidecar.Revision, res.Sidecar.DBSize)
-	entries, _ := backup.List(context.Background(), backup.NewLocal(dir))
+	entries, _ := backup.List(context.Background(), store.NewLocal(dir))
 	fmt.Println(len(entries), entries[0].Name == res.Archive)
 	// Output:
 	// prod-20260601T020000Z.tar.zst.age 231 303136
@@ -50,7 +52,7 @@ func ExampleVerify() {
 	id, _ := age.GenerateX25519Identity()
 	res, err := backup.Run(context.Background(), backup.Options{
 		DB:         filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"),
-		Target:     backup.NewLocal(dir),
+		Target:     store.NewLocal(dir),
 		Recipients: []age.Recipient{id.Recipient()},
 	})
 	if err != nil {

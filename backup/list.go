@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +13,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/archive"
 )
 
-// Entry is one archive found on a [Target].
+// Entry is one archive found on a [store.Target].
 type Entry struct {
 	// Name is the archive's name; Where where it is (a path).
 	Name  string
@@ -39,7 +41,7 @@ func isPartialName(base string) bool {
 // List returns the archives on t with their sidecars, newest first (by
 // time, then by name, so a "_02" backup of the same second comes first).
 // It needs no key and takes no lock.
-func List(ctx context.Context, t Target) ([]Entry, error) {
+func List(ctx context.Context, t store.Target) ([]Entry, error) {
 	objs, err := t.List(ctx)
 	if err != nil {
 		return nil, err
@@ -70,7 +72,7 @@ func List(ctx context.Context, t Target) ([]Entry, error) {
 	return out, nil
 }
 
-func readSidecar(ctx context.Context, t Target, name string) (*archive.Sidecar, error) {
+func readSidecar(ctx context.Context, t store.Target, name string) (*archive.Sidecar, error) {
 	sn := name + archive.SidecarSuffix
 	rc, err := t.Get(ctx, sn)
 	if err != nil {
@@ -122,7 +124,7 @@ const futureSlack = 5 * time.Minute
 // each archive the policy drops and then its sidecar. Archives without a
 // usable sidecar are never deleted. It stops at the first failed deletion
 // and returns what it did so far with the error.
-func Prune(ctx context.Context, t Target, o PruneOptions) (*PruneResult, error) {
+func Prune(ctx context.Context, t store.Target, o PruneOptions) (*PruneResult, error) {
 	unlock, err := t.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -135,7 +137,7 @@ func Prune(ctx context.Context, t Target, o PruneOptions) (*PruneResult, error) 
 }
 
 // applyRetention is Prune's work after the sweep; the caller holds the lock.
-func applyRetention(ctx context.Context, t Target, o PruneOptions, res *PruneResult) error {
+func applyRetention(ctx context.Context, t store.Target, o PruneOptions, res *PruneResult) error {
 	if o.Policy.Empty() {
 		return errors.New("prune: empty retention policy")
 	}

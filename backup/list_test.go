@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,7 +41,7 @@ func TestList(t *testing.T) {
 	}
 	future := time.Now().Add(time.Hour)
 	_ = os.Chtimes(filepath.Join(dir, orphan), future, future)
-	got, err := List(t.Context(), NewLocal(dir))
+	got, err := List(t.Context(), store.NewLocal(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func TestList(t *testing.T) {
 	if got[2].Sidecar == nil || !got[2].Time.Equal(day(2)) || got[2].Where != filepath.Join(dir, b) {
 		t.Errorf("b: %+v", got[2])
 	}
-	if _, err := List(t.Context(), NewLocal(filepath.Join(dir, "missing"))); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := List(t.Context(), store.NewLocal(filepath.Join(dir, "missing"))); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing dir: %v", err)
 	}
 }
@@ -92,7 +94,7 @@ func TestPrune(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := names(t, dir)
-			dry, err := Prune(t.Context(), NewLocal(dir), PruneOptions{Policy: tc.policy, DryRun: true})
+			dry, err := Prune(t.Context(), store.NewLocal(dir), PruneOptions{Policy: tc.policy, DryRun: true})
 			if err != nil || fmt.Sprint(names(t, dir)) != fmt.Sprint(before) {
 				t.Fatalf("dry run: %v, or deleted files", err)
 			}
@@ -105,7 +107,7 @@ func TestPrune(t *testing.T) {
 			if removals != len(dates)-len(tc.keep) || len(dry.Removed) != 0 {
 				t.Errorf("dry run: %d removals, want %d; removed %v", removals, len(dates)-len(tc.keep), dry.Removed)
 			}
-			res, err := Prune(t.Context(), NewLocal(dir), PruneOptions{Policy: tc.policy})
+			res, err := Prune(t.Context(), store.NewLocal(dir), PruneOptions{Policy: tc.policy})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +130,7 @@ func TestPrune(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Prune(t.Context(), NewLocal(t.TempDir()), PruneOptions{}); err == nil {
+	if _, err := Prune(t.Context(), store.NewLocal(t.TempDir()), PruneOptions{}); err == nil {
 		t.Fatal("empty policy accepted")
 	}
 }
@@ -143,11 +145,11 @@ func TestPruneGroups(t *testing.T) {
 		fakeBackup(t, dir, day(d), "prod", "m1", ArchiveName("prod-m1", "", day(d), true))
 	}
 	fakeBackup(t, dir, day(1), "prod", "m2", ArchiveName("prod-m2", "", day(1), true))
-	res, err := Prune(t.Context(), NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 1}, GroupBy: archive.GroupBy{}, DryRun: true})
+	res, err := Prune(t.Context(), store.NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 1}, GroupBy: archive.GroupBy{}, DryRun: true})
 	if err != nil || len(res.Decisions) != 5 || res.Decisions[0].Group != "all" {
 		t.Fatalf("group-by none: %+v %v", res, err)
 	}
-	res, err = Prune(t.Context(), NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 2}, GroupBy: archive.DefaultGroupBy})
+	res, err = Prune(t.Context(), store.NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 2}, GroupBy: archive.DefaultGroupBy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +211,7 @@ func TestPruneSweepsPartials(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := Prune(t.Context(), NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 1}, DryRun: true})
+	res, err := Prune(t.Context(), store.NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 1}, DryRun: true})
 	if err != nil || fmt.Sprint(res.Partials) != fmt.Sprint(partials) {
 		t.Fatalf("dry run: %v %v", res.Partials, err)
 	}
@@ -218,7 +220,7 @@ func TestPruneSweepsPartials(t *testing.T) {
 			t.Fatal("dry run removed a partial archive")
 		}
 	}
-	res, err = Prune(t.Context(), NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 1}})
+	res, err = Prune(t.Context(), store.NewLocal(dir), PruneOptions{Policy: archive.RetentionPolicy{Last: 1}})
 	if err != nil || len(res.Partials) != 2 {
 		t.Fatalf("prune: %v %v", res.Partials, err)
 	}

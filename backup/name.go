@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +44,7 @@ func ArchiveName(cluster, host string, t time.Time, encrypted bool) string {
 // same second). "_" sorts after the "." that follows the time, so List and
 // Prune still order the later backup first. The caller holds t's lock, so
 // the name stays free until it is committed.
-func freeName(ctx context.Context, t Target, name string) (string, error) {
+func freeName(ctx context.Context, t store.Target, name string) (string, error) {
 	stem, ext := name, ""
 	for _, e := range []string{".tar.zst.age", ".tar.zst"} {
 		if strings.HasSuffix(name, e) {
@@ -72,11 +74,11 @@ func freeName(ctx context.Context, t Target, name string) (string, error) {
 // nightly job whose output directory was never created would otherwise
 // write one file named like the directory, which list and prune never
 // see). It returns the target and the fixed archive name, or "".
-func OpenLocal(out string) (*Local, string, error) {
+func OpenLocal(out string) (*store.Local, string, error) {
 	st, err := os.Stat(out)
 	switch {
 	case err == nil && st.IsDir():
-		return NewLocal(out), "", nil
+		return store.NewLocal(out), "", nil
 	case err == nil:
 		return nil, "", fmt.Errorf("output %s already exists: %w", out, fs.ErrExist)
 	case !errors.Is(err, fs.ErrNotExist):
@@ -89,7 +91,7 @@ func OpenLocal(out string) (*Local, string, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, "", fmt.Errorf("output directory %s does not exist: %w", dir, fs.ErrNotExist)
 	}
-	return NewLocal(dir), filepath.Base(out), nil
+	return store.NewLocal(dir), filepath.Base(out), nil
 }
 
 // CompressionLevels are the zstd levels by name. fastest is the CLI's

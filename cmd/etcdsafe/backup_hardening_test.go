@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +36,7 @@ func TestBackupSameSecond(t *testing.T) {
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("names %v, want %v", names, want)
 	}
-	entries, err := backup.List(t.Context(), backup.NewLocal(out))
+	entries, err := backup.List(t.Context(), store.NewLocal(out))
 	if err != nil || len(entries) != 3 || entries[0].Name != want[2] || entries[2].Name != want[0] {
 		t.Fatalf("scan order %+v %v", entries, err)
 	}

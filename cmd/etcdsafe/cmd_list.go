@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"context"
 	"fmt"
 	"io"
@@ -52,7 +54,7 @@ type listRow struct {
 }
 
 func runListBackups(ctx context.Context, o *listBackupsOptions, dir string, out io.Writer) error {
-	entries, err := backup.List(ctx, backup.NewLocal(dir))
+	entries, err := backup.List(ctx, store.NewLocal(dir))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/etcdsafe/etcdsafe/store"
+
 	"context"
 	"fmt"
 	"io"
@@ -59,7 +61,7 @@ lock keeps prune and backup from running at once; prune also removes the partial
 
 func runPrune(ctx context.Context, o *pruneOptions, dir string, out, stderr io.Writer) error {
 	gb, _ := archive.ParseGroupBy(o.groupBy) // checked by the command
-	res, err := backup.Prune(ctx, backup.NewLocal(dir), backup.PruneOptions{Policy: o.keep, GroupBy: gb, DryRun: o.dryRun})
+	res, err := backup.Prune(ctx, store.NewLocal(dir), backup.PruneOptions{Policy: o.keep, GroupBy: gb, DryRun: o.dryRun})
 	if res == nil {
 		return err
 	}

@@ -15,13 +15,15 @@ const module = "github.com/etcdsafe/etcdsafe/"
 // allowed lists, per package, the project packages its non-test code may
 // import (internal/* helpers excepted, which every package may use).
 var allowed = map[string][]string{
-	"decode":   {},
-	"archive":  {},
-	"snapshot": {},
-	"inspect":  {"decode"},
-	"restore":  {"archive", "decode", "inspect", "snapshot"},
-	"backup":   {"archive", "inspect", "snapshot"},
-	"source":   {"archive", "decode", "inspect", "snapshot"},
+	"decode":        {},
+	"archive":       {},
+	"snapshot":      {},
+	"inspect":       {"decode"},
+	"restore":       {"archive", "decode", "inspect", "snapshot"},
+	"store":         {},
+	"store/s3store": {"store"},
+	"backup":        {"archive", "inspect", "snapshot", "store"},
+	"source":        {"archive", "decode", "inspect", "snapshot"},
 }
 
 func TestImportDirections(t *testing.T) {
