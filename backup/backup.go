@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,12 +65,18 @@ type Options struct {
 	Fingerprints []string
 	Insecure     bool
 
-	// Target receives the archive and its sidecar, under Name or, when
-	// Name is empty, [ArchiveName] (with "_NN" when taken).
-	Target store.Target
-	Name   string
-	// Stdout, instead of Target, receives the archive alone.
+	// Outputs receive the archive and its sidecar: one snapshot read,
+	// one archive stream written to every output at once. A failing
+	// output is dropped (its upload aborted) while the others go on.
+	Outputs []Output
+	// Stdout, instead of Outputs, receives the archive alone.
 	Stdout io.Writer
+	// ObjectLock, if set, locks the archive and its sidecar on every
+	// output that can ([store.Retainer], an S3 bucket with Object Lock)
+	// until Created + ObjectLock.For (or, when For is 0, the horizon of
+	// Keep: see [LockDuration]). Outputs that cannot lock (a directory)
+	// are written unlocked; none that can is an [OptionsError].
+	ObjectLock *ObjectLock
 
 	// Cluster and Host name the backup; Host defaults to os.Hostname.
 	Cluster string
@@ -95,6 +102,33 @@ type Options struct {
 	Progress Progress
 }
 
+// Output is one place a backup goes.
+type Output struct {
+	// Target receives the archive and its sidecar, under Name or, when
+	// Name is empty, [ArchiveName] (with "_NN" when taken).
+	Target store.Target
+	Name   string
+}
+
+// ObjectLock configures [Options.ObjectLock].
+type ObjectLock struct {
+	// Mode is store.Governance or store.Compliance.
+	Mode string
+	// For is how long from the backup's creation; 0 derives it from
+	// Options.Keep.
+	For time.Duration
+}
+
+// LockDuration is how long a retention policy keeps a backup at most:
+// the longest of its daily (days), weekly (weeks) and monthly (31-day
+// months) horizons, and ok false when it has none of them (a "last N"
+// rule says nothing about time).
+func LockDuration(p archive.RetentionPolicy) (d time.Duration, ok bool) {
+	day := 24 * time.Hour
+	d = max(time.Duration(p.Daily)*day, time.Duration(p.Weekly)*7*day, time.Duration(p.Monthly)*31*day)
+	return d, d > 0
+}
+
 // Progress follows a backup. Its methods are called from the goroutine
 // that runs [Run].
 type Progress interface {
@@ -110,16 +144,59 @@ type Progress interface {
 
 // Result is what a run wrote.
 type Result struct {
-	// Archive is the archive's name on the target ("" with Stdout) and
-	// Where where it is (a path).
+	// Archive is the archive's name on the first output that took it ("" with
+	// Stdout) and Where where it is (a path or URL).
 	Archive string
 	Where   string
 	// Sidecar describes the archive (with Stdout too, though not written).
 	Sidecar *archive.Sidecar
+	// Retention is the lock asked for the archive, if any.
+	Retention *store.Retention
 	// Duration is the time the run took.
 	Duration time.Duration
-	// Pruned is what Keep removed, when set.
+	// Pruned is what Keep removed on the first output, when set.
 	Pruned *PruneResult
+	// Outputs are the outcomes per output, in the order of Options.Outputs.
+	Outputs []OutputResult
+}
+
+// OutputResult is what happened on one output.
+type OutputResult struct {
+	Target store.Target
+	// Archive and Where as in [Result]; empty when Err is set.
+	Archive string
+	Where   string
+	// Locked reports that the archive was put with Result.Retention.
+	Locked bool
+	Pruned *PruneResult
+	// Err is why this output failed (the archive is not on it), or why
+	// its prune failed (the archive is).
+	Err error
+}
+
+// OutputsError is returned with a [Result] when some outputs failed and
+// others hold the archive.
+type OutputsError struct {
+	Failed []OutputResult
+}
+
+func (e *OutputsError) Error() string {
+	var b strings.Builder
+	for i, f := range e.Failed {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %v", f.Target, f.Err)
+	}
+	return b.String()
+}
+
+func (e *OutputsError) Unwrap() []error {
+	var out []error
+	for _, f := range e.Failed {
+		out = append(out, f.Err)
+	}
+	return out
 }
 
 // OptionsError is a problem with the options (a usage error), as opposed
@@ -147,13 +224,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Target != nil {
-		unlock, err := o.Target.Lock(ctx)
+	for _, out := range o.Outputs {
+		unlock, err := out.Target.Lock(ctx)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
-		r.sweepTarget(ctx)
+	}
+	if err := r.checkOutputs(ctx); err != nil {
+		return nil, err
+	}
+	for _, out := range o.Outputs {
+		r.sweepTarget(ctx, out.Target)
 	}
 	removed, err := fsx.SweepStaging(o.TmpDir, StagingPrefix)
 	r.logSwept("snapshot staging dir", removed, err, "sweep snapshot staging dirs", "dir", o.TmpDir)
@@ -169,10 +251,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer src.close()
 	res, err := r.write(ctx, src, kd)
-	if err != nil || o.Keep.Empty() || o.Target == nil {
+	if err != nil || res.Archive == "" {
 		return res, err
 	}
-	return res, r.prune(ctx, res)
+	if !o.Keep.Empty() {
+		r.prune(ctx, res)
+	}
+	return res, r.outputsError(res)
 }
 
 // run is one backup's state.
@@ -181,16 +266,23 @@ type run struct {
 	log     *slog.Logger
 	start   time.Time
 	created time.Time
+	// retention is the lock asked of the outputs that can keep one.
+	retention *store.Retention
 }
 
 func newRun(o Options) (*run, error) {
 	switch {
-	case (o.Target == nil) == (o.Stdout == nil):
-		return nil, errors.New("backup: exactly one of Target and Stdout must be set")
+	case (len(o.Outputs) == 0) == (o.Stdout == nil):
+		return nil, errors.New("backup: exactly one of Outputs and Stdout must be set")
 	case o.DB != "" && o.DataDir != "":
 		return nil, &OptionsError{"--from-db and --from-data-dir exclude each other"}
 	case o.Insecure && len(o.Recipients) > 0:
 		return nil, &OptionsError{"--insecure-no-encryption excludes -r, -R and --passphrase-file"}
+	}
+	for _, out := range o.Outputs {
+		if out.Target == nil {
+			return nil, errors.New("backup: an output without a target")
+		}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -205,27 +297,71 @@ func newRun(o Options) (*run, error) {
 		o.Host, _ = os.Hostname()
 	}
 	r := &run{o: o, log: o.Logger, start: time.Now(), created: o.Now().UTC().Truncate(time.Second)}
-	if l, ok := o.Target.(*store.Local); ok && o.TmpDir != "" {
-		if inside, err := fsx.Within(o.TmpDir, l.Dir()); err != nil {
-			return nil, fmt.Errorf("--tmp-dir: %w", err)
-		} else if inside {
-			return nil, &OptionsError{fmt.Sprintf("--tmp-dir %s is inside the output directory %s: put it outside any backup directory", o.TmpDir, l.Dir())}
+	for _, out := range o.Outputs {
+		if l, ok := out.Target.(*store.Local); ok && o.TmpDir != "" {
+			if inside, err := fsx.Within(o.TmpDir, l.Dir()); err != nil {
+				return nil, fmt.Errorf("--tmp-dir: %w", err)
+			} else if inside {
+				return nil, &OptionsError{fmt.Sprintf("--tmp-dir %s is inside the output directory %s: put it outside any backup directory", o.TmpDir, l.Dir())}
+			}
 		}
+	}
+	if lk := o.ObjectLock; lk != nil {
+		if lk.Mode != store.Governance && lk.Mode != store.Compliance {
+			return nil, &OptionsError{fmt.Sprintf("--object-lock %q: want governance or compliance", strings.ToLower(lk.Mode))}
+		}
+		d := lk.For
+		if d == 0 {
+			var ok bool
+			if d, ok = LockDuration(o.Keep); !ok {
+				return nil, &OptionsError{"--object-lock needs --lock-for, or a --keep-daily, --keep-weekly or --keep-monthly policy to derive it from"}
+			}
+		}
+		if d < 0 {
+			return nil, &OptionsError{"--lock-for must be positive"}
+		}
+		r.retention = &store.Retention{Mode: lk.Mode, Until: r.created.Add(d)}
 	}
 	return r, nil
 }
 
-// sweepTarget removes what killed runs left on the target; the caller
-// holds its lock, so every partial archive is a killed run's.
-func (r *run) sweepTarget(ctx context.Context) {
-	removed, err := r.o.Target.SweepPartials(ctx, isPartialName, false)
+// checkOutputs makes sure, before any work on etcd, that the outputs
+// answer (an unreachable or missing bucket) and that an object lock asked
+// for will be kept by at least one of them, by every one that can.
+func (r *run) checkOutputs(ctx context.Context) error {
+	lockable := 0
+	for _, out := range r.o.Outputs {
+		if c, ok := out.Target.(interface{ Check(context.Context) error }); ok {
+			if err := c.Check(ctx); err != nil {
+				return err
+			}
+		}
+		rt, ok := out.Target.(store.Retainer)
+		if r.retention == nil || !ok {
+			continue
+		}
+		if err := rt.CheckRetention(ctx); err != nil {
+			return err
+		}
+		lockable++
+	}
+	if r.retention != nil && lockable == 0 {
+		return &OptionsError{"--object-lock needs an s3:// --out on a bucket with object lock; a directory cannot be locked"}
+	}
+	return nil
+}
+
+// sweepTarget removes what killed runs left on t; the caller holds its
+// lock, so every partial archive is a killed run's.
+func (r *run) sweepTarget(ctx context.Context, t store.Target) {
+	removed, err := t.SweepPartials(ctx, isPartialName, false)
 	for _, p := range removed {
 		r.log.Info("removed a killed run's partial archive", "path", p)
 	}
 	if err != nil {
-		r.log.Warn("sweep partial archives", "err", err.Error())
+		r.log.Warn("sweep partial archives", "target", t.String(), "err", err.Error())
 	}
-	if l, ok := r.o.Target.(*store.Local); ok {
+	if l, ok := t.(*store.Local); ok {
 		// Staging dirs of etcdsafe versions that spooled plaintext into
 		// the backup dir.
 		removed, err := fsx.SweepStaging(l.Dir(), legacyStagingPrefix)
@@ -269,25 +405,29 @@ func (r *run) kubeDir() (string, error) {
 	return kd, nil
 }
 
-// write streams the archive to the target (or Stdout) and publishes it
-// with its sidecar.
+// write streams the archive to every output (or Stdout) at once and
+// publishes it with its sidecar on each.
 func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error) {
 	o := &r.o
-	name := o.Name
-	if name == "" && o.Target != nil {
-		var err error
-		if name, err = freeName(ctx, o.Target, ArchiveName(o.Cluster, o.Host, r.created, !o.Insecure)); err != nil {
-			return nil, err
+	res := &Result{Retention: r.retention}
+	var outs []*outRun
+	sink := o.Stdout
+	if len(o.Outputs) > 0 {
+		defer func() {
+			for _, x := range outs {
+				if x.up != nil {
+					x.up.Abort()
+				}
+			}
+		}()
+		for _, out := range o.Outputs {
+			outs = append(outs, r.startOutput(ctx, out, src))
 		}
-	}
-	sink, up := o.Stdout, store.Upload(nil)
-	if o.Target != nil {
-		var err error
-		if up, err = o.Target.Put(ctx, name, store.PutOptions{NoReplace: true}); err != nil {
-			return nil, fmt.Errorf("create archive: %w", err)
+		fo := &fanout{outs: outs, log: r.log}
+		if fo.live() == 0 {
+			return nil, outs[0].err
 		}
-		defer up.Abort()
-		sink = up
+		sink = fo
 	}
 	hw := &hashCounter{w: sink, h: sha256.New(), progress: o.Progress}
 	o.Progress.Start(src.size)
@@ -299,24 +439,150 @@ func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res := &Result{Sidecar: r.sidecar(name, src, wm, hw)}
-	if o.Target == nil {
+	res.Sidecar = r.sidecar("", src, wm, hw)
+	if o.Stdout != nil {
 		res.Duration = time.Since(r.start)
 		r.log.Info("backup written to stdout", "bytes", hw.n, "sha256", res.Sidecar.ArchiveSHA256, "revision", res.Sidecar.Revision,
 			"duration", res.Duration.Round(time.Millisecond).String())
 		return res, nil
 	}
-	if err := up.Commit(hw.n); err != nil {
-		return nil, fmt.Errorf("commit archive: %w", err)
-	}
-	res.Archive, res.Where = name, o.Target.Where(name)
-	if err := putSidecar(ctx, o.Target, res.Sidecar); err != nil {
-		return nil, err
+	var firstErr error
+	for _, x := range outs {
+		if x.err == nil {
+			x.commit(ctx, hw.n, res.Sidecar)
+		}
+		res.Outputs = append(res.Outputs, x.result())
+		switch {
+		case x.archive != "" && res.Archive == "":
+			res.Archive, res.Where = x.archive, x.t.Where(x.archive)
+			sc := *res.Sidecar
+			sc.Archive = x.archive
+			res.Sidecar = &sc
+		case x.err != nil && firstErr == nil:
+			firstErr = x.err
+		}
 	}
 	res.Duration = time.Since(r.start)
-	r.log.Info("backup written", "archive", res.Where, "bytes", hw.n, "snapshot_bytes", res.Sidecar.DBSize,
-		"revision", res.Sidecar.Revision, "entries", res.Sidecar.Entries, "duration", res.Duration.Round(time.Millisecond).String())
+	if res.Archive == "" {
+		return nil, firstErr
+	}
+	for _, x := range outs {
+		if x.archive != "" {
+			r.log.Info("backup written", "archive", x.t.Where(x.archive), "bytes", hw.n, "snapshot_bytes", res.Sidecar.DBSize,
+				"revision", res.Sidecar.Revision, "entries", res.Sidecar.Entries, "locked", x.lock != nil, "duration", res.Duration.Round(time.Millisecond).String())
+		}
+	}
 	return res, nil
+}
+
+// outRun is one output of a run.
+type outRun struct {
+	t       store.Target
+	name    string
+	up      store.Upload
+	lock    *store.Retention // asked of this output's objects
+	archive string           // set once the archive is published
+	err     error
+}
+
+// startOutput names the archive on out's target and starts its upload;
+// a failure is kept in the outRun, so that the other outputs go on.
+func (r *run) startOutput(ctx context.Context, out Output, src *source) *outRun {
+	x := &outRun{t: out.Target, name: out.Name}
+	if x.name == "" {
+		var err error
+		if x.name, err = freeName(ctx, out.Target, ArchiveName(r.o.Cluster, r.o.Host, r.created, !r.o.Insecure)); err != nil {
+			x.err = err
+			return x
+		}
+	}
+	if _, ok := out.Target.(store.Retainer); ok {
+		x.lock = r.retention
+	}
+	// Known before the archive is written, so they go into the object's
+	// metadata (the archive's own SHA-256 is known only at the end: it is
+	// in the sidecar).
+	meta := map[string]string{
+		"etcdsafe-created": r.created.Format(time.RFC3339), "etcdsafe-host": r.o.Host, "etcdsafe-cluster": r.o.Cluster,
+		"etcdsafe-revision": strconv.FormatInt(src.revision, 10), "etcdsafe-snapshot-sha256": src.sha256,
+	}
+	up, err := out.Target.Put(ctx, x.name, store.PutOptions{NoReplace: true, Retention: x.lock, Meta: meta})
+	if err != nil {
+		x.err = fmt.Errorf("create archive: %w", err)
+		return x
+	}
+	x.up = up
+	return x
+}
+
+// commit publishes the archive of n bytes, then its sidecar.
+func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar) {
+	up := x.up
+	x.up = nil
+	if err := up.Commit(n); err != nil {
+		x.err = fmt.Errorf("commit archive: %w", err)
+		return
+	}
+	x.archive = x.name
+	s := *sc
+	s.Archive = x.name
+	if err := putSidecar(ctx, x.t, &s, x.lock); err != nil {
+		x.err = err
+	}
+}
+
+func (x *outRun) result() OutputResult {
+	return OutputResult{Target: x.t, Archive: x.archive, Where: whereOf(x), Locked: x.lock != nil && x.archive != "", Err: x.err}
+}
+
+func whereOf(x *outRun) string {
+	if x.archive == "" {
+		return ""
+	}
+	return x.t.Where(x.archive)
+}
+
+// fanout writes to every live upload; one that fails is aborted and
+// dropped, and only when none is left does Write fail.
+type fanout struct {
+	outs []*outRun
+	log  *slog.Logger
+}
+
+func (f *fanout) live() int {
+	n := 0
+	for _, x := range f.outs {
+		if x.err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fanout) Write(p []byte) (int, error) {
+	var first error
+	for _, x := range f.outs {
+		if x.err != nil {
+			if first == nil {
+				first = x.err
+			}
+			continue
+		}
+		if _, err := x.up.Write(p); err != nil {
+			x.err = fmt.Errorf("write archive: %w", err)
+			x.up.Abort()
+			if first == nil {
+				first = err
+			}
+			if f.live() > 0 {
+				f.log.Warn("output failed; the others go on", "target", x.t.String(), "err", err.Error())
+			}
+		}
+	}
+	if f.live() == 0 {
+		return 0, first
+	}
+	return len(p), nil
 }
 
 // archive writes the archive of src and kd to w and returns its manifest.
@@ -363,12 +629,12 @@ func (r *run) sidecar(name string, src *source, wm *archive.Manifest, hw *hashCo
 }
 
 // putSidecar publishes sc beside its archive, replacing any stale one.
-func putSidecar(ctx context.Context, t store.Target, sc *archive.Sidecar) error {
+func putSidecar(ctx context.Context, t store.Target, sc *archive.Sidecar, lock *store.Retention) error {
 	b, err := sc.Marshal()
 	if err != nil {
 		return err
 	}
-	up, err := t.Put(ctx, sc.Archive+archive.SidecarSuffix, store.PutOptions{})
+	up, err := t.Put(ctx, sc.Archive+archive.SidecarSuffix, store.PutOptions{Retention: lock})
 	if err != nil {
 		return fmt.Errorf("write sidecar: %w", err)
 	}
@@ -382,25 +648,56 @@ func putSidecar(ctx context.Context, t store.Target, sc *archive.Sidecar) error 
 	return nil
 }
 
-// prune applies Keep to this run's group only (cluster, host), and never
-// to the archive just written, whatever the other sidecars' dates say.
-func (r *run) prune(ctx context.Context, res *Result) error {
+// prune applies Keep on every output that holds the archive, to this
+// run's group only (cluster, host), and never to the archive just
+// written, whatever the other sidecars' dates say.
+func (r *run) prune(ctx context.Context, res *Result) {
 	group := r.o.GroupBy.Key(r.o.Cluster, r.o.Host)
-	res.Pruned = &PruneResult{}
-	err := applyRetention(ctx, r.o.Target, PruneOptions{Policy: r.o.Keep, GroupBy: r.o.GroupBy, Only: group, Current: res.Archive}, res.Pruned)
-	for _, u := range res.Pruned.Unmanaged {
-		r.log.Warn("archive without a readable sidecar kept", "archive", u)
+	for i := range res.Outputs {
+		x := &res.Outputs[i]
+		if x.Archive == "" {
+			continue
+		}
+		x.Pruned = &PruneResult{}
+		err := applyRetention(ctx, x.Target, PruneOptions{Policy: r.o.Keep, GroupBy: r.o.GroupBy, Only: group, Current: x.Archive}, x.Pruned)
+		for _, u := range x.Pruned.Unmanaged {
+			r.log.Warn("archive without a readable sidecar kept", "archive", u)
+		}
+		for _, f := range x.Pruned.Future {
+			r.log.Warn("sidecar dated in the future (clock skew?)", "archive", f)
+		}
+		for _, l := range x.Pruned.Locked {
+			r.log.Info("kept: locked", "archive", l.Name, "until", l.Until.UTC().Format(time.RFC3339))
+		}
+		if len(x.Pruned.Removed) > 0 || err != nil {
+			r.log.Info("pruned", "target", x.Target.String(), "policy", r.o.Keep.String(), "group", group, "removed", strings.Join(x.Pruned.Removed, ","))
+		}
+		if err != nil && x.Err == nil {
+			x.Err = fmt.Errorf("prune after backup: %w", err)
+		}
+		if res.Pruned == nil {
+			res.Pruned = x.Pruned
+		}
 	}
-	for _, f := range res.Pruned.Future {
-		r.log.Warn("sidecar dated in the future (clock skew?)", "archive", f)
+}
+
+// outputsError is the error of a run whose archive is on at least one
+// output: nil when every output holds it (and pruned), the one error of a
+// single output, else an [OutputsError].
+func (r *run) outputsError(res *Result) error {
+	var failed []OutputResult
+	for _, x := range res.Outputs {
+		if x.Err != nil {
+			failed = append(failed, x)
+		}
 	}
-	if len(res.Pruned.Removed) > 0 || err != nil {
-		r.log.Info("pruned", "policy", r.o.Keep.String(), "group", group, "removed", strings.Join(res.Pruned.Removed, ","))
+	switch {
+	case len(failed) == 0:
+		return nil
+	case len(res.Outputs) == 1:
+		return failed[0].Err
 	}
-	if err != nil {
-		return fmt.Errorf("prune after backup: %w", err)
-	}
-	return nil
+	return &OutputsError{Failed: failed}
 }
 
 // hashCounter hashes and counts what passes to w, and reports progress.

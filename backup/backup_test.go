@@ -84,7 +84,7 @@ func TestRunStdout(t *testing.T) {
 	id := identity(t)
 	o := fileOptions(t.TempDir(), id)
 	var buf bytes.Buffer
-	o.Target, o.Stdout = nil, &buf
+	o.Outputs, o.Stdout = nil, &buf
 	res, err := Run(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ func ExampleRun() {
 	id, _ := age.GenerateX25519Identity()
 	res, err := backup.Run(context.Background(), backup.Options{
 		DB:         filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"),
-		Target:     store.NewLocal(dir),
+		Outputs:    []backup.Output{{Target: store.NewLocal(dir)}},
 		Recipients: []age.Recipient{id.Recipient()},
 		Cluster:    "prod",
 		Now:        func() time.Time { return time.Date(2026, 6, 1, 2, 0, 0, 0, time.UTC) },
@@ -52,7 +52,7 @@ func ExampleVerify() {
 	id, _ := age.GenerateX25519Identity()
 	res, err := backup.Run(context.Background(), backup.Options{
 		DB:         filepath.Join("..", "testdata", "real-k8s1.37-etcd3.7", "snapshot.db"),
-		Target:     store.NewLocal(dir),
+		Outputs:    []backup.Output{{Target: store.NewLocal(dir)}},
 		Recipients: []age.Recipient{id.Recipient()},
 	})
 	if err != nil {

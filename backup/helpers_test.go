@@ -37,7 +37,7 @@ func identity(t *testing.T) *age.X25519Identity {
 
 // fileOptions are Options backing up realDB into dir, encrypted to id.
 func fileOptions(dir string, id *age.X25519Identity) Options {
-	return Options{DB: realDB, Target: store.NewLocal(dir), Recipients: []age.Recipient{id.Recipient()},
+	return Options{DB: realDB, Outputs: []Output{{Target: store.NewLocal(dir)}}, Recipients: []age.Recipient{id.Recipient()},
 		Fingerprints: []string{archive.RecipientFingerprint(id.Recipient().String())}, Cluster: "c", Host: "h"}
 }
 

@@ -25,6 +25,9 @@ type Entry struct {
 	Sidecar *archive.Sidecar
 	// SidecarErr says why Sidecar is nil.
 	SidecarErr error
+	// Retention is the archive's object lock, on a target that keeps
+	// them (nil: none, or an active one that could not be read).
+	Retention *store.Retention
 }
 
 // IsArchiveName reports whether n is named like an archive backup writes
@@ -52,6 +55,11 @@ func List(ctx context.Context, t store.Target) ([]Entry, error) {
 			continue
 		}
 		e := Entry{Name: o.Name, Where: t.Where(o.Name), Size: o.Size, Time: o.ModTime.UTC()}
+		if _, ok := t.(store.Retainer); ok {
+			if st, err := t.Stat(ctx, o.Name); err == nil {
+				e.Retention = st.Retention
+			}
+		}
 		sc, err := readSidecar(ctx, t, o.Name)
 		switch {
 		case err != nil:
@@ -113,6 +121,16 @@ type PruneResult struct {
 	Unmanaged []string
 	// Future are archives whose sidecar is dated ahead of now (clock skew).
 	Future []string
+	// Locked are archives the policy drops but an object lock keeps
+	// (deleted by a later prune once the lock ends).
+	Locked []LockedArchive
+}
+
+// LockedArchive is an archive a prune kept because it is locked.
+type LockedArchive struct {
+	Name  string
+	Mode  string
+	Until time.Time
 }
 
 // futureSlack is how far ahead of now a sidecar may be dated before it is
@@ -165,15 +183,32 @@ func applyRetention(ctx context.Context, t store.Target, o PruneOptions, res *Pr
 		items = append(items, archive.RetentionItem{Name: e.Name, Time: e.Time.UTC(), Group: g, Current: e.Name == o.Current})
 	}
 	res.Decisions = archive.ApplyRetention(items, o.Policy)
-	if o.DryRun {
-		return nil
-	}
+	_, retainer := t.(store.Retainer)
 	for _, d := range res.Decisions {
 		if d.Keep || d.Current {
 			continue
 		}
+		if o.DryRun {
+			if !retainer {
+				continue
+			}
+			// what the lock will keep
+			if obj, err := t.Stat(ctx, d.Name); err == nil && obj.Retention.Active(now) {
+				res.Locked = append(res.Locked, LockedArchive{Name: d.Name, Mode: obj.Retention.Mode, Until: obj.Retention.Until})
+			}
+			continue
+		}
 		// Archive first: a leftover sidecar is harmless and List ignores it.
 		if err := t.Delete(ctx, d.Name); err != nil {
+			var re *store.RetainedError
+			if errors.As(err, &re) {
+				res.Locked = append(res.Locked, LockedArchive{Name: d.Name, Mode: re.Retention.Mode, Until: re.Retention.Until})
+				continue
+			}
+			if errors.Is(err, store.ErrRetained) {
+				res.Locked = append(res.Locked, LockedArchive{Name: d.Name})
+				continue
+			}
 			return err
 		}
 		if err := t.Delete(ctx, d.Name+archive.SidecarSuffix); err != nil {

@@ -27,7 +27,7 @@ import (
 func backupOf(t *testing.T, id *age.X25519Identity) string {
 	t.Helper()
 	dir := t.TempDir()
-	o := Options{DB: realDB, Target: store.NewLocal(dir), Insecure: true, Cluster: "c", Host: "h"}
+	o := Options{DB: realDB, Outputs: []Output{{Target: store.NewLocal(dir)}}, Insecure: true, Cluster: "c", Host: "h"}
 	if id != nil {
 		o = fileOptions(dir, id)
 	}

@@ -15,9 +15,10 @@ import (
 )
 
 // Target is where archives and their sidecars are kept: a directory
-// ([Local]) or, later, an object store. Objects are named by base names
-// without separators. Like restic's backend.Backend, it only stores bytes:
-// naming, sidecars and retention are this package's.
+// ([Local]) or an object store (package s3store). Objects are named by
+// base names without separators. Like restic's backend.Backend, it only
+// stores bytes: naming, sidecars and retention policies are package
+// backup's.
 //
 // A Target must publish atomically: nothing is visible under a name (in
 // List, Stat or Get) until [Upload.Commit] has returned nil, and a run
@@ -57,6 +58,9 @@ type Object struct {
 	Name    string
 	Size    int64
 	ModTime time.Time
+	// Retention is the object's lock, when the target keeps one and Stat
+	// read it (List does not); nil for none.
+	Retention *Retention
 }
 
 // PutOptions configures [Target.Put].
@@ -64,6 +68,60 @@ type PutOptions struct {
 	// NoReplace makes Commit fail with an error wrapping fs.ErrExist
 	// when an object of that name exists, instead of replacing it.
 	NoReplace bool
+	// Retention, if set, locks the object until its time: only a
+	// [Retainer] takes it; other targets fail the Put with
+	// [ErrNoRetention].
+	Retention *Retention
+	// Meta is metadata stored with the object where the target keeps any
+	// (S3 user metadata); a directory ignores it.
+	Meta map[string]string
+}
+
+// Retention modes, as S3 Object Lock names them.
+const (
+	// Governance: users with a special permission may still delete.
+	Governance = "GOVERNANCE"
+	// Compliance: nobody, the account root included, can delete before
+	// the date.
+	Compliance = "COMPLIANCE"
+)
+
+// Retention keeps an object from being deleted or overwritten until a
+// time (S3 Object Lock).
+type Retention struct {
+	Mode  string
+	Until time.Time
+}
+
+// Active reports whether r still protects its object at now.
+func (r *Retention) Active(now time.Time) bool { return r != nil && r.Until.After(now) }
+
+// ErrNoRetention is returned when a retention is asked of a target that
+// cannot keep one (a directory, a bucket without Object Lock).
+var ErrNoRetention = errors.New("object lock is not available")
+
+// ErrRetained is wrapped by a Delete the target refused because the
+// object is locked.
+var ErrRetained = errors.New("object is locked")
+
+// RetainedError is a Delete of an object under an active retention.
+type RetainedError struct {
+	Where     string
+	Retention Retention
+}
+
+func (e *RetainedError) Error() string {
+	return fmt.Sprintf("%s is locked (%s) until %s", e.Where, strings.ToLower(e.Retention.Mode), e.Retention.Until.UTC().Format(time.RFC3339))
+}
+
+func (e *RetainedError) Unwrap() error { return ErrRetained }
+
+// Retainer is a [Target] that can lock objects (S3 with Object Lock).
+type Retainer interface {
+	Target
+	// CheckRetention fails, wrapping [ErrNoRetention], when objects put
+	// with a retention would not be locked.
+	CheckRetention(ctx context.Context) error
 }
 
 // Upload is an object being written by [Target.Put].
@@ -138,10 +196,13 @@ func (l *Local) Stat(_ context.Context, name string) (Object, error) {
 	return Object{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-// Put creates the temp file of name.
+// Put creates the temp file of name; a retention is refused.
 func (l *Local) Put(_ context.Context, name string, opts PutOptions) (Upload, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
+	}
+	if opts.Retention != nil {
+		return nil, fmt.Errorf("%s is a directory: %w", l.dir, ErrNoRetention)
 	}
 	f, err := fsx.Create(l.Where(name), 0o600)
 	if err != nil {

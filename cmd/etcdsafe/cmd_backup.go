@@ -208,8 +208,12 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 		TmpDir: o.tmpDir, ToolVersion: version, Now: testOnlyNow, Logger: log, Progress: newBackupProgress(stderr),
 	}
 	if o.out != "-" {
-		bo.Target, bo.Name, err = backup.OpenLocal(o.out)
-		return bo, err
+		l, name, err := backup.OpenLocal(o.out)
+		if err != nil {
+			return bo, err
+		}
+		bo.Outputs = []backup.Output{{Target: l, Name: name}}
+		return bo, nil
 	}
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return bo, usagef("refusing to write a binary archive to a terminal; redirect stdout or use --out DIR")
