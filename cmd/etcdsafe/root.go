@@ -19,6 +19,8 @@ import (
 	"github.com/etcdsafe/etcdsafe/restore"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 	"github.com/etcdsafe/etcdsafe/source"
+	"github.com/etcdsafe/etcdsafe/store"
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 // Exit codes, documented in the README and in --help.
@@ -196,6 +198,12 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitKey, []string{"check that --decryption-config is the file kube-apiserver used when these values were written"}
 	case errors.Is(err, archive.ErrDirTooLarge):
 		return exitFailure, []string{"leave parts of the kube dir out with --exclude GLOB (repeatable), or back it up with another tool; no snapshot was taken"}
+	case errors.Is(err, store.ErrNoRetention):
+		return exitUsage, []string{"create the bucket with object lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket), or drop --object-lock"}
+	case errors.Is(err, s3store.ErrChecksum):
+		return exitIntegrity, []string{"the object's bytes differ from what the server recorded when it was written: use another backup"}
+	case errors.Is(err, s3store.ErrUnreachable), errors.Is(err, s3store.ErrNoBucket), errors.Is(err, s3store.ErrDenied):
+		return exitFailure, nil // the message carries the hint
 	case errors.Is(err, os.ErrNotExist):
 		return exitFailure, nil
 	}
