@@ -74,6 +74,9 @@ type Config struct {
 	// on a custom endpoint (path style is the default there, as MinIO and
 	// Ceph want it; AWS always uses virtual hosts).
 	VirtualHost bool
+	// Credentials, if set, replace the AWS chain (programs that hold their
+	// own; the CLI never sets it).
+	Credentials aws.CredentialsProvider
 	// MaxAttempts bounds each request's tries (default 5).
 	MaxAttempts int
 	// PartSize and Concurrency bound a multipart upload's memory at
@@ -123,6 +126,9 @@ func NewClient(ctx context.Context, c Config) (*Client, error) {
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
+	}
+	if c.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(c.Credentials))
 	}
 	if c.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(c.Profile))
