@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // Staging dir name prefixes: the live snapshot's spool dir under TmpDir,

@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"bytes"
 	"context"
 	"errors"
@@ -21,6 +19,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/snapshot"
 
 	"github.com/etcdsafe/etcdsafe/internal/testfix"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // TestRunFromDB: a db file is archived with the kube dir (less the

@@ -1,8 +1,6 @@
 package backup_test
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/etcdsafe/etcdsafe/backup"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 func ExampleArchiveName() {

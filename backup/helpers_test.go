@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"archive/tar"
 	"crypto/rand"
 	"crypto/sha256"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // realDB is the snapshot etcdctl saved from a real kube-apiserver's etcd.

@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // Entry is one archive found on a [store.Target].

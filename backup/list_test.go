@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // TestList: newest first; an archive without a sidecar, or whose sidecar

@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -20,6 +18,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // backupOf runs a backup of realDB into a new dir, encrypted to id (or
