@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/backup"
 
 	"github.com/etcdsafe/etcdsafe/internal/testfix"
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // TestBackupSameSecond: two backups named from the same second both
