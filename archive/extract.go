@@ -32,6 +32,13 @@ type ExtractOptions struct {
 	// a damaged recipient stanza from a wrong key ([ErrTampered] instead
 	// of [ErrWrongKey]). Empty for a stream such as standard input.
 	Path string
+	// Sidecar, used when Path is empty, returns the sidecar of the archive
+	// read from the stream (an object's, fetched from its store), for the
+	// same explanations: the archive's size is then the bytes read from
+	// src. It is called only when an error needs explaining; its errors
+	// (no sidecar among them) leave the error as it was. nil for a stream
+	// without one, such as standard input.
+	Sidecar func() (*Sidecar, error)
 	// Name, when set, names the archive in errors: "archive NAME: …".
 	Name string
 	// SnapshotTo, when set, is the new file etcd/snapshot.db is written
@@ -90,6 +97,7 @@ type Extracted struct {
 // buffers). The caller closes src.
 func Extract(ctx context.Context, src io.Reader, opts ReaderOptions, x ExtractOptions) (res *Extracted, err error) {
 	named := false // err names the archive already
+	var counted countingReader
 	defer func() {
 		if err == nil {
 			return
@@ -106,8 +114,15 @@ func Extract(ctx context.Context, src io.Reader, opts ReaderOptions, x ExtractOp
 		if x.Name != "" && !named {
 			err = fmt.Errorf("archive %s: %w", x.Name, err)
 		}
-		if x.Path != "" && cerr == nil {
-			err = explainWrongKey(x.Path, opts.Identities, explainTruncation(x.Path, err))
+		if cerr == nil {
+			sc := sidecarOf{name: x.Path, path: x.Path, sidecar: x.Sidecar, n: counted.n}
+			if x.Path == "" {
+				sc.name = x.Name
+				if sc.name == "" {
+					sc.name = "the archive"
+				}
+			}
+			err = explainKey(sc, opts.Identities, explainCut(sc, err))
 		}
 	}()
 	ex, err := newExtractor(x)
@@ -116,7 +131,7 @@ func Extract(ctx context.Context, src io.Reader, opts ReaderOptions, x ExtractOp
 	}
 	defer ex.close()
 	var h hash.Hash
-	src = ctxio.NewReader(ctx, src)
+	src = ctxio.NewReader(ctx, counted.wrap(src))
 	if x.SHA256 {
 		h = sha256.New()
 		src = io.TeeReader(src, h)
@@ -168,6 +183,23 @@ func walk(ctx context.Context, src io.Reader, opts ReaderOptions, fn func(e *Ent
 	res.ArchiveBytes = r.ArchiveBytes()
 	return res, nil
 }
+
+// countingReader counts the bytes read from r: a stream's size, for the
+// explanations.
+type countingReader struct {
+	r     io.Reader
+	count int64
+}
+
+func (c *countingReader) wrap(r io.Reader) io.Reader { c.r = r; return c }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.count += int64(n)
+	return n, err
+}
+
+func (c *countingReader) n() int64 { return c.count }
 
 // extractor carries out an [ExtractOptions] entry by entry.
 type extractor struct {
