@@ -74,6 +74,10 @@ type Options struct {
 	TmpDir string
 	// Stdin is read when the path is "-"; nil is os.Stdin.
 	Stdin io.Reader
+	// Input, when set, is read instead of opening the path, which then
+	// only names it in messages: an object of a store (the path its
+	// s3:// URL), or any stream. It is staged as standard input is.
+	Input *Input
 
 	// OnSwept, if not nil, is told of each staging directory a killed run
 	// left in TmpDir and Open removed.
@@ -89,6 +93,20 @@ type Options struct {
 	// says which db it is ("has no SHA-256 trailer (a copy of
 	// member/snap/db)", "is a data dir: its db has no SHA-256 trailer").
 	OnUnchecked func(name, why string)
+}
+
+// Input is a SOURCE read from a stream rather than a file: a snapshot or
+// an archive, told apart by its first bytes as standard input is.
+type Input struct {
+	// R is read by [Open] to its end, or to the first error; the caller
+	// closes it once Open has returned. An error R returns at its end (a
+	// store's checksum mismatch) fails Open, wrapped.
+	R io.Reader
+	// Sidecar, if set, returns the sidecar of the archive R holds, which
+	// tells a damaged archive from a cut one and from a wrong key (see
+	// archive.ExtractOptions.Sidecar). It is called only to explain an
+	// error.
+	Sidecar func() (*archive.Sidecar, error)
 }
 
 // Source is an opened SOURCE with what is needed to decode its objects.
@@ -118,12 +136,13 @@ type kind int
 const (
 	kindDB kind = iota // a snapshot, a raw db or a data dir
 	kindArchive
-	kindStdin
+	kindStream // standard input or [Options.Input]
 )
 
 // Open opens path: a snapshot or db file, a data dir, a backup archive
 // (extracted and verified to its end first), or "-" for [Options.Stdin]
-// holding a snapshot or an archive. The integrity verdict is worked out in
+// holding a snapshot or an archive; with [Options.Input], that stream,
+// which path names. The integrity verdict is worked out in
 // the background from here on (see [Source.Verdict]). On error nothing
 // staged is left behind. Errors wrap [ErrSpecialFile], the sentinels of
 // archive, inspect and decode, and [snapshot.ErrTrailerMismatch] when a
@@ -133,12 +152,14 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := sourceKind(path)
-	if err != nil {
-		return nil, err
+	k := kindStream
+	if o.Input == nil {
+		if k, err = sourceKind(path); err != nil {
+			return nil, err
+		}
 	}
 	name := path
-	if path == "-" {
+	if path == "-" && o.Input == nil {
 		name = "standard input"
 	}
 	dbPath, cleanup := path, func() {}
@@ -147,9 +168,9 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 			cleanup()
 		}
 	}()
-	if k == kindArchive || k == kindStdin {
+	if k == kindArchive || k == kindStream {
 		o.sweep()
-		st, err := openStaged(ctx, path, &o)
+		st, err := openStaged(ctx, path, name, &o)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +264,7 @@ func (o *Options) sweep() {
 // opening a fifo blocks until a writer comes, beyond the reach of signals.
 func sourceKind(path string) (kind, error) {
 	if path == "-" {
-		return kindStdin, nil
+		return kindStream, nil
 	}
 	st, err := os.Stat(path)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 
 // staged is a snapshot staged in a private dir: the one in a backup
 // archive (with the EncryptionConfiguration found in its kube dir, if
-// any), or the snapshot read from standard input.
+// any), or the snapshot read from standard input or an [Input].
 type staged struct {
 	dbPath    string
 	archive   bool
@@ -29,26 +29,32 @@ type staged struct {
 	cleanup   func()
 }
 
-// openStaged stages the snapshot of p ("-" is standard input, which may
-// hold an archive or a snapshot) in a new private staging dir, flocked
-// while in use so that a later run can sweep it if this one is killed.
-func openStaged(ctx context.Context, p string, o *Options) (_ *staged, err error) {
-	src := o.Stdin
-	if src == nil {
-		src = os.Stdin
-	}
-	if p != "-" {
+// openStaged stages the snapshot of p in a new private staging dir,
+// flocked while in use so that a later run can sweep it if this one is
+// killed. p is an archive file, or the stream ("-" for standard input, or
+// [Options.Input]) named name, which may hold an archive or a snapshot.
+func openStaged(ctx context.Context, p, name string, o *Options) (_ *staged, err error) {
+	var src io.Reader
+	file, sidecar := "", (func() (*archive.Sidecar, error))(nil)
+	switch {
+	case o.Input != nil:
+		src, sidecar = o.Input.R, o.Input.Sidecar
+	case p == "-":
+		if src = o.Stdin; src == nil {
+			src = os.Stdin
+		}
+	default:
 		f, err := os.Open(p)
 		if err != nil {
 			return nil, fmt.Errorf("open archive: %w", err)
 		}
 		defer f.Close()
-		src = f
+		src, file = f, p
 	}
 	head := make([]byte, archive.SniffLen)
 	n, err := io.ReadFull(src, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	head = head[:n]
 	src = io.MultiReader(bytes.NewReader(head), src)
@@ -63,21 +69,22 @@ func openStaged(ctx context.Context, p string, o *Options) (_ *staged, err error
 		}
 	}()
 	if a, _ := archive.Sniff(head); !a {
-		// standard input holding a snapshot or raw db
-		if err := stageStdin(ctx, st.Path, src); err != nil {
-			return nil, fmt.Errorf("read snapshot from standard input: %w", err)
+		// a stream holding a snapshot or raw db
+		if err := stageSnapshot(ctx, st.Path, src); err != nil {
+			return nil, fmt.Errorf("read snapshot from %s: %w", name, err)
 		}
 		return ss, nil
 	}
 	ss.archive = true
-	if err := ss.extractArchive(ctx, src, p, o); err != nil {
+	x := archive.ExtractOptions{Path: file, Name: name, Sidecar: sidecar}
+	if err := ss.extractArchive(ctx, src, x, o); err != nil {
 		return nil, err
 	}
 	return ss, nil
 }
 
-// stageStdin writes a snapshot read from standard input to dir/snapshot.db.
-func stageStdin(ctx context.Context, dir string, src io.Reader) error {
+// stageSnapshot writes a snapshot read from a stream to dir/snapshot.db.
+func stageSnapshot(ctx context.Context, dir string, src io.Reader) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
@@ -90,8 +97,9 @@ func stageStdin(ctx context.Context, dir string, src io.Reader) error {
 // extractArchive reads the archive through archive.Extract, which verifies
 // it to the end: the snapshot goes to ss.dbPath, the kube dir's
 // EncryptionConfiguration (the file kube-apiserver's manifest names, else
-// any) is kept in memory.
-func (ss *staged) extractArchive(ctx context.Context, src io.Reader, p string, o *Options) error {
+// any) is kept in memory. x names the archive and says where its sidecar
+// is.
+func (ss *staged) extractArchive(ctx context.Context, src io.Reader, x archive.ExtractOptions, o *Options) error {
 	var ids []age.Identity
 	if o.Identities != nil {
 		var err error
@@ -99,12 +107,10 @@ func (ss *staged) extractArchive(ctx context.Context, src io.Reader, p string, o
 			return err
 		}
 	}
-	x := archive.ExtractOptions{Path: p, Name: p, SnapshotTo: ss.dbPath, Keep: func(rel string) bool {
+	x.SnapshotTo = ss.dbPath
+	x.Keep = func(rel string) bool {
 		ext := path.Ext(rel)
 		return ext == ".yaml" || ext == ".yml" || ext == ".json"
-	}}
-	if p == "-" {
-		x.Path, x.Name = "", "standard input"
 	}
 	res, err := archive.Extract(ctx, src, archive.ReaderOptions{Identities: ids, Insecure: o.AllowUnencrypted}, x)
 	if err != nil {
