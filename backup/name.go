@@ -16,9 +16,22 @@ import (
 )
 
 // ArchiveName is the name backup gives an archive taken at t:
-// "<cluster or host>-<UTC time>.tar.zst.age" (".tar.zst" unencrypted), with
-// separators, NUL and spaces in the prefix replaced by "_".
+// "<FleetDir(cluster, host)>-<UTC time>.tar.zst.age" (".tar.zst"
+// unencrypted).
 func ArchiveName(cluster, host string, t time.Time, encrypted bool) string {
+	ext := ".tar.zst"
+	if encrypted {
+		ext = ".tar.zst.age"
+	}
+	return FleetDir(cluster, host) + "-" + t.UTC().Format("20060102T150405Z") + ext
+}
+
+// FleetDir is the cluster's (or, without one, the host's) name made one
+// path element: separators, NUL and spaces replaced by "_", and "etcd"
+// for an empty name, "." or "..". It starts every [ArchiveName], and a
+// backup to a bucket prefix goes one level down, under PREFIX/FleetDir/,
+// so that one bucket holds a fleet.
+func FleetDir(cluster, host string) string {
 	base := cluster
 	if base == "" {
 		base = host
@@ -32,11 +45,7 @@ func ArchiveName(cluster, host string, t time.Time, encrypted bool) string {
 	if base == "" || base == "." || base == ".." {
 		base = "etcd"
 	}
-	ext := ".tar.zst"
-	if encrypted {
-		ext = ".tar.zst.age"
-	}
-	return base + "-" + t.UTC().Format("20060102T150405Z") + ext
+	return base
 }
 
 // freeName returns name, or when it (or its sidecar) exists on t, the
