@@ -16,14 +16,15 @@ import (
 
 // Metric names written by [WriteMetrics] (Prometheus textfile collector).
 const (
-	MetricLastSuccess  = "etcdsafe_backup_last_success_timestamp_seconds"
-	MetricDuration     = "etcdsafe_backup_last_duration_seconds"
-	MetricArchiveBytes = "etcdsafe_backup_last_archive_bytes"
-	MetricDBBytes      = "etcdsafe_backup_last_snapshot_bytes"
-	MetricRevision     = "etcdsafe_backup_last_revision"
-	MetricLastRun      = "etcdsafe_backup_last_run_timestamp_seconds"
-	MetricLastRunOK    = "etcdsafe_backup_last_run_success"
-	MetricFailures     = "etcdsafe_backup_failures_total"
+	MetricLastSuccess   = "etcdsafe_backup_last_success_timestamp_seconds"
+	MetricDuration      = "etcdsafe_backup_last_duration_seconds"
+	MetricArchiveBytes  = "etcdsafe_backup_last_archive_bytes"
+	MetricDBBytes       = "etcdsafe_backup_last_snapshot_bytes"
+	MetricRevision      = "etcdsafe_backup_last_revision"
+	MetricLastRun       = "etcdsafe_backup_last_run_timestamp_seconds"
+	MetricLastRunOK     = "etcdsafe_backup_last_run_success"
+	MetricFailures      = "etcdsafe_backup_failures_total"
+	MetricOutputsFailed = "etcdsafe_backup_last_run_outputs_failed"
 )
 
 var metrics = []struct {
@@ -39,6 +40,7 @@ var metrics = []struct {
 	{MetricLastRun, dto.MetricType_GAUGE, "Unix time the last backup run ended, successful or not."},
 	{MetricLastRunOK, dto.MetricType_GAUGE, "1 if the last backup run succeeded, else 0."},
 	{MetricFailures, dto.MetricType_COUNTER, "Failed backup runs, counted across runs through this file."},
+	{MetricOutputsFailed, dto.MetricType_GAUGE, "Outputs of the last run that did not get its archive while another output did (0 when it went everywhere or nowhere: see last_run_success)."},
 }
 
 // maxMetricsFile bounds the previous metrics file read back.
@@ -49,7 +51,9 @@ const maxMetricsFile = 1 << 20
 // for a run that ended at now with res and runErr (a failure when runErr
 // is not nil or res is nil). The last success's values and the failure
 // counter are carried over from the previous file, so a failed night keeps
-// showing when the last good backup was.
+// showing when the last good backup was. With several outputs, one that
+// failed while another took the archive makes the run a failure, and is
+// counted in [MetricOutputsFailed].
 func WriteMetrics(path string, res *Result, runErr error, now time.Time) error {
 	prev := readMetrics(path)
 	vals := map[string]float64{}
@@ -57,6 +61,13 @@ func WriteMetrics(path string, res *Result, runErr error, now time.Time) error {
 		vals[k] = prev[k]
 	}
 	vals[MetricLastRun] = float64(now.Unix())
+	if res != nil {
+		for _, o := range res.Outputs {
+			if o.Archive == "" {
+				vals[MetricOutputsFailed]++
+			}
+		}
+	}
 	if runErr == nil && res != nil {
 		vals[MetricLastSuccess] = float64(now.Unix())
 		vals[MetricDuration] = res.Duration.Seconds()

@@ -26,7 +26,7 @@ func TestWriteMetrics(t *testing.T) {
 	}
 	m := testfix.ParseMetrics(t, path)
 	want := map[string]float64{MetricLastSuccess: 1767225600, MetricDuration: 1.5, MetricArchiveBytes: 1 << 20, MetricDBBytes: 303136,
-		MetricRevision: 231, MetricLastRun: 1767225600, MetricLastRunOK: 1, MetricFailures: 0}
+		MetricRevision: 231, MetricLastRun: 1767225600, MetricLastRunOK: 1, MetricFailures: 0, MetricOutputsFailed: 0}
 	if len(m) != len(want) {
 		t.Fatalf("metrics %v", m)
 	}
@@ -46,17 +46,21 @@ func TestWriteMetrics(t *testing.T) {
 			t.Fatalf("after failure %d: %v", i, m)
 		}
 	}
-	// A run that wrote its archive but failed later (prune) is a failure.
-	if err := WriteMetrics(path, ok, errors.New("prune failed"), t0.Add(3*time.Hour)); err != nil {
+	// A run that wrote its archive but failed later (prune), or on one
+	// of its outputs, is a failure; the outputs without the archive are
+	// counted.
+	partial := *ok
+	partial.Outputs = []OutputResult{{Archive: "a"}, {Err: errors.New("s3 down")}, {Archive: "a", Err: errors.New("prune failed")}}
+	if err := WriteMetrics(path, &partial, errors.New("prune failed"), t0.Add(3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if m := testfix.ParseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastSuccess] != 1767225600 {
+	if m := testfix.ParseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastSuccess] != 1767225600 || m[MetricOutputsFailed] != 1 {
 		t.Fatalf("after a late failure: %v", m)
 	}
 	if err := WriteMetrics(path, ok, nil, t0.Add(4*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if m := testfix.ParseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastRunOK] != 1 || m[MetricLastSuccess] != float64(t0.Add(4*time.Hour).Unix()) {
+	if m := testfix.ParseMetrics(t, path); m[MetricFailures] != 3 || m[MetricLastRunOK] != 1 || m[MetricLastSuccess] != float64(t0.Add(4*time.Hour).Unix()) || m[MetricOutputsFailed] != 0 {
 		t.Fatalf("after recovery: %v", m)
 	}
 	b, _ := os.ReadFile(path)
