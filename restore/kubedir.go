@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/internal/ctxio"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -62,19 +64,26 @@ func selected(only map[string]bool, rel string) bool {
 // archive.Extract: the snapshot goes to stage/snapshot.db, the kube dir (if
 // kube) under stage/kube, and the bytes of kubernetes/manifests/etcd.yaml
 // are returned. Nothing is trusted until Extract returned, which verifies
-// every entry.
-func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte, err error) {
-	f, err := os.Open(p.opts.Source)
-	if err != nil {
-		return nil, fmt.Errorf("open archive: %w", err)
-	}
-	defer f.Close()
-	p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
+// every entry. src is the archive's stream ([Options.Input]); nil opens
+// the file Source.
+func (p *Plan) stageArchive(ctx context.Context, kube bool, src io.Reader) (etcdManifest []byte, err error) {
 	x := archive.ExtractOptions{
-		Path: p.opts.Source, Name: p.opts.Source, SnapshotTo: p.snapPath,
+		Name:     p.opts.Source,
 		Keep:     func(rel string) bool { return rel == "manifests/etcd.yaml" },
 		OnStaged: p.staged,
 	}
+	if src == nil {
+		f, err := os.Open(p.opts.Source)
+		if err != nil {
+			return nil, fmt.Errorf("open archive: %w", err)
+		}
+		defer f.Close()
+		src, x.Path = f, p.opts.Source
+	} else {
+		x.Sidecar = p.opts.Input.Sidecar
+	}
+	p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
+	x.SnapshotTo = p.snapPath
 	if kube {
 		p.kubeRoot = filepath.Join(p.stage.Path, "kube")
 		if err := os.Mkdir(p.kubeRoot, 0o700); err != nil {
@@ -82,7 +91,7 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 		}
 		x.KubeDirTo = p.kubeRoot
 	}
-	res, err := archive.Extract(ctx, f, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: p.opts.AllowUnencrypted}, x)
+	res, err := archive.Extract(ctx, src, archive.ReaderOptions{Identities: p.opts.Identities, Insecure: p.opts.AllowUnencrypted}, x)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +109,21 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool) (etcdManifest []byte
 		p.Trailer = "none (archive sha256 verified)"
 	}
 	return res.Kept["manifests/etcd.yaml"], nil
+}
+
+// stageSnapshot writes the snapshot or raw db read from src (a stream)
+// to stage/snapshot.db.
+func (p *Plan) stageSnapshot(ctx context.Context, src io.Reader) error {
+	p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
+	root, err := os.OpenRoot(p.stage.Path)
+	if err != nil {
+		return fmt.Errorf("open staging dir: %w", err)
+	}
+	defer root.Close()
+	if _, err := fsx.WriteNew(root, filepath.Base(p.snapPath), ctxio.NewReader(ctx, src)); err != nil {
+		return fmt.Errorf("read snapshot from %s: %w", p.Source, err)
+	}
+	return p.hook(stepSnapshot)
 }
 
 // staged records a kube dir entry staged by archive.Extract, and gives

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,8 +78,15 @@ const lockTimeout = 300 * time.Millisecond
 // "off", so callers wanting the Kubernetes-safe behaviour set
 // BumpRevision to [DefaultBumpRevision] and MarkCompacted.
 type Options struct {
-	// Source is a backup archive, a snapshot file, a raw db or a data dir.
+	// Source is a backup archive, a snapshot file, a raw db or a data dir;
+	// with Input, only the name of that stream (an s3:// URL, "standard
+	// input"), for the plan and messages.
 	Source string
+	// Input, when set, is read instead of opening Source: an archive, or
+	// a snapshot or raw db, told apart by its first bytes. It is read
+	// once, to its end, by Prepare, into the private staging dir (a
+	// snapshot too, as it has no file of its own).
+	Input *Input
 	// Identities decrypt an encrypted archive.
 	Identities []age.Identity
 	// AllowUnencrypted accepts an unencrypted archive (written with
@@ -138,6 +146,20 @@ type Options struct {
 	// testDefaultManifest, when set (tests only), replaces
 	// [DefaultManifestPath].
 	testDefaultManifest string
+}
+
+// Input is a SOURCE read from a stream rather than a file: an object of a
+// store, or standard input.
+type Input struct {
+	// R is read by [Prepare] to its end, or to the first error; the caller
+	// closes it once Prepare has returned. An error R returns at its end
+	// (a store's checksum mismatch) fails Prepare, wrapped.
+	R io.Reader
+	// Sidecar, if set, returns the sidecar of the archive R holds, which
+	// tells a damaged archive from a cut one and from a wrong key (see
+	// archive.ExtractOptions.Sidecar). It is called only to explain an
+	// error.
+	Sidecar func() (*archive.Sidecar, error)
 }
 
 // KubeChange is one kube dir entry of the plan.
@@ -216,8 +238,9 @@ type Plan struct {
 	executed   bool
 }
 
-// Prepare reads and verifies the source, resolves membership and checks
-// that etcd is not running. It first removes the staging dirs that killed
+// Prepare reads and verifies the source (a file, or the stream
+// [Options.Input]), resolves membership and checks that etcd is not
+// running. It first removes the staging dirs that killed
 // restores left (reporting each to [Options.OnSweep]), then writes only
 // inside a private, locked staging dir (removed by [Plan.Close]); the data
 // dir and kube dir are untouched. An unencrypted archive is refused unless
@@ -247,9 +270,11 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 			p.Close()
 		}
 	}()
-	st, err := os.Stat(o.Source)
-	if err != nil {
-		return nil, fmt.Errorf("open source: %w", err)
+	var st os.FileInfo
+	if o.Input == nil {
+		if st, err = os.Stat(o.Source); err != nil {
+			return nil, fmt.Errorf("open source: %w", err)
+		}
 	}
 	if o.DataDir != "" {
 		if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
@@ -269,28 +294,47 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 	}
 	p.sweep(stageParent)
 	var archiveManifest []byte
-	if a, encrypted, _ := archive.SniffFile(o.Source); !st.IsDir() && a {
+	var src io.Reader // the stream, its sniffed head put back
+	isArchive, encrypted := false, false
+	if o.Input != nil {
+		head := make([]byte, archive.SniffLen)
+		n, err := io.ReadFull(o.Input.R, head)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read %s: %w", o.Source, err)
+		}
+		isArchive, encrypted = archive.Sniff(head[:n])
+		src = io.MultiReader(bytes.NewReader(head[:n]), o.Input.R)
+	} else if !st.IsDir() {
+		isArchive, encrypted, _ = archive.SniffFile(o.Source)
+	}
+	switch {
+	case isArchive:
 		p.Kind = SourceArchive
 		// Refuse before anything is written: the reader would too.
 		if !encrypted && !o.AllowUnencrypted {
 			return nil, fmt.Errorf("archive %s: %w", o.Source, archive.ErrUnencrypted)
 		}
-		if err := notBackupDir(stageParent); err != nil {
+		if err := p.newStaging(stageParent); err != nil {
 			return nil, err
 		}
-		if p.stage, err = fsx.NewStaging(stageParent, stagingPrefix); err != nil {
-			return nil, fmt.Errorf("create staging dir: %w", err)
-		}
-		if err := p.hook(stepStaging); err != nil {
-			return nil, err
-		}
-		if archiveManifest, err = p.stageArchive(ctx, o.KubeDir != ""); err != nil {
+		if archiveManifest, err = p.stageArchive(ctx, o.KubeDir != "", src); err != nil {
 			return nil, p.userPaths(err)
 		}
-	} else {
-		if o.KubeDir != "" {
-			return nil, fmt.Errorf("--kube-dir needs a backup archive as source: %w", ErrNoKubeDir)
+	case o.KubeDir != "":
+		return nil, fmt.Errorf("--kube-dir needs a backup archive as source, and %s is not one: %w", o.Source, ErrNoKubeDir)
+	case src != nil:
+		// A snapshot or raw db from a stream: bbolt and the trailer check
+		// need a file, so it is staged as an archive's snapshot is.
+		if err := p.newStaging(stageParent); err != nil {
+			return nil, err
 		}
+		if err := p.stageSnapshot(ctx, src); err != nil {
+			return nil, p.userPaths(err)
+		}
+		if err := p.checkTrailer(); err != nil {
+			return nil, p.userPaths(err)
+		}
+	default:
 		if p.snapPath, err = inspect.ResolveDBPath(o.Source); err != nil {
 			return nil, fmt.Errorf("open source: %w", err)
 		}
@@ -298,19 +342,8 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		if err := checkDBLock(p.snapPath); err != nil {
 			return nil, err
 		}
-		ts, err := snapshot.VerifyTrailer(p.snapPath)
-		p.Trailer = ts.String()
-		switch {
-		case ts == snapshot.TrailerMismatch && !o.SkipHashCheck:
+		if err := p.checkTrailer(); err != nil {
 			return nil, err
-		case err != nil && ts != snapshot.TrailerMismatch:
-			return nil, err
-		case ts == snapshot.TrailerNone && !o.SkipHashCheck:
-			return nil, fmt.Errorf("%s: %w; if it is a copy of member/snap/db from a stopped etcd, confirm with --skip-hash-check", o.Source, ErrNoTrailer)
-		}
-		p.Kind = SourceSnapshot
-		if ts == snapshot.TrailerNone {
-			p.Kind = SourceRawDB
 		}
 	}
 	if p.Revision, err = latestRevision(p.snapPath); err != nil {
@@ -354,6 +387,39 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newStaging creates the private staging dir under parent, which must not
+// be a backup directory.
+func (p *Plan) newStaging(parent string) (err error) {
+	if err := notBackupDir(parent); err != nil {
+		return err
+	}
+	if p.stage, err = fsx.NewStaging(parent, stagingPrefix); err != nil {
+		return fmt.Errorf("create staging dir: %w", err)
+	}
+	return p.hook(stepStaging)
+}
+
+// checkTrailer checks the SHA-256 trailer of the snapshot or raw db at
+// p.snapPath and sets Trailer and Kind: a mismatch and a missing trailer
+// are refused unless SkipHashCheck.
+func (p *Plan) checkTrailer() error {
+	ts, err := snapshot.VerifyTrailer(p.snapPath)
+	p.Trailer = ts.String()
+	switch {
+	case ts == snapshot.TrailerMismatch && !p.opts.SkipHashCheck:
+		return err
+	case err != nil && ts != snapshot.TrailerMismatch:
+		return err
+	case ts == snapshot.TrailerNone && !p.opts.SkipHashCheck:
+		return fmt.Errorf("%s: %w; if it is a copy of member/snap/db from a stopped etcd, confirm with --skip-hash-check", p.Source, ErrNoTrailer)
+	}
+	p.Kind = SourceSnapshot
+	if ts == snapshot.TrailerNone {
+		p.Kind = SourceRawDB
+	}
+	return nil
 }
 
 // resolveDataDir sets the data dir from o.DataDir, or, in a dry run, from
@@ -507,11 +573,14 @@ func (p *Plan) userPaths(err error) error {
 		}
 	}
 	src := p.Source
-	if p.Kind == SourceArchive {
+	switch {
+	case p.Kind == SourceArchive:
 		add(p.snapPath, src+": "+archive.SnapshotPath)
 		if p.kubeRoot != "" {
 			add(p.kubeRoot, src+": "+archive.KubeDirPath)
 		}
+	case p.opts.Input != nil:
+		add(p.snapPath, src) // the staged copy of the stream's snapshot
 	}
 	if p.buildDir != "" {
 		add(p.buildDir, p.DataDir+" (being built)")
