@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -27,25 +28,24 @@ import (
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
-// s3Env starts a real S3 server (versitygw) with bucket "backups" and
-// points the AWS chain at it through the environment: the test cannot run
-// in parallel.
+// s3Env starts a real S3 server (versitygw) with bucket "backups" and a
+// client for it with the server's credentials.
 func s3Env(t *testing.T) (*s3test.Server, *s3store.Client) {
 	t.Helper()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "backups", false)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint})
+	return srv, s3Client(t, srv, srv.SecretKey)
+}
+
+// s3Client is a client of srv with the given secret key.
+func s3Client(t *testing.T, srv *s3test.Server, secret string) *s3store.Client {
+	t.Helper()
+	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 2,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, secret, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, c
+	return c
 }
 
 // putS3 publishes b under key of bucket "backups" through the S3 target,
@@ -149,6 +149,7 @@ func prepareS3(t *testing.T, c *s3store.Client, url string, o Options) (*Plan, b
 // a snapshot straight from the bucket, and an archive from a plain stream
 // (standard input), then runs a real etcd on each result.
 func TestRestoreFromS3(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, c := s3Env(t)
 	id, err := age.GenerateX25519Identity()
@@ -174,6 +175,7 @@ func TestRestoreFromS3(t *testing.T) {
 		{"snapshot", snapURL, SourceSnapshot, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dataDir := filepath.Join(t.TempDir(), "etcd")
 			kubeDst := ""
 			if tc.kube {
@@ -202,6 +204,7 @@ func TestRestoreFromS3(t *testing.T) {
 		})
 	}
 	t.Run("standard input", func(t *testing.T) {
+		t.Parallel()
 		dataDir := filepath.Join(t.TempDir(), "etcd")
 		peer := freePeerURL(t)
 		_, _ = mustPrepareExecute(t, Options{Source: "standard input", Input: &Input{R: bytes.NewReader(arch)},
@@ -217,6 +220,7 @@ func TestRestoreFromS3(t *testing.T) {
 // cut objects, an unencrypted archive, a raw db without --skip-hash-check,
 // --kube-dir with a snapshot, a missing key, wrong credentials.
 func TestRestoreFromS3Refused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	srv, c := s3Env(t)
 	id, err := age.GenerateX25519Identity()
@@ -255,6 +259,7 @@ func TestRestoreFromS3Refused(t *testing.T) {
 		{name: "snapshot with kube dir", upload: snap, o: Options{KubeDir: "KUBE"}, want: ErrNoKubeDir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			key := "refused/" + strings.ReplaceAll(tc.name, " ", "-") + "/m1.tar.zst.age"
 			url := putS3(t, c, key, tc.upload, true, id)
 			data := tc.upload
@@ -299,6 +304,7 @@ func TestRestoreFromS3Refused(t *testing.T) {
 	}
 
 	t.Run("missing key", func(t *testing.T) {
+		t.Parallel()
 		url := "s3://backups/prod/none.tar.zst.age"
 		_, _, err := prepareS3(t, c, url, Options{DataDir: filepath.Join(t.TempDir(), "etcd")})
 		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), url) {
@@ -306,14 +312,11 @@ func TestRestoreFromS3Refused(t *testing.T) {
 		}
 	})
 	t.Run("wrong credentials", func(t *testing.T) {
+		t.Parallel()
 		url := putS3(t, c, "creds/m1.tar.zst.age", arch, false, nil)
 		const secret = "0123456789abcdef0123456789abcdef01234567"
-		t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
-		wrong, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint, MaxAttempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = prepareS3(t, wrong, url, Options{DataDir: filepath.Join(t.TempDir(), "etcd")})
+		wrong := s3Client(t, srv, secret)
+		_, _, err := prepareS3(t, wrong, url, Options{DataDir: filepath.Join(t.TempDir(), "etcd")})
 		if !errors.Is(err, s3store.ErrDenied) || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), srv.SecretKey) {
 			t.Errorf("got %v, want ErrDenied without the secret", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -25,25 +26,24 @@ import (
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
-// s3Env starts a real S3 server (versitygw) with bucket "backups" and
-// points the AWS chain at it through the environment, as an operator
-// would: the test cannot run in parallel.
+// s3Env starts a real S3 server (versitygw) with bucket "backups" and a
+// client for it with the server's credentials.
 func s3Env(t *testing.T) (*s3test.Server, *s3store.Client) {
 	t.Helper()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "backups", false)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint})
+	return srv, s3Client(t, srv, srv.SecretKey)
+}
+
+// s3Client is a client of srv with the given secret key.
+func s3Client(t *testing.T, srv *s3test.Server, secret string) *s3store.Client {
+	t.Helper()
+	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 2,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, secret, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, c
+	return c
 }
 
 // putObject publishes b as bucket "backups", key through the S3 target, as
@@ -127,6 +127,7 @@ func openS3(t *testing.T, c *s3store.Client, url string, o source.Options) (s *s
 // TestOpenS3 reads an archive and a snapshot from S3 as from files: the
 // same objects, names that are the URLs, the server's checksum checked.
 func TestOpenS3(t *testing.T) {
+	t.Parallel()
 	_, c := s3Env(t)
 	id := newIdentity(t)
 	arch := mustRead(t, makeArchive(t, id))
@@ -140,6 +141,7 @@ func TestOpenS3(t *testing.T) {
 		{"snapshot", snapURL, snapURL, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tmp := t.TempDir()
 			s, verified, err := openS3(t, c, tc.url, source.Options{TmpDir: tmp, Identities: identities(id), DecryptionConfigPath: demoEnc})
 			if err != nil {
@@ -172,6 +174,7 @@ func TestOpenS3(t *testing.T) {
 // clear errors, and the secret never shows. Nothing is left staged, and
 // no message names the staging dir.
 func TestOpenS3Damaged(t *testing.T) {
+	t.Parallel()
 	srv, c := s3Env(t)
 	id := newIdentity(t)
 	arch := mustRead(t, makeArchive(t, id))
@@ -193,6 +196,7 @@ func TestOpenS3Damaged(t *testing.T) {
 		{name: "snapshot with a flip", data: flipped(snap, len(snap)/3), want: snapshot.ErrTrailerMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			key := "damaged/" + strings.ReplaceAll(tc.name, " ", "-") + "/a.tar.zst.age"
 			var side *archive.Sidecar
 			if tc.sidecar {
@@ -231,6 +235,7 @@ func TestOpenS3Damaged(t *testing.T) {
 	}
 
 	t.Run("at rest", func(t *testing.T) {
+		t.Parallel()
 		// A flip on the server's disk: the stored CRC-32C no longer
 		// matches, and the snapshot (which age does not guard) is caught
 		// by it at the end of the stream.
@@ -255,6 +260,7 @@ func TestOpenS3Damaged(t *testing.T) {
 	})
 
 	t.Run("missing key", func(t *testing.T) {
+		t.Parallel()
 		url := "s3://backups/prod/none.tar.zst.age"
 		_, _, err := openS3(t, c, url, source.Options{})
 		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), url) {
@@ -263,14 +269,11 @@ func TestOpenS3Damaged(t *testing.T) {
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {
+		t.Parallel()
 		url := putObject(t, c, "creds/demo.db", snap, nil)
 		const secret = "0123456789abcdef0123456789abcdef01234567"
-		t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
-		wrong, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint, MaxAttempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = openS3(t, wrong, url, source.Options{})
+		wrong := s3Client(t, srv, secret)
+		_, _, err := openS3(t, wrong, url, source.Options{})
 		if !errors.Is(err, s3store.ErrDenied) || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), srv.SecretKey) {
 			t.Errorf("got %v, want ErrDenied without the secret", err)
 		}
