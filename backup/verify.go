@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"filippo.io/age"
 
@@ -42,6 +46,32 @@ type VerifyOptions struct {
 	// does not stop the verification.
 	OnSwept      func(dir string)
 	OnSweepError func(err error)
+	// Object, when set, is read instead of opening the path given to
+	// Verify, which then only names it (its URL).
+	Object *Object
+}
+
+// Object is an archive kept in an object store (an S3 object), which
+// [Verify] and [VerifyQuickObject] read instead of a file. The caller
+// opens it with the store's client: this package depends on none.
+type Object struct {
+	// R reads the archive's bytes. Verify reads it once, to its end;
+	// VerifyQuickObject does not read it. The caller closes it.
+	R io.Reader
+	// Size is the object's size as the store records it.
+	Size int64
+	// Meta is the user metadata stored with the object (backup sets
+	// etcdsafe-created, -host, -cluster and -revision); nil for none.
+	Meta map[string]string
+	// Sidecar reads the archive's sidecar; an error wrapping
+	// fs.ErrNotExist means there is none.
+	Sidecar func() (*archive.Sidecar, error)
+	// Checksum, called once R has returned io.EOF, names the store's own
+	// checksum of the object ("S3 CRC-32C") and tells whether it was
+	// compared with the bytes read (false: the store keeps none for the
+	// object). A mismatch is not reported here: R returns it instead of
+	// io.EOF, and Verify fails with it. nil: the store has none.
+	Checksum func() (name string, compared bool)
 }
 
 // VerifyReport is what [Verify] found; its JSON form is verify -o json.
@@ -62,7 +92,19 @@ type VerifyReport struct {
 	// Sidecar compares the archive with its sidecar: "matches",
 	// "MISMATCH", "none" or "unreadable".
 	Sidecar string `json:"sidecar"`
+	// ChecksumName and Checksum are, for an [Object] whose store keeps a
+	// checksum of its own, its name ("S3 CRC-32C") and its verdict on the
+	// bytes read: "matches", or "none" when the store keeps none for
+	// this object. Empty for a file. A mismatch fails Verify instead.
+	ChecksumName string `json:"checksumName,omitempty"`
+	Checksum     string `json:"checksum,omitempty"`
 }
+
+// Checksum verdicts of [VerifyReport.Checksum].
+const (
+	ChecksumMatches = "matches"
+	ChecksumNone    = "none"
+)
 
 // Verify reads the whole archive at path as restore would (decryption,
 // every entry against the manifest, nothing missing, added or trailing),
@@ -78,12 +120,24 @@ type VerifyReport struct {
 // (inspect.ErrCorrupt), some records could not be decoded
 // ([ErrSnapshotProblems]), the sidecar could not be read or describes
 // another file (archive.ErrTampered). It may be retried.
+//
+// With [VerifyOptions.Object] it reads that object's bytes, once, as it
+// would a file's, takes the sidecar from [Object.Sidecar], and reports
+// the store's own checksum verdict besides the archive's SHA-256 against
+// the sidecar: a store checksum mismatch fails it with R's error.
 func Verify(ctx context.Context, path string, o VerifyOptions) (*VerifyReport, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open archive: %w", err)
+	var src io.Reader
+	x := archive.ExtractOptions{Path: path, SHA256: true}
+	if obj := o.Object; obj != nil {
+		src, x.Path, x.Sidecar = obj.R, "", obj.Sidecar
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("open archive: %w", err)
+		}
+		defer f.Close()
+		src = f
 	}
-	defer f.Close()
 	removed, err := fsx.SweepStaging(o.TmpDir, VerifyStagingPrefix)
 	for _, d := range removed {
 		if o.OnSwept != nil {
@@ -98,16 +152,28 @@ func Verify(ctx context.Context, path string, o VerifyOptions) (*VerifyReport, e
 		return nil, err
 	}
 	defer func() { _ = stage.Remove() }() // best effort; the next run sweeps what is left
-	res, err := archive.Extract(ctx, f, archive.ReaderOptions{Identities: o.Identities, Insecure: o.AllowUnencrypted},
-		archive.ExtractOptions{Path: path, SnapshotTo: filepath.Join(stage.Path, "snapshot.db"), SHA256: true})
+	x.SnapshotTo = filepath.Join(stage.Path, "snapshot.db")
+	res, err := archive.Extract(ctx, src, archive.ReaderOptions{Identities: o.Identities, Insecure: o.AllowUnencrypted}, x)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", path, err)
 	}
 	rep := &VerifyReport{Archive: path, ArchiveBytes: res.ArchiveBytes, SHA256: res.ArchiveSHA256, Encrypted: res.Encrypted, Manifest: res.Manifest}
+	readSidecar := func() (*archive.Sidecar, error) { return archive.ReadSidecar(archive.SidecarPath(path)) }
+	if obj := o.Object; obj != nil {
+		readSidecar = obj.Sidecar
+		if obj.Checksum != nil {
+			// Extract read R to its end: the store's verdict is in
+			name, compared := obj.Checksum()
+			rep.ChecksumName, rep.Checksum = name, ChecksumNone
+			if compared {
+				rep.Checksum = ChecksumMatches
+			}
+		}
+	}
 	if err := rep.checkSnapshot(ctx, res.Snapshot); err != nil {
 		return nil, err
 	}
-	sideErr := rep.checkSidecar()
+	sideErr := rep.checkSidecar(readSidecar)
 	switch st := rep.Status; {
 	case len(st.CheckErrors) > 0:
 		return rep, fmt.Errorf("bbolt consistency check of the snapshot found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)
@@ -161,10 +227,10 @@ func (r *VerifyReport) checkSnapshot(ctx context.Context, p string) error {
 }
 
 // checkSidecar compares the archive's size and SHA-256 with its sidecar,
-// filling in Sidecar; a sidecar that describes another file is an
-// integrity error.
-func (r *VerifyReport) checkSidecar() error {
-	sc, err := archive.ReadSidecar(archive.SidecarPath(r.Archive))
+// as read reads it, filling in Sidecar; a sidecar that describes another
+// file is an integrity error.
+func (r *VerifyReport) checkSidecar(read func() (*archive.Sidecar, error)) error {
+	sc, err := read()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Sidecar = "none"
@@ -181,11 +247,15 @@ func (r *VerifyReport) checkSidecar() error {
 	return nil
 }
 
-// QuickReport is what [VerifyQuick] compared.
+// QuickReport is what [VerifyQuick] or [VerifyQuickObject] compared.
 type QuickReport struct {
-	// Archive is the path checked; Sidecar the sidecar it matches.
+	// Archive is the path or URL checked; Sidecar the sidecar it matches.
 	Archive string
 	Sidecar *archive.Sidecar
+	// Compared lists what matched the sidecar: "size" and "SHA-256" for
+	// a file; "size" and the metadata the object carries ("created",
+	// "host", "cluster", "revision") for an object.
+	Compared []string
 }
 
 // VerifyQuick compares the size and SHA-256 of the archive at path with
@@ -205,5 +275,56 @@ func VerifyQuick(_ context.Context, path string) (*QuickReport, error) {
 	if err := archive.VerifyAgainstSidecar(path, sc); err != nil {
 		return nil, fmt.Errorf("quick verify: %w", err)
 	}
-	return &QuickReport{Archive: path, Sidecar: sc}, nil
+	return &QuickReport{Archive: path, Sidecar: sc, Compared: []string{"size", "SHA-256"}}, nil
+}
+
+// VerifyQuickObject is [VerifyQuick] for an object named name (its URL),
+// without reading it: its size as the store records it and the metadata
+// backup stored with it (created, host, cluster, revision, those it
+// carries) are compared with its sidecar. It proves the object is the
+// one backup published, as far as a store's word goes, not that its bytes
+// are intact (full [Verify] reads them) nor that the sidecar is genuine.
+// A missing or unreadable sidecar is an error; a sidecar naming another
+// archive, or an object that differs from it, wraps archive.ErrTampered
+// (a shorter object archive.ErrTruncated).
+func VerifyQuickObject(_ context.Context, name string, obj *Object) (*QuickReport, error) {
+	sc, err := obj.Sidecar()
+	if err != nil {
+		return nil, fmt.Errorf("quick verify needs the sidecar: %w", err)
+	}
+	if base := path.Base(name); sc.Archive != base {
+		return nil, fmt.Errorf("the sidecar of %s names %q: %w", name, sc.Archive, archive.ErrTampered)
+	}
+	if obj.Size != sc.ArchiveSize {
+		kind := archive.ErrTampered
+		if obj.Size < sc.ArchiveSize {
+			kind = archive.ErrTruncated
+		}
+		return nil, fmt.Errorf("quick verify: %s is %d bytes, its sidecar says %d: %w", name, obj.Size, sc.ArchiveSize, kind)
+	}
+	rep := &QuickReport{Archive: name, Sidecar: sc, Compared: []string{"size"}}
+	for _, m := range []struct {
+		field, key, side string
+	}{
+		{"created", "etcdsafe-created", sc.Created.UTC().Format(time.RFC3339)},
+		{"host", "etcdsafe-host", sc.Host},
+		{"cluster", "etcdsafe-cluster", sc.Cluster},
+		{"revision", "etcdsafe-revision", strconv.FormatInt(sc.Revision, 10)},
+	} {
+		v, ok := obj.Meta[m.key]
+		if !ok {
+			continue
+		}
+		if m.field == "created" {
+			// any zone backup wrote it in; the second is what it keeps
+			if t, err := time.Parse(time.RFC3339, v); err == nil {
+				v = t.UTC().Format(time.RFC3339)
+			}
+		}
+		if v != m.side {
+			return nil, fmt.Errorf("quick verify: %s carries %s %q, its sidecar %q: %w", name, m.field, v, m.side, archive.ErrTampered)
+		}
+		rep.Compared = append(rep.Compared, m.field)
+	}
+	return rep, nil
 }
