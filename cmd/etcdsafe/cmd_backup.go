@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +19,9 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/store"
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 // Defaults matching a kubeadm or Deckhouse control-plane node. The
@@ -46,15 +55,20 @@ type backupOptions struct {
 	excludes, recipients, recipFiles    []string
 	passFile                            string
 	insecure                            bool
-	out, cluster, tmpDir                string
+	outs                                []string // --out, repeatable
+	sidecarOut                          string   // the sidecar of --out -
+	cluster, tmpDir                     string
 	keep                                archive.RetentionPolicy
 	metricsFile, logFormat, compression string
+	objectLock                          string        // "", governance or compliance
+	lockFor                             time.Duration // 0: derived from --keep-*
+	s3                                  s3Flags
 }
 
 func newBackupCmd() *cobra.Command {
 	o := &backupOptions{}
 	c := &cobra.Command{
-		Use:   "backup --out DIR|FILE|- (-r RECIPIENT | -R FILE | --passphrase-file FILE | --insecure-no-encryption)",
+		Use:   "backup --out DIR|FILE|s3://BUCKET/PREFIX|- ... (-r RECIPIENT | -R FILE | --passphrase-file FILE | --insecure-no-encryption)",
 		Short: "Write an encrypted archive of an etcd snapshot and the control plane's config directory",
 		Long: `Take a consistent snapshot of etcd and archive it, with the control plane's config directory
 (--kube-dir, default /etc/kubernetes: PKI, manifests, EncryptionConfiguration), as
@@ -77,13 +91,38 @@ recipient fingerprints, no secrets) that list, prune and verify --quick read wit
 Nothing appears under a final name before it is complete and synced; a lock file keeps two
 runs out of one directory. --keep-* prunes old backups after a successful run.
 
+--out s3://BUCKET/PREFIX streams the archive to an S3-compatible bucket (AWS S3, MinIO, Ceph
+RGW, ...) as a multipart upload, never through a local temp file, under
+PREFIX/<cluster or host>/, named as in a directory, so that one bucket holds a fleet; the
+object appears only when the upload completes, and its sidecar after it. An s3:// URL ending
+in an archive name (.tar.zst.age) is that object. Credentials come from the standard AWS chain
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity, instance metadata),
+never from flags; --s3-endpoint names a server other than AWS.
+
+--out may be repeated (a local directory kept short and a bucket kept long): the snapshot is
+read once and the archive streamed to every output at once. An output that fails is dropped
+while the others go on; each output that holds the archive is printed on its own line, and
+when any failed the run exits 1 naming it.
+
+--object-lock governance|compliance locks the archive and its sidecar in every bucket that
+has S3 Object Lock, until --lock-for (30d, 720h, ...) after the backup, or without it the
+longest horizon of --keep-daily/--keep-weekly/--keep-monthly; a directory output is written
+unlocked, and a bucket without object lock is refused (exit 2) before anything is written.
+
+--out - writes the archive to standard output; --sidecar-out FILE then writes its sidecar
+there (atomically, once the archive is complete), so that a piped backup can be listed and
+checked with 'verify --quick' like any other: name it ARCHIVE.json beside where the stream
+is kept as ARCHIVE.
+
 Passphrases come from --passphrase-file FILE, a terminal prompt (--passphrase-file tty) or
 ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 		Example: `  etcdsafe keygen -o /root/etcd-backup.key       # once; keep the key off the cluster
   etcdsafe backup -r age1pq1... --out /var/backups/etcd --keep-daily 7 --keep-weekly 4 \
     --metrics-file /var/lib/node_exporter/etcdsafe.prom
   etcdsafe backup --from-data-dir /var/lib/etcd -R recipients.txt --out /mnt/backup
-  etcdsafe backup -r age1... --out - | ssh backup-host 'cat > etcd.tar.zst.age'`,
+  etcdsafe backup -r age1... --out /var/backups/etcd --keep-daily 7 \
+    --out s3://etcd-backups/prod --object-lock compliance --lock-for 30d
+  etcdsafe backup -r age1... --out - --sidecar-out etcd.tar.zst.age.json | ssh backup-host 'cat > etcd.tar.zst.age'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.applyEnv(cmd)
@@ -107,7 +146,12 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	f.StringArrayVarP(&o.recipFiles, "recipients-file", "R", nil, "file of recipients, one per line (repeatable)")
 	f.StringVar(&o.passFile, "passphrase-file", "", "encrypt with the passphrase in this file, or \"tty\" to be asked (or set ETCDSAFE_PASSPHRASE)")
 	f.BoolVar(&o.insecure, "insecure-no-encryption", false, "write an unencrypted archive (it holds CA keys and every Secret)")
-	f.StringVarP(&o.out, "out", "o", "", "output directory, file, or - for stdout (required)")
+	f.StringArrayVarP(&o.outs, "out", "o", nil, "output directory, archive file, s3://BUCKET/PREFIX, or - for stdout (required; repeatable, except -)")
+	f.StringVar(&o.sidecarOut, "sidecar-out", "", "with --out -, write the archive's sidecar to this file (ARCHIVE.json)")
+	f.Var(&choiceValue{p: &o.objectLock, name: "--object-lock", allowed: []string{"governance", "compliance"}}, "object-lock",
+		"lock the archive in s3:// outputs with S3 Object Lock: governance or compliance")
+	f.Var(durationValue{p: &o.lockFor, name: "--lock-for", min: time.Second}, "lock-for",
+		"how long --object-lock keeps the archive, e.g. 30d or 720h (default: the longest --keep-daily/-weekly/-monthly horizon)")
 	f.StringVar(&o.cluster, "cluster", "", "cluster name used in the archive name (default: host name)")
 	f.StringVar(&o.tmpDir, "tmp-dir", "", "where the live snapshot is spooled, encrypted (default: the system temp dir; not inside --out)")
 	f.IntVar(&o.keep.Last, "keep-last", 0, "after success, keep the N newest backups in --out DIR")
@@ -117,13 +161,25 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus textfile-collector metrics here (atomically)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.StringVar(&o.compression, "compression", "fastest", "zstd level: fastest, default (zstd -3), better or best")
+	o.s3.register(f)
 	return c
 }
 
 func (o *backupOptions) validate(cmd *cobra.Command) error {
+	toStdout := slices.Contains(o.outs, "-")
 	switch {
-	case o.out == "":
-		return usagef("--out is required (a directory, a file, or - for stdout)")
+	case len(o.outs) == 0:
+		return usagef("--out is required (a directory, a file, s3://BUCKET/PREFIX, or - for stdout)")
+	case toStdout && len(o.outs) > 1:
+		return usagef("--out - (standard output) excludes other --out")
+	case o.sidecarOut != "" && !toStdout:
+		return usagef("--sidecar-out is for --out -: a directory or bucket gets the sidecar beside the archive")
+	case o.sidecarOut == "-":
+		return usagef("--sidecar-out - : standard output holds the archive; name a file")
+	case cmd.Flags().Changed("lock-for") && o.objectLock == "":
+		return usagef("--lock-for needs --object-lock governance|compliance")
+	case o.objectLock != "" && toStdout:
+		return usagef("--object-lock needs an s3:// --out: standard output cannot be locked")
 	case o.fromDB != "" && o.fromDataDir != "":
 		return usagef("--from-db and --from-data-dir exclude each other")
 	case o.logFormat != "text" && o.logFormat != "json":
@@ -140,8 +196,23 @@ func (o *backupOptions) validate(cmd *cobra.Command) error {
 	if err := o.validateRecipients(); err != nil {
 		return err
 	}
-	if o.out == "-" && !o.keep.Empty() {
-		return usagef("--keep-* needs --out DIR")
+	if toStdout && !o.keep.Empty() {
+		return usagef("--keep-* needs --out DIR or s3://BUCKET/PREFIX")
+	}
+	seen := map[string]bool{}
+	for _, out := range o.outs {
+		key := filepath.Clean(out)
+		if s3store.IsURL(out) {
+			bucket, prefix, err := s3store.ParseURL(out)
+			if err != nil {
+				return usagef("--out: %v", err)
+			}
+			key = bucket + "/" + strings.Trim(path.Clean("/"+prefix), "/")
+		}
+		if seen[key] {
+			return usagef("--out %s is given twice", out)
+		}
+		seen[key] = true
 	}
 	return nil
 }
@@ -186,10 +257,59 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 		return err
 	}
 	res, err = backup.Run(cmd.Context(), bo)
-	if res != nil && res.Where != "" {
-		fmt.Fprintln(stdout, res.Where)
+	if res != nil {
+		for _, x := range res.Outputs {
+			if x.Where != "" {
+				fmt.Fprintln(stdout, x.Where)
+			}
+		}
+	}
+	var oe *backup.OutputsError
+	if errors.As(err, &oe) {
+		missing := 0
+		for _, f := range oe.Failed {
+			if f.Archive == "" {
+				missing++
+			}
+		}
+		if missing > 0 {
+			err = fmt.Errorf("the archive is not on %d of %d outputs (those printed above hold it): %w", missing, len(res.Outputs), err)
+		}
+	}
+	if err == nil && o.sidecarOut != "" {
+		err = writeSidecarOut(o.sidecarOut, res.Sidecar)
 	}
 	return err
+}
+
+// writeSidecarOut writes the sidecar of a --out - run to file, atomically
+// and never over an existing file. It names the archive file's base name
+// less ".json" when that is an archive's name, else the name the archive
+// would have in a directory.
+func writeSidecarOut(file string, sc *archive.Sidecar) error {
+	s := *sc
+	if base := strings.TrimSuffix(filepath.Base(file), archive.SidecarSuffix); backup.IsArchiveName(base) {
+		s.Archive = base
+	} else {
+		s.Archive = backup.ArchiveName(s.Cluster, s.Host, s.Created, s.Encrypted)
+	}
+	b, err := s.Marshal()
+	if err != nil {
+		return err
+	}
+	f, err := fsx.Create(file, 0o600)
+	if err != nil {
+		return fmt.Errorf("write sidecar: %w", err)
+	}
+	defer f.Abort()
+	f.NoReplace, f.ExpectSize = true, int64(len(b))
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("write sidecar %s: %w", file, err)
+	}
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("write sidecar %s: %w", file, err)
+	}
+	return nil
 }
 
 // backupOptions builds the library's options from the flags: recipients
@@ -199,20 +319,42 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 	if err != nil {
 		return backup.Options{}, err
 	}
+	host, _ := os.Hostname()
 	bo := backup.Options{
 		DB: o.fromDB, DataDir: o.fromDataDir, Endpoints: strings.Split(o.endpoints, ","), DialTimeout: o.dialTimeout,
 		TLS:     backup.TLSFiles{CACert: o.cacert, Cert: o.cert, Key: o.key},
 		KubeDir: o.kubeDir, KubeDirOptional: !cmd.Flags().Changed("kube-dir"), Excludes: o.excludes,
 		Recipients: recips, Fingerprints: fps, Insecure: o.insecure,
-		Cluster: o.cluster, Keep: o.keep, GroupBy: archive.DefaultGroupBy, Level: backup.CompressionLevels[o.compression],
+		Cluster: o.cluster, Host: host, Keep: o.keep, GroupBy: archive.DefaultGroupBy, Level: backup.CompressionLevels[o.compression],
 		TmpDir: o.tmpDir, ToolVersion: version, Now: testOnlyNow, Logger: log, Progress: newBackupProgress(stderr),
 	}
-	if o.out != "-" {
-		l, name, err := backup.OpenLocal(o.out)
-		if err != nil {
-			return bo, err
+	if o.objectLock != "" {
+		bo.ObjectLock = &backup.ObjectLock{Mode: strings.ToUpper(o.objectLock), For: o.lockFor}
+	}
+	if o.outs[0] != "-" {
+		dirs := map[string]string{} // a directory's lock is taken once per run
+		for _, out := range o.outs {
+			var t store.Target
+			var name string
+			var err error
+			if s3store.IsURL(out) {
+				t, name, err = o.s3Output(cmd.Context(), out, backup.FleetDir(o.cluster, host))
+			} else {
+				var l *store.Local
+				l, name, err = backup.OpenLocal(out)
+				if err == nil {
+					if prev, ok := dirs[filepath.Clean(l.Dir())]; ok {
+						return bo, usagef("--out %s and --out %s are in the same directory", prev, out)
+					}
+					dirs[filepath.Clean(l.Dir())] = out
+				}
+				t = l
+			}
+			if err != nil {
+				return bo, err
+			}
+			bo.Outputs = append(bo.Outputs, backup.Output{Target: t, Name: name})
 		}
-		bo.Outputs = []backup.Output{{Target: l, Name: name}}
 		return bo, nil
 	}
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -220,4 +362,70 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 	}
 	bo.Stdout = stdout
 	return bo, nil
+}
+
+// s3Output interprets --out s3://BUCKET/PREFIX: the target is
+// PREFIX/<fleetDir>/ (one bucket holds a fleet), with names chosen by
+// backup.Run; a URL whose last element is an archive's name is that
+// object, in the "directory" above it.
+func (o *backupOptions) s3Output(ctx context.Context, url, fleetDir string) (store.Target, string, error) {
+	client, err := o.s3.clientFor(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	bucket, prefix, err := s3store.ParseURL(url)
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	if backup.IsArchiveName(path.Base(prefix)) && !strings.HasSuffix(prefix, "/") {
+		return client.Split(url)
+	}
+	return client.Bucket(bucket, prefix).Sub(fleetDir), "", nil
+}
+
+// durationValue is a duration flag that also takes whole days ("30d", as
+// retention is usually said), and refuses values below min.
+type durationValue struct {
+	p    *time.Duration
+	name string
+	min  time.Duration
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := parseDays(s)
+	if err != nil {
+		return fmt.Errorf("%s %q: want a duration such as 30d, 12h or 90m", v.name, s)
+	}
+	if d < v.min {
+		if v.min == 0 {
+			return fmt.Errorf("%s %q: must not be negative", v.name, s)
+		}
+		return fmt.Errorf("%s %q: must be at least %v", v.name, s, v.min)
+	}
+	*v.p = d
+	return nil
+}
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	if d := *v.p; d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return v.p.String()
+}
+
+func (v durationValue) Type() string { return "duration" }
+
+// parseDays parses "Nd" (N whole days) or a Go duration ("720h", "1h30m").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days < 0 || days > 100*366 {
+			return 0, fmt.Errorf("bad day count %q", n)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
