@@ -1,11 +1,10 @@
 package main
 
 import (
-	"github.com/etcdsafe/etcdsafe/store"
-
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,35 +13,51 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
+	"github.com/etcdsafe/etcdsafe/store"
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 type listBackupsOptions struct {
 	output string
+	s3     s3Flags
 }
 
 func newListCmd() *cobra.Command {
 	o := &listBackupsOptions{}
 	c := &cobra.Command{
-		Use:   "list DIR",
-		Short: "List the backups in a directory, newest first, without the key",
+		Use:   "list DIR|s3://BUCKET/PREFIX",
+		Short: "List the backups in a directory or a bucket, newest first, without the key",
 		Long: `List the backup archives written by 'etcdsafe backup --out DIR', newest first, with the
 time, host, etcd revision and sizes read from their unencrypted sidecars. No key is needed.
 An archive without a readable sidecar is listed with its file time and marked; 'prune'
-never deletes such an archive.` + exitStatusHelp,
+never deletes such an archive.
+
+list s3://BUCKET/PREFIX shows a fleet: the archives directly under PREFIX and under each
+prefix one level down (backup --out s3://BUCKET/PREFIX writes under PREFIX/<cluster or
+host>/), one cluster after the other, each newest first, with the object lock of each
+archive (LOCK: its mode and end, or - for none or one that has ended). NAME is the key
+below PREFIX.` + exitStatusHelp,
 		Example: `  etcdsafe list /var/backups/etcd
-  etcdsafe list /var/backups/etcd -o json | jq '.[0].archive'`,
+  etcdsafe list /var/backups/etcd -o json | jq '.[0].archive'
+  etcdsafe list s3://etcd-backups/fleet --s3-endpoint https://minio.example.com:9000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if s3store.IsURL(args[0]) {
+				return runListBucket(cmd.Context(), o, args[0], cmd.OutOrStdout())
+			}
 			return runListBackups(cmd.Context(), o, args[0], cmd.OutOrStdout())
 		},
 	}
 	addOutputFlag(c.Flags(), &o.output, "table", "json")
+	o.s3.register(c.Flags())
 	return c
 }
 
-// listRow is the JSON form of one backup.
+// listRow is the JSON form of one backup. URL and Lock are set for
+// archives in a bucket only.
 type listRow struct {
 	Archive      string    `json:"archive"`
+	URL          string    `json:"url,omitempty"`
 	Time         time.Time `json:"time"`
 	Host         string    `json:"host,omitempty"`
 	Cluster      string    `json:"cluster,omitempty"`
@@ -50,7 +65,31 @@ type listRow struct {
 	ArchiveBytes int64     `json:"archiveBytes"`
 	DBBytes      int64     `json:"dbBytes,omitempty"`
 	Encrypted    *bool     `json:"encrypted,omitempty"`
+	Lock         *listLock `json:"lock,omitempty"`
 	SidecarError string    `json:"sidecarError,omitempty"`
+
+	name string // the table's NAME: the key below the listed prefix
+}
+
+// listLock is an archive's object lock; it protects the archive while
+// Until is ahead.
+type listLock struct {
+	Mode  string    `json:"mode"` // governance or compliance
+	Until time.Time `json:"until"`
+}
+
+func newListRow(e backup.Entry) listRow {
+	r := listRow{Archive: e.Name, Time: e.Time, ArchiveBytes: e.Size, name: e.Name}
+	if sc := e.Sidecar; sc != nil {
+		enc := sc.Encrypted
+		r.Host, r.Cluster, r.Revision, r.DBBytes, r.Encrypted = sc.Host, sc.Cluster, sc.Revision, sc.DBSize, &enc
+	} else {
+		r.SidecarError = e.SidecarErr.Error()
+	}
+	if rt := e.Retention; rt != nil {
+		r.Lock = &listLock{Mode: strings.ToLower(rt.Mode), Until: rt.Until.UTC()}
+	}
+	return r
 }
 
 func runListBackups(ctx context.Context, o *listBackupsOptions, dir string, out io.Writer) error {
@@ -60,14 +99,7 @@ func runListBackups(ctx context.Context, o *listBackupsOptions, dir string, out 
 	}
 	rows := make([]listRow, 0, len(entries))
 	for _, e := range entries {
-		r := listRow{Archive: e.Name, Time: e.Time, ArchiveBytes: e.Size}
-		if sc := e.Sidecar; sc != nil {
-			enc := sc.Encrypted
-			r.Host, r.Cluster, r.Revision, r.DBBytes, r.Encrypted = sc.Host, sc.Cluster, sc.Revision, sc.DBSize, &enc
-		} else {
-			r.SidecarError = e.SidecarErr.Error()
-		}
-		rows = append(rows, r)
+		rows = append(rows, newListRow(e))
 	}
 	if o.output == "json" {
 		return printJSON(out, rows)
@@ -81,13 +113,86 @@ func runListBackups(ctx context.Context, o *listBackupsOptions, dir string, out 
 				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), termtext.Clean(r.Archive))
 			continue
 		}
-		encr := "yes"
-		if !*r.Encrypted {
-			encr = "NO"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"),
 			orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
-			r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)), encr, termtext.Clean(r.Archive))
+			r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)), encryptedWord(*r.Encrypted), termtext.Clean(r.Archive))
 	}
 	return tw.Flush()
+}
+
+func encryptedWord(enc bool) string {
+	if enc {
+		return "yes"
+	}
+	return "NO"
+}
+
+// runListBucket lists a fleet: the archives under the prefix and one
+// level down, cluster by cluster.
+func runListBucket(ctx context.Context, o *listBackupsOptions, url string, out io.Writer) error {
+	root, err := bucketOf(ctx, &o.s3, url)
+	if err != nil {
+		return err
+	}
+	dirs, err := root.Dirs(ctx)
+	if err != nil {
+		return err
+	}
+	rows := []listRow{}
+	for _, d := range append([]string{""}, dirs...) {
+		t := root
+		if d != "" {
+			t = root.Sub(d)
+		}
+		entries, err := backup.List(ctx, t)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			r := newListRow(e)
+			r.URL = e.Where
+			if d != "" {
+				r.name = d + "/" + e.Name
+			}
+			rows = append(rows, r)
+		}
+	}
+	if o.output == "json" {
+		return printJSON(out, rows)
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tHOST\tTIME (UTC)\tREVISION\tSNAPSHOT\tSIZE\tENCRYPTED\tLOCK\tNAME")
+	for _, r := range rows {
+		lock := "-"
+		if l := r.Lock; l != nil && l.Until.After(now) {
+			lock = l.Mode + " until " + l.Until.Format("2006-01-02 15:04:05")
+		}
+		if r.Encrypted == nil {
+			fmt.Fprintf(tw, "-\t-\t%s\t-\t-\t%s\t?\t%s\t%s (no sidecar: object time)\n",
+				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), lock, termtext.Clean(r.name))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
+			r.Time.Format("2006-01-02 15:04:05"), r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)),
+			encryptedWord(*r.Encrypted), lock, termtext.Clean(r.name))
+	}
+	return tw.Flush()
+}
+
+// bucketOf is the target of an s3://BUCKET/PREFIX argument; an URL that
+// names an archive is refused, since list and prune take a prefix.
+func bucketOf(ctx context.Context, f *s3Flags, url string) (*s3store.Bucket, error) {
+	bucket, prefix, err := s3store.ParseURL(url)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if !strings.HasSuffix(prefix, "/") && backup.IsArchiveName(prefix[strings.LastIndex(prefix, "/")+1:]) {
+		return nil, usagef("%s names an archive: give the prefix that holds it", url)
+	}
+	client, err := f.clientFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return client.Bucket(bucket, prefix), nil
 }
