@@ -159,6 +159,11 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"waitfile": cmdWaitfile,
 	"chop":     cmdChop,
 	"tree":     cmdTree,
+	// S3 (script_s3_test.go)
+	"s3server": cmdS3Server,
+	"s3bucket": cmdS3Bucket,
+	"s3ls":     cmdS3Ls,
+	"randfile": cmdRandFile,
 }
 
 // cmdExits: exits CODE PROG [ARGS...] runs PROG as exec does and checks
