@@ -408,6 +408,8 @@ func (s *Server) start() error {
 	before, _ := logf.Seek(0, io.SeekEnd)
 
 	cmd := exec.Command(s.bin, "--port", s.addr, "posix", "--versioning-dir", s.VersionsDir, s.Dir)
+	// dies with the test binary (a go test timeout) instead of lingering
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// A clean environment: versitygw reads many VGW_* variables (and
 	// LOGFILE, WEBHOOK), none of which a test should inherit.
 	cmd.Env = []string{
@@ -544,12 +546,15 @@ func (s *Server) MakeBucket(ctx context.Context, name string, objectLock bool) e
 
 // Env returns the environment for a child process that talks to the
 // server, as KEY=VALUE: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_REGION and ETCDSAFE_S3_ENDPOINT.
+// AWS_REGION, AWS_ENDPOINT_URL_S3 (read by the SDK itself) and
+// ETCDSAFE_S3_ENDPOINT (the same, for scripts that pass --s3-endpoint).
 func (s *Server) Env() []string {
 	return []string{
 		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
 		"AWS_REGION=" + s.Region,
+		// the SDK's own variable: etcdsafe needs no --s3-endpoint
+		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,
 		"ETCDSAFE_S3_ENDPOINT=" + s.Endpoint,
 	}
 }

@@ -144,7 +144,7 @@ func TestServer(t *testing.T) {
 func TestEnv(t *testing.T) {
 	s := &Server{AccessKey: "AK", SecretKey: "SK", Region: Region, Endpoint: "http://127.0.0.1:1"}
 	got := strings.Join(s.Env(), " ")
-	want := "AWS_ACCESS_KEY_ID=AK AWS_SECRET_ACCESS_KEY=SK AWS_REGION=us-east-1 ETCDSAFE_S3_ENDPOINT=http://127.0.0.1:1"
+	want := "AWS_ACCESS_KEY_ID=AK AWS_SECRET_ACCESS_KEY=SK AWS_REGION=us-east-1 AWS_ENDPOINT_URL_S3=http://127.0.0.1:1 ETCDSAFE_S3_ENDPOINT=http://127.0.0.1:1"
 	if got != want {
 		t.Fatalf("Env() = %s, want %s", got, want)
 	}
