@@ -64,7 +64,8 @@ type Object struct {
 	// etcdsafe-created, -host, -cluster and -revision); nil for none.
 	Meta map[string]string
 	// Sidecar reads the archive's sidecar; an error wrapping
-	// fs.ErrNotExist means there is none.
+	// fs.ErrNotExist means there is none, as does nil (a stream such as
+	// standard input).
 	Sidecar func() (*archive.Sidecar, error)
 	// Checksum, called once R has returned io.EOF, names the store's own
 	// checksum of the object ("S3 CRC-32C") and tells whether it was
@@ -160,7 +161,7 @@ func Verify(ctx context.Context, path string, o VerifyOptions) (*VerifyReport, e
 	rep := &VerifyReport{Archive: path, ArchiveBytes: res.ArchiveBytes, SHA256: res.ArchiveSHA256, Encrypted: res.Encrypted, Manifest: res.Manifest}
 	readSidecar := func() (*archive.Sidecar, error) { return archive.ReadSidecar(archive.SidecarPath(path)) }
 	if obj := o.Object; obj != nil {
-		readSidecar = obj.Sidecar
+		readSidecar = obj.sidecar
 		if obj.Checksum != nil {
 			// Extract read R to its end: the store's verdict is in
 			name, compared := obj.Checksum()
@@ -278,6 +279,14 @@ func VerifyQuick(_ context.Context, path string) (*QuickReport, error) {
 	return &QuickReport{Archive: path, Sidecar: sc, Compared: []string{"size", "SHA-256"}}, nil
 }
 
+// sidecar calls Sidecar; nil means none.
+func (o *Object) sidecar() (*archive.Sidecar, error) {
+	if o.Sidecar == nil {
+		return nil, fmt.Errorf("no sidecar: %w", fs.ErrNotExist)
+	}
+	return o.Sidecar()
+}
+
 // VerifyQuickObject is [VerifyQuick] for an object named name (its URL),
 // without reading it: its size as the store records it and the metadata
 // backup stored with it (created, host, cluster, revision, those it
@@ -288,7 +297,7 @@ func VerifyQuick(_ context.Context, path string) (*QuickReport, error) {
 // archive, or an object that differs from it, wraps archive.ErrTampered
 // (a shorter object archive.ErrTruncated).
 func VerifyQuickObject(_ context.Context, name string, obj *Object) (*QuickReport, error) {
-	sc, err := obj.Sidecar()
+	sc, err := obj.sidecar()
 	if err != nil {
 		return nil, fmt.Errorf("quick verify needs the sidecar: %w", err)
 	}

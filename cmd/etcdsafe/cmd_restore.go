@@ -10,6 +10,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/restore"
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 type restoreOptions struct {
@@ -28,6 +29,7 @@ type restoreOptions struct {
 	tmpDir             string
 	allowUnencrypted   bool
 	json               bool
+	s3                 s3Flags
 }
 
 func newRestoreCmd() *cobra.Command {
@@ -37,7 +39,10 @@ func newRestoreCmd() *cobra.Command {
 		Short: "Rebuild an etcd data dir (and /etc/kubernetes) from a backup, snapshot or raw db",
 		Long: `Rebuild etcd's data dir from SOURCE: a backup archive (-i IDENTITY), a snapshot file
 (its SHA-256 trailer is checked) or a raw member/snap/db copied from a stopped etcd (no
-trailer, so its integrity cannot be checked: confirm with --skip-hash-check).
+trailer, so its integrity cannot be checked: confirm with --skip-hash-check). SOURCE may
+also be s3://BUCKET/KEY, an archive or snapshot in a bucket, read from there once into the
+private staging dir (credentials from the AWS chain; --s3-endpoint for anything but AWS),
+or - for one read from standard input.
 
 DIR must be absent, an empty directory or an etcd data dir (one with member/snap/db);
 anything else (a file, a symlink, another directory) is refused and nothing is moved.
@@ -69,6 +74,8 @@ or all) with modes, owners (as root) and links; files that exist and differ are 
 left alone unless --force, which keeps each old one as a hidden .NAME.etcdsafe-<time>.
 Manifests are written last.` + exitStatusHelp,
 		Example: `  etcdsafe restore backup.age -i key.txt --data-dir /var/lib/etcd --kube-dir /etc/kubernetes --dry-run
+  etcdsafe restore s3://backups/prod/m1/m1-20260501T020000Z.tar.zst.age -i key.txt --data-dir /var/lib/etcd --kube-dir /etc/kubernetes
+  ssh backup-host cat m1.tar.zst.age | etcdsafe restore - -i key.txt --data-dir /var/lib/etcd
   etcdsafe restore snapshot.db --manifest /etc/kubernetes/manifests/etcd.yaml --data-dir /var/lib/etcd
   etcdsafe restore db --skip-hash-check --data-dir /var/lib/etcd --name m1 \
       --initial-advertise-peer-urls https://10.0.0.1:2380 \
@@ -98,6 +105,7 @@ Manifests are written last.` + exitStatusHelp,
 	f.StringVar(&o.tmpDir, "tmp-dir", "", "where to stage the extracted snapshot and kube dir (default: beside the data dir)")
 	f.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "accept an unencrypted archive (written with --insecure-no-encryption)")
 	f.BoolVar(&o.json, "json", false, "print the plan and result as JSON")
+	o.s3.register(f)
 	return c
 }
 
@@ -119,8 +127,21 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 	if err != nil {
 		return err
 	}
+	var in *restore.Input
+	switch {
+	case src == "-":
+		src, in = "standard input", &restore.Input{R: cmd.InOrStdin()}
+	case s3store.IsURL(src):
+		obj, err := openObject(ctx, &o.s3, src)
+		if err != nil {
+			return err
+		}
+		defer obj.r.Close() // Prepare reads it to its end
+		in = &restore.Input{R: obj.r, Sidecar: obj.sidecar}
+	}
 	plan, err := restore.Prepare(ctx, restore.Options{
 		Source:           src,
+		Input:            in,
 		Identities:       ids,
 		AllowUnencrypted: o.allowUnencrypted,
 		DataDir:          o.dataDir,

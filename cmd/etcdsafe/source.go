@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -9,9 +10,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/source"
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 // sourceOptions are the flags every read command shares.
@@ -25,6 +28,8 @@ type sourceOptions struct {
 	passFile         string
 	tmpDir           string
 	allowUnencrypted bool
+	// for s3:// SOURCEs
+	s3 s3Flags
 }
 
 func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
@@ -35,18 +40,29 @@ func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.check, "check", false, "also run bbolt's page check over the whole file (the only check a db without SHA-256 trailer can have)")
 	fs.StringVarP(&o.identity, "identity", "i", "", "for a backup archive: age identity file or unencrypted ssh key [$ETCDSAFE_IDENTITY]")
 	fs.StringVar(&o.passFile, "passphrase-file", "", "for a backup archive: file holding its passphrase (or set ETCDSAFE_PASSPHRASE)")
-	fs.StringVar(&o.tmpDir, "tmp-dir", "", "for a backup archive or standard input: where the snapshot is staged (0700 dir, removed on exit)")
+	fs.StringVar(&o.tmpDir, "tmp-dir", "", "for a backup archive, standard input or an s3:// object: where the snapshot is staged (0700 dir, removed on exit)")
 	fs.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "read an unencrypted (.tar.zst) archive: nothing proves who wrote it")
+	o.s3.register(fs)
 }
 
 // openSource opens SOURCE with the read commands' flags, printing what
-// source.Open has to say on stderr.
+// source.Open has to say on stderr. An s3:// SOURCE is read from the
+// bucket, its sidecar beside it.
 func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Source, error) {
 	stderr := cmd.ErrOrStderr()
+	var in *source.Input
+	if s3store.IsURL(path) {
+		obj, err := openObject(cmd.Context(), &o.s3, path)
+		if err != nil {
+			return nil, err
+		}
+		defer obj.r.Close() // source.Open reads it to its end
+		in = &source.Input{R: obj.r, Sidecar: obj.sidecar}
+	}
 	return source.Open(cmd.Context(), path, source.Options{
 		DecryptionConfigPath: o.decryptionConfig, Prefix: o.prefix, LockTimeout: o.lockTimeout, Check: o.check,
 		Identities:       func() ([]age.Identity, error) { return readIdentities(o.identity, o.passFile, stderr) },
-		AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir, Stdin: cmd.InOrStdin(),
+		AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir, Stdin: cmd.InOrStdin(), Input: in,
 		OnSwept: sweptPrinter(stderr), OnSweepError: warnPrinter(stderr),
 		OnUnencrypted: func(name string) {
 			fmt.Fprintf(stderr, "etcdsafe: warning: %s is not encrypted: nothing proves who wrote it (read because of --allow-unencrypted)\n", termtext.Clean(name))
@@ -55,6 +71,39 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 			fmt.Fprintf(stderr, "etcdsafe: warning: %s %s: its integrity is unchecked; --check runs bbolt's page check\n", termtext.Clean(name), why)
 		},
 	})
+}
+
+// object is an S3 object opened for reading, with its sidecar.
+type object struct {
+	r *s3store.Reader
+	// sidecar fetches the archive's sidecar (URL.json) when called.
+	sidecar func() (*archive.Sidecar, error)
+}
+
+// openObject opens the object at url with the client f makes. The caller
+// closes obj.r.
+func openObject(ctx context.Context, f *s3Flags, url string) (*object, error) {
+	c, err := f.clientFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	bkt, name, err := c.Split(url)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	return &object{r: r, sidecar: func() (*archive.Sidecar, error) {
+		rc, err := bkt.Get(ctx, name+archive.SidecarSuffix)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return archive.DecodeSidecar(rc, bkt.Where(name+archive.SidecarSuffix))
+	}}, nil
 }
 
 // sweptPrinter says that a staging dir a killed run left was removed.
