@@ -216,8 +216,8 @@ func TestBackupSidecarOut(t *testing.T) {
 
 	// never over an existing file
 	before, _ := os.ReadFile(sc)
-	if _, stderr, code := backupTo(sc); code != exitFailure || !strings.Contains(stderr, "exists") {
-		t.Fatalf("over an existing sidecar: exit %d %s", code, stderr)
+	if stdout, stderr, code := backupTo(sc); code != exitFailure || !strings.Contains(stderr, "exists") || stdout != "" {
+		t.Fatalf("over an existing sidecar: exit %d, %d bytes streamed: %s", code, len(stdout), stderr)
 	}
 	if after, _ := os.ReadFile(sc); string(after) != string(before) {
 		t.Fatal("existing sidecar changed")
@@ -239,6 +239,11 @@ func TestBackupSidecarOut(t *testing.T) {
 	}
 	if want := backup.ArchiveName("prod", s.Host, s.Created, false); s.Archive != want || s.ArchiveSize == 0 {
 		t.Fatalf("sidecar names %q, want %q (%+v)", s.Archive, want, s)
+	}
+
+	// a missing directory fails before the archive is streamed
+	if stdout, stderr, code := backupTo(filepath.Join(dir, "nope", "x.tar.zst.json")); code != exitFailure || stdout != "" {
+		t.Fatalf("sidecar in a missing directory: exit %d, %d bytes streamed: %s", code, len(stdout), stderr)
 	}
 
 	// a failed backup writes no sidecar

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -233,8 +234,10 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-// runBackup wires the flags to backup.Run, prints the archive's path and
-// writes the metrics file of every run that got past validation.
+// runBackup wires the flags to backup.Run, prints where each output holds
+// the archive (path or URL), writes the sidecar of --out - to
+// --sidecar-out, and writes the metrics file of every run that got past
+// validation.
 func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (err error) {
 	log := newLogger(o.logFormat, stderr)
 	var res *backup.Result
@@ -255,6 +258,16 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	bo, err := o.backupOptions(cmd, stdout, stderr, log)
 	if err != nil {
 		return err
+	}
+	if o.sidecarOut != "" {
+		// checked again by the atomic commit; here so that a taken name
+		// fails before the archive is streamed, not after
+		if _, err := os.Lstat(o.sidecarOut); !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--sidecar-out %s: %w", o.sidecarOut, errOr(err, fs.ErrExist))
+		}
+		if st, err := os.Stat(filepath.Dir(o.sidecarOut)); err != nil || !st.IsDir() {
+			return fmt.Errorf("--sidecar-out %s: its directory: %w", o.sidecarOut, errOr(err, fs.ErrInvalid))
+		}
 	}
 	res, err = backup.Run(cmd.Context(), bo)
 	if res != nil {
@@ -280,6 +293,13 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 		err = writeSidecarOut(o.sidecarOut, res.Sidecar)
 	}
 	return err
+}
+
+func errOr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
 }
 
 // writeSidecarOut writes the sidecar of a --out - run to file, atomically
@@ -407,11 +427,11 @@ func (v durationValue) Set(s string) error {
 }
 
 func (v durationValue) String() string {
-	if v.p == nil {
-		return ""
+	if v.p == nil || *v.p == 0 {
+		return "" // no "(default 0s)" in the help
 	}
-	if d := *v.p; d > 0 && d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	if d := *v.p; d%time.Hour == 0 {
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
 	}
 	return v.p.String()
 }
