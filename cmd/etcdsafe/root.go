@@ -198,6 +198,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitKey, []string{"check that --decryption-config is the file kube-apiserver used when these values were written"}
 	case errors.Is(err, archive.ErrDirTooLarge):
 		return exitFailure, []string{"leave parts of the kube dir out with --exclude GLOB (repeatable), or back it up with another tool; no snapshot was taken"}
+	case errors.As(err, new(*backup.OutputsError)):
+		return exitFailure, []string{"the outputs printed above hold the archive; fix the others before the next run"}
 	case errors.Is(err, store.ErrNoRetention):
 		return exitUsage, []string{"create the bucket with object lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket), or drop --object-lock"}
 	case errors.Is(err, s3store.ErrChecksum):

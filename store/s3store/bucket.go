@@ -127,9 +127,16 @@ func (b *Bucket) List(ctx context.Context) ([]store.Object, error) {
 }
 
 // Dirs returns the names of the "directories" one level under the prefix
-// (a fleet bucket's clusters), sorted.
+// (a fleet bucket's clusters), sorted: those holding objects, and those
+// holding only an incomplete upload (a cluster whose first backup was
+// killed), so that a fleet-wide prune sweeps it too.
 func (b *Bucket) Dirs(ctx context.Context) ([]string, error) {
-	var out []string
+	seen := map[string]bool{}
+	add := func(prefix string) {
+		if d := strings.TrimSuffix(strings.TrimPrefix(prefix, b.prefix), "/"); d != "" {
+			seen[d] = true
+		}
+	}
 	p := s3.NewListObjectsV2Paginator(b.c.api, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.prefix), Delimiter: aws.String("/")})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -137,10 +144,31 @@ func (b *Bucket) Dirs(ctx context.Context) ([]string, error) {
 			return nil, b.c.wrap("list", b.String(), err)
 		}
 		for _, cp := range page.CommonPrefixes {
-			if d := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), b.prefix), "/"); d != "" {
-				out = append(out, d)
+			add(aws.ToString(cp.Prefix))
+		}
+	}
+	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket, Prefix: aws.String(b.prefix), Delimiter: aws.String("/")}
+	for {
+		page, err := b.c.api.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, b.c.wrap("list multipart uploads of", b.String(), err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			add(aws.ToString(cp.Prefix))
+		}
+		for _, u := range page.Uploads { // servers that ignore the delimiter
+			if k := strings.TrimPrefix(aws.ToString(u.Key), b.prefix); strings.Contains(k, "/") {
+				add(b.prefix + k[:strings.Index(k, "/")+1])
 			}
 		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
 	}
 	sort.Strings(out)
 	return out, nil

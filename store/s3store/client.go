@@ -77,7 +77,8 @@ type Config struct {
 	// Credentials, if set, replace the AWS chain (programs that hold their
 	// own; the CLI never sets it).
 	Credentials aws.CredentialsProvider
-	// MaxAttempts bounds each request's tries (default 5).
+	// MaxAttempts bounds each request's tries (default 5; AWS_MAX_ATTEMPTS
+	// or the profile's max_attempts override it).
 	MaxAttempts int
 	// PartSize and Concurrency bound a multipart upload's memory at
 	// PartSize * (Concurrency + 1) (defaults 8 MiB and 4).
@@ -116,14 +117,7 @@ func NewClient(ctx context.Context, c Config) (*Client, error) {
 			return nil, fmt.Errorf("S3 endpoint %q is not an http(s) URL", endpoint)
 		}
 	}
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = c.MaxAttempts
-				o.MaxBackoff = 20 * time.Second
-			})
-		}),
-	}
+	var opts []func(*config.LoadOptions) error
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
 	}
@@ -152,6 +146,18 @@ func NewClient(ctx context.Context, c Config) (*Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	// AWS_MAX_ATTEMPTS or the profile's max_attempts win, as in the AWS
+	// CLI; the backoff is the SDK's exponential jitter up to 20 s.
+	attempts := c.MaxAttempts
+	if cfg.RetryMaxAttempts > 0 {
+		attempts = cfg.RetryMaxAttempts
+	}
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			o.MaxBackoff = 20 * time.Second
+		})
 	}
 	if cfg.Region == "" {
 		if endpoint == "" {

@@ -271,6 +271,10 @@ func TestServerKilledMidUpload(t *testing.T) {
 	if _, err := b.Stat(t.Context(), "x.tar.zst.age"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("object published after the server died: %v", err)
 	}
+	// a prefix holding only the incomplete upload is a directory of the fleet
+	if dirs, err := c.Bucket("bkt", "").Dirs(t.Context()); err != nil || len(dirs) != 1 || dirs[0] != "p" {
+		t.Fatalf("Dirs = %v, %v", dirs, err)
+	}
 	match := func(string) bool { return true }
 	if got, err := b.SweepPartials(t.Context(), match, false); err != nil || len(got) != 0 {
 		t.Fatalf("a young upload was swept: %v %v", got, err)
