@@ -1,5 +1,7 @@
 // Package restore rebuilds an etcd data dir and a Kubernetes kube dir
-// (/etc/kubernetes) from a backup archive, a snapshot file or a raw db, and
+// (/etc/kubernetes) from a backup archive, a snapshot file or a raw db (a
+// file, or a stream: [Options.Input], standard input or an object in a
+// bucket), and
 // edits etcd's static pod manifest for --force-new-cluster.
 //
 // A restore is two steps. [Prepare] first removes the staging dirs that

@@ -1,6 +1,7 @@
 // Package source opens a SOURCE of the read commands: an etcd snapshot
 // (with or without its SHA-256 trailer), the db of a data dir, a backup
-// archive, or standard input holding a snapshot or an archive. It hands
+// archive, standard input holding a snapshot or an archive, or any other
+// stream ([Options.Input]: an object in a bucket) holding one. It hands
 // back an [inspect.Snapshot] with the decoder of the file's values, works
 // out the integrity verdict on the file's bytes on a core of its own, and
 // renders single records as Kubernetes objects.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
@@ -166,12 +167,13 @@ func runVerifyQuick(ctx context.Context, path string, o *verifyOptions, out io.W
 	case path == "-":
 		return usagef("verify --quick compares a file or object with its sidecar; standard input has none")
 	case s3store.IsURL(path):
-		var obj *object
-		if obj, err = openObject(ctx, &o.s3, path); err != nil {
+		var info *s3store.Info
+		var sidecar func() (*archive.Sidecar, error)
+		if info, sidecar, err = statObject(ctx, &o.s3, path); err != nil {
 			return err
 		}
-		_ = obj.r.Close() // its size and metadata are all --quick needs
-		rep, err = backup.VerifyQuickObject(ctx, path, &backup.Object{Size: obj.r.Size(), Meta: obj.r.Meta(), Sidecar: obj.sidecar})
+		// its size and metadata are all --quick needs: no content is read
+		rep, err = backup.VerifyQuickObject(ctx, path, &backup.Object{Size: info.Size, Meta: info.Meta, Sidecar: sidecar})
 	default:
 		rep, err = backup.VerifyQuick(ctx, path)
 	}

@@ -76,7 +76,8 @@ Kubernetes objects in them (protobuf, JSON, CBOR, encrypted at rest) into clean 
 and shows history and deleted objects still in the file.
 
 SOURCE is a snapshot file (with or without its SHA-256 trailer), a copied member/snap/db,
-an etcd data dir, an etcdsafe backup archive, or - for standard input. SOURCE is only ever
+an etcd data dir, an etcdsafe backup archive, an archive or snapshot in a bucket
+(s3://BUCKET/KEY, credentials from the AWS chain), or - for standard input. SOURCE is only ever
 read, and nothing from it is printed before its SHA-256 trailer, when it has one, matched.` + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -91,19 +91,44 @@ func openObject(ctx context.Context, f *s3Flags, url string) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	bkt, name, err := c.Split(url)
+	sidecar, err := objectSidecar(ctx, c, url)
 	if err != nil {
 		_ = r.Close()
 		return nil, err
 	}
-	return &object{r: r, sidecar: func() (*archive.Sidecar, error) {
+	return &object{r: r, sidecar: sidecar}, nil
+}
+
+// statObject reads an object's size and metadata without its content,
+// with the function that fetches its sidecar.
+func statObject(ctx context.Context, f *s3Flags, url string) (*s3store.Info, func() (*archive.Sidecar, error), error) {
+	c, err := f.clientFor(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := c.Stat(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	sidecar, err := objectSidecar(ctx, c, url)
+	return info, sidecar, err
+}
+
+// objectSidecar returns the function that fetches the sidecar beside the
+// object at url.
+func objectSidecar(ctx context.Context, c *s3store.Client, url string) (func() (*archive.Sidecar, error), error) {
+	bkt, name, err := c.Split(url)
+	if err != nil {
+		return nil, err
+	}
+	return func() (*archive.Sidecar, error) {
 		rc, err := bkt.Get(ctx, name+archive.SidecarSuffix)
 		if err != nil {
 			return nil, err
 		}
 		defer rc.Close()
 		return archive.DecodeSidecar(rc, bkt.Where(name+archive.SidecarSuffix))
-	}}, nil
+	}, nil
 }
 
 // sweptPrinter says that a staging dir a killed run left was removed.

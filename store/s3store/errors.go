@@ -113,6 +113,12 @@ func (j *joined) Unwrap() []error { return []error{j.sentinel, j.err} }
 func describe(err error) string {
 	var api smithy.APIError
 	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "NotFound", "NoSuchKey": // a HEAD's 404 has no body to say more
+			return "no such object"
+		case "Forbidden": // a HEAD's 403
+			return "access denied (HTTP 403)"
+		}
 		if m := api.ErrorMessage(); m != "" && m != api.ErrorCode() {
 			return api.ErrorCode() + ": " + m
 		}

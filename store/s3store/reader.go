@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/etcdsafe/etcdsafe/store"
 )
 
 // ErrChecksum is wrapped when the bytes read do not match the checksum
@@ -29,6 +31,32 @@ func (c *Client) Open(ctx context.Context, url string) (*Reader, error) {
 		return nil, fmt.Errorf("%s names a prefix, not an archive: give the archive's key (etcdsafe list %s shows them)", url, url)
 	}
 	return c.open(ctx, bucket, key)
+}
+
+// Info is what a HEAD of one object tells.
+type Info struct {
+	Size    int64
+	ModTime time.Time
+	// Meta is the user metadata (keys lower case, without x-amz-meta-).
+	Meta      map[string]string
+	Retention *store.Retention
+}
+
+// Stat reads the object at url's size, metadata and lock without reading
+// its content.
+func (c *Client) Stat(ctx context.Context, url string) (*Info, error) {
+	bucket, key, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" || strings.HasSuffix(key, "/") {
+		return nil, fmt.Errorf("%s names a prefix, not an object", url)
+	}
+	h, err := c.Bucket(bucket, "").head(ctx, key, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Info{Size: h.size, ModTime: h.modTime, Meta: h.meta, Retention: h.retention}, nil
 }
 
 // Split returns the target holding the object at url and the object's
