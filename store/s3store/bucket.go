@@ -92,12 +92,11 @@ func (b *Bucket) CheckRetention(ctx context.Context) error {
 	out, err := b.c.api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: &b.bucket})
 	if err != nil {
 		var e *Error
-		if werr := b.c.wrap("get object lock configuration of", Scheme+b.bucket, err); errors.As(werr, &e) &&
-			(e.Code == "ObjectLockConfigurationNotFoundError" || e.Code == "ObjectLockConfigurationNotFound" || e.Code == "InvalidRequest") {
+		werr := b.c.wrap("get object lock configuration of", Scheme+b.bucket, err)
+		if errors.As(werr, &e) && (e.Code == "ObjectLockConfigurationNotFoundError" || e.Code == "ObjectLockConfigurationNotFound" || e.Code == "InvalidRequest") {
 			return fmt.Errorf("bucket %s: %w: it was not created with object lock enabled (S3 turns it on only at creation, with versioning)", b.bucket, store.ErrNoRetention)
-		} else {
-			return werr
 		}
+		return werr
 	}
 	if out.ObjectLockConfiguration == nil || out.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return fmt.Errorf("bucket %s: %w: its object lock configuration is not enabled", b.bucket, store.ErrNoRetention)

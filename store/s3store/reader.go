@@ -215,7 +215,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		switch {
 		case !ok:
 			r.err = fmt.Errorf("read %s: %w", r.where, io.ErrUnexpectedEOF)
-		case c.err == io.EOF:
+		case errors.Is(c.err, io.EOF):
 			r.err = r.finish()
 		case c.err != nil:
 			r.err = c.err
