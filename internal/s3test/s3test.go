@@ -65,11 +65,18 @@ package s3test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -260,6 +267,9 @@ type Options struct {
 	Port int
 	// Binary is the versitygw binary; "" means [BinaryPath]("").
 	Binary string
+	// TLS serves https with a certificate for 127.0.0.1 signed by a new
+	// CA, written to Dir/ca.pem ([Server.CAFile]).
+	TLS bool
 }
 
 // Server is a running versitygw. Its fields do not change across
@@ -277,6 +287,9 @@ type Server struct {
 	VersionsDir string
 	// LogFile receives the server's stdout and stderr, appended on restart.
 	LogFile string
+	// CAFile is the PEM CA of a TLS server ([Options.TLS]), else "".
+	CAFile            string
+	certFile, keyFile string
 
 	bin  string
 	addr string // 127.0.0.1:PORT
@@ -338,6 +351,12 @@ func StartServer(o Options) (*Server, error) {
 			return nil, fmt.Errorf("start versitygw: %w", err)
 		}
 	}
+	if o.TLS {
+		s.CAFile, s.certFile, s.keyFile = filepath.Join(o.Dir, "ca.pem"), filepath.Join(o.Dir, "cert.pem"), filepath.Join(o.Dir, "key.pem")
+		if err := writeTLS(s.CAFile, s.certFile, s.keyFile); err != nil {
+			return nil, fmt.Errorf("start versitygw: %w", err)
+		}
+	}
 	var err error
 	for range startAttempts {
 		port := o.Port
@@ -348,6 +367,9 @@ func StartServer(o Options) (*Server, error) {
 		}
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.Endpoint = "http://" + s.addr
+		if o.TLS {
+			s.Endpoint = "https://" + s.addr
+		}
 		if err = s.start(); !errors.Is(err, errPortInUse) {
 			break
 		}
@@ -407,7 +429,11 @@ func (s *Server) start() error {
 	defer logf.Close() // the child has its own descriptor
 	before, _ := logf.Seek(0, io.SeekEnd)
 
-	cmd := exec.Command(s.bin, "--port", s.addr, "posix", "--versioning-dir", s.VersionsDir, s.Dir)
+	args := []string{"--port", s.addr}
+	if s.certFile != "" {
+		args = append(args, "--cert", s.certFile, "--key", s.keyFile)
+	}
+	cmd := exec.Command(s.bin, append(args, "posix", "--versioning-dir", s.VersionsDir, s.Dir)...)
 	// dies with the test binary (a go test timeout) instead of lingering
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// A clean environment: versitygw reads many VGW_* variables (and
@@ -426,7 +452,7 @@ func (s *Server) start() error {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 
-	if err := waitReady(s.Endpoint, done); err != nil {
+	if err := waitReady(s.Endpoint, s.httpClient(), done); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		log := readFrom(s.LogFile, before)
@@ -443,8 +469,7 @@ func (s *Server) start() error {
 
 // waitReady polls endpoint until versitygw answers (any HTTP status),
 // the process exits or readyTimeout passes.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
+func waitReady(endpoint string, client *http.Client, exited <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		resp, err := client.Get(endpoint + "/")
@@ -520,7 +545,69 @@ func (s *Server) client() *s3.Client {
 		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		HTTPClient:   s.httpClient(),
 	})
+}
+
+// httpClient trusts the server's CA, if it has one.
+func (s *Server) httpClient() *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if s.CAFile == "" {
+		return c
+	}
+	b, err := os.ReadFile(s.CAFile)
+	pool := x509.NewCertPool()
+	if err == nil {
+		pool.AppendCertsFromPEM(b)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c.Transport = tr
+	return c
+}
+
+// writeTLS writes a new CA and a certificate for 127.0.0.1 it signed.
+func writeTLS(caFile, certFile, keyFile string) error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "s3test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{{caFile, "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", kb}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateBucket creates a bucket or fails the test (see [Server.MakeBucket]).

@@ -2,6 +2,8 @@ package s3store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,24 +73,34 @@ func (c *Client) wrap(op, where string, err error) error {
 			e.Err, e.Hint = join(ErrNoBucket, err), "create it, or check the bucket name and --s3-endpoint"
 		case "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchUpload":
 			e.Err = join(fs.ErrNotExist, err)
-		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "Forbidden":
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "Forbidden",
+			"XAdminUserNotFound": // versitygw: an unknown access key, with a 404
 			e.Err, e.Hint = join(ErrDenied, err), "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role) and the bucket policy"
 		case "PreconditionFailed":
 			e.Err = join(fs.ErrExist, err)
 		case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout":
 			e.Hint = "the server kept failing after retries; try again later"
 		}
-		if e.Code == "NotFound" && status == http.StatusNotFound && op == "stat" {
-			e.Err = join(fs.ErrNotExist, err)
+		if e.Err == err && status == http.StatusForbidden { // XAdminUserNotFound (versitygw), ...
+			e.Err, e.Hint = join(ErrDenied, err), "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role) and the bucket policy"
 		}
 	case status == http.StatusNotFound:
 		e.Err = join(fs.ErrNotExist, err)
 	case status == http.StatusForbidden:
 		e.Err, e.Hint = join(ErrDenied, err), "check the credentials and the bucket policy"
+	case isTLSErr(err):
+		e.Err, e.Hint = join(ErrUnreachable, err), "the endpoint's TLS certificate is not trusted: pass its CA with --s3-ca-file"
 	case isNetErr(err):
 		e.Err, e.Hint = join(ErrUnreachable, err), "check --s3-endpoint (or AWS_ENDPOINT_URL_S3), the network and the server"
 	}
 	return e
+}
+
+func isTLSErr(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var cv *tls.CertificateVerificationError
+	var hn x509.HostnameError
+	return errors.As(err, &ua) || errors.As(err, &cv) || errors.As(err, &hn)
 }
 
 func isNetErr(err error) bool {

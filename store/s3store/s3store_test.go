@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -427,5 +429,50 @@ func TestReaderChecksum(t *testing.T) {
 	}
 	if !r.Verified {
 		t.Error("checksum not compared")
+	}
+}
+
+// TestTLSAndProfile: an https endpoint with its own CA is refused with a
+// hint until --s3-ca-file names the CA; credentials come from a shared
+// credentials file's profile (the AWS chain, no static keys).
+func TestTLSAndProfile(t *testing.T) {
+	srv := s3test.Start(t, s3test.Options{TLS: true})
+	srv.CreateBucket(t, "bkt", false)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[backup]\naws_access_key_id = "+
+		srv.AccessKey+"\naws_secret_access_key = "+srv.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ctx := t.Context()
+	cfg := s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 1}
+	c, err := s3store.NewClient(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bucket("bkt", "").Check(ctx); !errors.Is(err, s3store.ErrUnreachable) || !strings.Contains(err.Error(), "--s3-ca-file") {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	cfg.CAFile = srv.CAFile
+	if c, err = s3store.NewClient(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bucket("bkt", "").Check(ctx); !errors.Is(err, s3store.ErrDenied) {
+		t.Fatalf("default profile's wrong keys: %v", err)
+	}
+	cfg.Profile = "backup"
+	if c, err = s3store.NewClient(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, c.Bucket("bkt", ""), "x", []byte("over https"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readAll(t, c.Bucket("bkt", ""), "x"); err != nil || string(got) != "over https" {
+		t.Fatalf("read back %q, %v", got, err)
 	}
 }
