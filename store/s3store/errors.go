@@ -68,6 +68,7 @@ func (c *Client) wrap(op, where string, err error) error {
 	switch {
 	case errors.As(err, &api):
 		e.Code = api.ErrorCode()
+		const denied = "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role) and the bucket policy"
 		switch e.Code {
 		case "NoSuchBucket":
 			e.Err, e.Hint = join(ErrNoBucket, err), "create it, or check the bucket name and --s3-endpoint"
@@ -75,14 +76,15 @@ func (c *Client) wrap(op, where string, err error) error {
 			e.Err = join(fs.ErrNotExist, err)
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "Forbidden",
 			"XAdminUserNotFound": // versitygw: an unknown access key, with a 404
-			e.Err, e.Hint = join(ErrDenied, err), "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role) and the bucket policy"
+			e.Err, e.Hint = join(ErrDenied, err), denied
 		case "PreconditionFailed":
 			e.Err = join(fs.ErrExist, err)
 		case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout":
 			e.Hint = "the server kept failing after retries; try again later"
-		}
-		if e.Err == err && status == http.StatusForbidden { // XAdminUserNotFound (versitygw), ...
-			e.Err, e.Hint = join(ErrDenied, err), "check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance's role) and the bucket policy"
+		default:
+			if status == http.StatusForbidden { // any other refusal
+				e.Err, e.Hint = join(ErrDenied, err), denied
+			}
 		}
 	case status == http.StatusNotFound:
 		e.Err = join(fs.ErrNotExist, err)
