@@ -12,11 +12,20 @@ rm -rf "$OUT"
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
+ETCD_PID= S3_PID=
+stop_servers() {
+  [ -z "$ETCD_PID" ] || { kill "$ETCD_PID" 2>/dev/null || true; wait "$ETCD_PID" 2>/dev/null || true; }
+  # s3server kills its versitygw on SIGTERM
+  [ -z "$S3_PID" ] || { kill "$S3_PID" 2>/dev/null || true; wait "$S3_PID" 2>/dev/null || true; }
+  ETCD_PID= S3_PID=
+}
+trap stop_servers EXIT
+
 echo "== Starting an embedded etcd (TLS, client certificates) and writing a cluster into it as kube-apiserver does"
 go build -o bin/mkdemo ./internal/cmd/mkdemo
+go build -o bin/s3server ./internal/cmd/s3server
 bin/mkdemo -out "$OUT" -serve > bin/mkdemo.log 2>&1 &
 ETCD_PID=$!
-trap 'kill $ETCD_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
   [ -s "$OUT/endpoint" ] && break
   kill -0 $ETCD_PID 2>/dev/null || { cat bin/mkdemo.log; exit 1; }
@@ -30,25 +39,47 @@ ENC="$KUBE/encryption-config.yaml"
 echo "etcd serves $ENDPOINT; kube dir $KUBE"
 
 echo
+echo "== Off the master: an S3 bucket with object lock (versitygw on loopback stands for AWS S3, Ceph RGW, MinIO...)"
+# the first run builds versitygw into .cache/tools
+bin/s3server -dir "$PWD/$OUT/s3" -lock-bucket etcd-backups > "$OUT/s3.env" 2> bin/s3server.log &
+S3_PID=$!
+until grep -q ETCDSAFE_S3_ENDPOINT "$OUT/s3.env"; do
+  kill -0 $S3_PID 2>/dev/null || { cat bin/s3server.log; exit 1; }
+  sleep 0.2
+done
+. "$OUT/s3.env"   # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3: the AWS SDK's own variables
+echo "bucket etcd-backups (object lock on) at $AWS_ENDPOINT_URL_S3; credentials from the standard AWS environment variables"
+
+echo
 echo "== The nightly job. Once: a key pair (post-quantum hybrid age key). Keep key.txt OFF the master."
 say "$BIN keygen -o $OUT/key.txt > $OUT/recipients.txt"
 "$BIN" keygen -o "$OUT/key.txt" > "$OUT/recipients.txt"
 echo "recipient: $(cut -c1-40 "$OUT/recipients.txt")... ($(wc -c < "$OUT/recipients.txt") bytes: ML-KEM-768 + X25519)"
 
 echo
-echo "== Every night, on each master: snapshot over TLS + /etc/kubernetes, zstd, age, fsync, rename, prune"
+echo "== Every night, on each master: snapshot over TLS + /etc/kubernetes, zstd, age, read once and written to"
+echo "   a short local history (fsync, rename, prune) and to the bucket (multipart upload, locked for a day)"
 mkdir -p "$OUT/backups"
-run "$BIN" backup --endpoints "$ENDPOINT" \
+run "$BIN" backup --cluster prod --endpoints "$ENDPOINT" \
   --cacert "$KUBE/pki/etcd/ca.crt" --cert "$KUBE/pki/etcd/healthcheck-client.crt" --key "$KUBE/pki/etcd/healthcheck-client.key" \
-  --kube-dir "$KUBE" -R "$OUT/recipients.txt" --out "$OUT/backups" --keep-last 7 --metrics-file "$OUT/etcdsafe.prom"
+  --kube-dir "$KUBE" -R "$OUT/recipients.txt" --out "$OUT/backups" --keep-last 7 --metrics-file "$OUT/etcdsafe.prom" \
+  --out s3://etcd-backups/fleet/ --object-lock governance --lock-for 1d
 run "$BIN" list "$OUT/backups"
 ARCHIVE=$(ls "$OUT/backups"/*.tar.zst.age | head -1)
+REMOTE=s3://etcd-backups/fleet/prod/$(basename "$ARCHIVE")
 run "$BIN" verify "$ARCHIVE" -i "$OUT/key.txt"
+echo
+echo "== Another cluster's master writes to the same bucket (here the same snapshot and kube dir under another name)"
+run "$BIN" backup --cluster staging --from-db "$SNAP" --kube-dir "$KUBE" -R "$OUT/recipients.txt" \
+  --out s3://etcd-backups/fleet/ --object-lock governance --lock-for 1d
+echo
+echo "== The whole fleet from the bucket, each archive locked until a day after its backup"
+run "$BIN" list s3://etcd-backups/fleet/
 say "cat $OUT/etcdsafe.prom"
 grep -v '^#' "$OUT/etcdsafe.prom"
 
 kill $ETCD_PID; wait $ETCD_PID 2>/dev/null || true
-trap - EXIT
+ETCD_PID=
 sha_before=$(sha256sum "$SNAP" | cut -d' ' -f1)
 
 echo
@@ -112,14 +143,14 @@ echo "== The same reads work on a stopped etcd's data dir"
 run "$BIN" ls "$OUT/etcd-data" deployments -n payments
 
 echo
-echo "== The disaster: the master is wiped. Data dir and /etc/kubernetes are gone."
-run rm -rf "$OUT/etcd-data" "$KUBE"
+echo "== The disaster: the master is wiped. Data dir, /etc/kubernetes and the local backups are gone."
+run rm -rf "$OUT/etcd-data" "$KUBE" "$OUT/backups"
 echo
-echo "== Preview the restore: what is read, written, moved; which membership and revision"
-run "$BIN" restore "$ARCHIVE" -i "$OUT/key.txt" --data-dir "$OUT/etcd-data" --kube-dir "$KUBE" --dry-run
+echo "== Preview the restore from the bucket: what is read, written, moved; which membership and revision"
+run "$BIN" restore "$REMOTE" -i "$OUT/key.txt" --data-dir "$OUT/etcd-data" --kube-dir "$KUBE" --dry-run
 echo
-echo "== Restore both from last night's archive (membership from the archived etcd manifest)"
-run "$BIN" restore "$ARCHIVE" -i "$OUT/key.txt" --data-dir "$OUT/etcd-data" --kube-dir "$KUBE"
+echo "== Restore both from last night's archive in the bucket (membership from the archived etcd manifest)"
+run "$BIN" restore "$REMOTE" -i "$OUT/key.txt" --data-dir "$OUT/etcd-data" --kube-dir "$KUBE"
 echo
 echo "== etcd starts on the restored data dir: objects back, revision bumped, old revisions compacted"
 PEER=$(grep -o -- '--initial-advertise-peer-urls=[^ ]*' "$KUBE/manifests/etcd.yaml" | cut -d= -f2)
@@ -133,5 +164,6 @@ run "$BIN" manifest force-new-cluster --off "$KUBE/manifests/etcd.yaml"
 
 sha_after=$(sha256sum "$SNAP" | cut -d' ' -f1)
 [ "$sha_before" = "$sha_after" ] || { echo "snapshot changed!"; exit 1; }
+stop_servers
 echo
 echo "== Done. Inputs were only read (snapshot sha256 unchanged). Files are in $OUT/."
