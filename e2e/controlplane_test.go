@@ -23,9 +23,13 @@ import (
 const bump = 1_000_000_000
 
 // TestControlPlane runs the scenarios of issue 5 in order on one real
-// control plane; each needs the one before.
+// control plane; each needs the one before. The nightly backup also goes to
+// a bucket with object lock on a local S3 server, and the wiped master
+// restores from there (issue 12).
 func TestControlPlane(t *testing.T) {
 	bin, es := bins(t)
+	s3 := startS3(t, "e2e-backups")
+	s3.setenv(t) // the etcdsafe commands find the endpoint and credentials as the AWS SDK does
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	root := t.TempDir()
@@ -60,7 +64,7 @@ func TestControlPlane(t *testing.T) {
 
 	key := filepath.Join(root, "backup.key")
 	recipient := strings.TrimSpace(mustCLI(t, es, "keygen", "-o", key))
-	var archive string
+	var archive, remote string // the backup in the local directory and in the bucket
 	var rev int64
 	var captured []harness.Listing
 
@@ -72,13 +76,23 @@ func TestControlPlane(t *testing.T) {
 		start := time.Now()
 		bout := mustCLI(t, es, "backup", "--endpoints", c.EtcdURL,
 			"--cacert", c.PKI("etcd/ca.crt"), "--cert", c.PKI("etcd/healthcheck-client.crt"), "--key", c.PKI("etcd/healthcheck-client.key"),
-			"--kube-dir", c.KubeDir, "-r", recipient, "--out", out, "--cluster", "e2e")
+			"--kube-dir", c.KubeDir, "-r", recipient, "--out", out, "--cluster", "e2e",
+			"--out", "s3://e2e-backups/fleet/", "--object-lock", "governance", "--lock-for", "1d")
 		took := time.Since(start)
 		archives, _ := filepath.Glob(filepath.Join(out, "*.tar.zst.age"))
 		if len(archives) != 1 {
 			t.Fatalf("want one archive in %s, got %v; backup printed:\n%s", out, archives, bout)
 		}
 		archive = archives[0]
+		remote = "s3://e2e-backups/fleet/e2e/" + filepath.Base(archive)
+		if !strings.Contains(bout, remote+"\n") {
+			t.Fatalf("backup did not print %s:\n%s", remote, bout)
+		}
+		// the fleet listing shows it, locked
+		lout := mustCLI(t, es, "list", "s3://e2e-backups/fleet/")
+		if !strings.Contains(lout, "e2e/"+filepath.Base(archive)) || !strings.Contains(lout, "governance until") {
+			t.Fatalf("list s3://e2e-backups/fleet/ does not show %s locked:\n%s", remote, lout)
+		}
 		fi, err := os.Stat(archive)
 		if err != nil {
 			t.Fatal(err)
@@ -174,8 +188,12 @@ func TestControlPlane(t *testing.T) {
 		createReady(ctx, t, bin, es, archive, key, root, c)
 	})
 
-	t.Run("4_wiped_master", func(t *testing.T) {
-		wipedMaster(ctx, t, es, archive, key, rev, c, captured)
+	t.Run("4_wiped_master_restored_from_the_bucket", func(t *testing.T) {
+		// the master's disk is gone with its local backups: only the bucket is left
+		if err := os.RemoveAll(filepath.Dir(archive)); err != nil {
+			t.Fatal(err)
+		}
+		wipedMaster(ctx, t, es, remote, key, rev, c, captured)
 	})
 }
 
@@ -205,7 +223,10 @@ func workloadObjects(ls []harness.Listing, namespaces []string) map[string]map[s
 	return out
 }
 
-func wipedMaster(ctx context.Context, t *testing.T, es, archive, key string, rev int64, c *harness.Cluster, before []harness.Listing) {
+// wipedMaster stops the control plane, deletes its data dir and kube dir,
+// restores both from source (a file or an s3:// URL) and checks that the
+// cluster serves the workload and accepts writes again.
+func wipedMaster(ctx context.Context, t *testing.T, es, source, key string, rev int64, c *harness.Cluster, before []harness.Listing) {
 	want := workloadObjects(before, []string{"payments", "shop", "monitoring"})
 	if len(want) < 100 {
 		t.Fatalf("only %d workload objects captured", len(want))
@@ -219,8 +240,8 @@ func wipedMaster(ctx context.Context, t *testing.T, es, archive, key string, rev
 		}
 	}
 	start := time.Now()
-	out := mustCLI(t, es, "restore", archive, "-i", key, "--data-dir", c.DataDir, "--kube-dir", c.KubeDir)
-	t.Logf("restore in %.2fs:\n%s", time.Since(start).Seconds(), out)
+	out := mustCLI(t, es, "restore", source, "-i", key, "--data-dir", c.DataDir, "--kube-dir", c.KubeDir)
+	t.Logf("restore from %s in %.2fs:\n%s", source, time.Since(start).Seconds(), out)
 	for _, f := range []string{c.EtcdManifest(), c.APIServerManifest(), c.AdminConf(), c.EncConfig, c.PKI("etcd/ca.key"), c.PKI("sa.key")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("restored kube dir lacks %s: %v", f, err)
@@ -259,7 +280,7 @@ func wipedMaster(ctx context.Context, t *testing.T, es, archive, key string, rev
 		}
 	}
 	t.Logf("restore: %d/%d workload objects served unchanged", same, len(want))
-	fmt.Printf("e2e restore: %d/%d objects served unchanged\n", same, len(want))
+	fmt.Printf("e2e restore from %s: %d/%d objects served unchanged\n", source, same, len(want))
 
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

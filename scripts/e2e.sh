@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make e2e: builds etcd and kube-apiserver from e2e/go.mod (cached in
-# .cache/e2e-bin/<hash of e2e/go.mod and go.sum>), etcdsafe from this tree,
-# then runs the e2e tests against a real control plane on loopback.
+# .cache/e2e-bin/<hash of e2e/go.mod and go.sum>), etcdsafe and the local S3
+# server (internal/cmd/s3server) from this tree, then runs the e2e tests
+# against a real control plane and a real S3 server on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -15,6 +16,9 @@ if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/etcd" ]; then
 	echo "== e2e: built in $(( $(date +%s) - start ))s"
 fi
 go build -trimpath -o "$bin/etcdsafe" ./cmd/etcdsafe
+# the S3 server of the off-site scenarios (versitygw, built on its first
+# start into .cache/tools by internal/s3test, as for make test)
+go build -trimpath -o "$bin/s3server" ./internal/cmd/s3server
 echo "== e2e: tests"
 status=0
 (cd e2e && ETCDSAFE_E2E_BIN="$bin" go test -count=1 -timeout 30m -v ./...) >.cache/e2e-last.log 2>&1 || status=$?
