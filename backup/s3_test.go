@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/etcdsafe/etcdsafe/archive"
@@ -20,16 +19,6 @@ import (
 	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
-
-func s3Client(t *testing.T, srv *s3test.Server) *s3store.Client {
-	t.Helper()
-	c, err := s3store.NewClient(t.Context(), s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 2,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // TestRunOutputsS3: one run writes the same archive to a directory and a
 // bucket with object lock; the bucket's copy is locked until created +
@@ -40,7 +29,7 @@ func TestRunOutputsS3(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "fleet", true)
-	c := s3Client(t, srv)
+	c := srv.StoreClient(t, "")
 	dir := t.TempDir()
 	id := identity(t)
 	bkt := c.Bucket("fleet", "prod").Sub("c")
@@ -119,7 +108,7 @@ func TestRunOutputFails(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "fleet", false)
-	c := s3Client(t, srv)
+	c := srv.StoreClient(t, "")
 	dir := t.TempDir()
 	o := fileOptions(dir, identity(t))
 	bkt := c.Bucket("fleet", "x")

@@ -13,7 +13,6 @@ import (
 
 	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -31,11 +30,7 @@ func objectBackup(t *testing.T) (srv *s3test.Server, c *s3store.Client, url, loc
 	t.Helper()
 	srv = s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "vault", false)
-	c, err := s3store.NewClient(t.Context(), s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 2,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = srv.StoreClient(t, "")
 	dir := t.TempDir()
 	id = identity(t)
 	o := fileOptions(dir, id)

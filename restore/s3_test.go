@@ -16,7 +16,6 @@ import (
 
 	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -34,18 +33,7 @@ func s3Env(t *testing.T) (*s3test.Server, *s3store.Client) {
 	t.Helper()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "backups", false)
-	return srv, s3Client(t, srv, srv.SecretKey)
-}
-
-// s3Client is a client of srv with the given secret key.
-func s3Client(t *testing.T, srv *s3test.Server, secret string) *s3store.Client {
-	t.Helper()
-	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 2,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, secret, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return srv, srv.StoreClient(t, "")
 }
 
 // putS3 publishes b under key of bucket "backups" through the S3 target,
@@ -315,7 +303,7 @@ func TestRestoreFromS3Refused(t *testing.T) {
 		t.Parallel()
 		url := putS3(t, c, "creds/m1.tar.zst.age", arch, false, nil)
 		const secret = "0123456789abcdef0123456789abcdef01234567"
-		wrong := s3Client(t, srv, secret)
+		wrong := srv.StoreClient(t, secret)
 		_, _, err := prepareS3(t, wrong, url, Options{DataDir: filepath.Join(t.TempDir(), "etcd")})
 		if !errors.Is(err, s3store.ErrDenied) || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), srv.SecretKey) {
 			t.Errorf("got %v, want ErrDenied without the secret", err)

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -32,18 +31,7 @@ func s3Env(t *testing.T) (*s3test.Server, *s3store.Client) {
 	t.Helper()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "backups", false)
-	return srv, s3Client(t, srv, srv.SecretKey)
-}
-
-// s3Client is a client of srv with the given secret key.
-func s3Client(t *testing.T, srv *s3test.Server, secret string) *s3store.Client {
-	t.Helper()
-	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: srv.Endpoint, Region: srv.Region, MaxAttempts: 2,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, secret, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return srv, srv.StoreClient(t, "")
 }
 
 // putObject publishes b as bucket "backups", key through the S3 target, as
@@ -272,7 +260,7 @@ func TestOpenS3Damaged(t *testing.T) {
 		t.Parallel()
 		url := putObject(t, c, "creds/demo.db", snap, nil)
 		const secret = "0123456789abcdef0123456789abcdef01234567"
-		wrong := s3Client(t, srv, secret)
+		wrong := srv.StoreClient(t, secret)
 		_, _, err := openS3(t, wrong, url, source.Options{})
 		if !errors.Is(err, s3store.ErrDenied) || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), srv.SecretKey) {
 			t.Errorf("got %v, want ErrDenied without the secret", err)

@@ -92,6 +92,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 const (
@@ -547,6 +549,22 @@ func (s *Server) client() *s3.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
 		HTTPClient:   s.httpClient(),
 	})
+}
+
+// StoreClient returns an etcdsafe S3 client of the server (path style,
+// 2 tries per request) signing with the root access key and secret, or
+// the root secret when secret is "".
+func (s *Server) StoreClient(t testing.TB, secret string) *s3store.Client {
+	t.Helper()
+	if secret == "" {
+		secret = s.SecretKey
+	}
+	c, err := s3store.NewClient(context.Background(), s3store.Config{Endpoint: s.Endpoint, Region: s.Region, CAFile: s.CAFile,
+		MaxAttempts: 2, Credentials: credentials.NewStaticCredentialsProvider(s.AccessKey, secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // httpClient trusts the server's CA, if it has one.
