@@ -23,7 +23,6 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/s3test"
 	"github.com/etcdsafe/etcdsafe/internal/testfix"
 	"github.com/etcdsafe/etcdsafe/snapshot"
-	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
@@ -40,22 +39,9 @@ func s3Env(t *testing.T) (*s3test.Server, *s3store.Client) {
 // as backup does, with a sidecar for an archive (recipients of id).
 func putS3(t *testing.T, c *s3store.Client, key string, b []byte, sidecar bool, id *age.X25519Identity) string {
 	t.Helper()
-	ctx := context.Background()
-	dir, name := filepath.Split(key)
-	bkt := c.Bucket("backups", dir)
-	put := func(name string, b []byte) {
-		up, err := bkt.Put(ctx, name, store.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := up.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := up.Commit(int64(len(b))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put(name, b)
+	url := "s3://backups/" + key
+	_, name := filepath.Split(key)
+	s3test.Publish(t, c, url, b)
 	if sidecar {
 		sum := sha256.Sum256(b)
 		sc := &archive.Sidecar{Version: archive.SidecarVersion, Archive: name, FormatVersion: archive.FormatVersion,
@@ -67,9 +53,9 @@ func putS3(t *testing.T, c *s3store.Client, key string, b []byte, sidecar bool, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		put(name+archive.SidecarSuffix, sb)
+		s3test.Publish(t, c, url+archive.SidecarSuffix, sb)
 	}
-	return "s3://backups/" + key
+	return url
 }
 
 // encryptedArchive is snap and kubeDir (if set) as an archive for id.

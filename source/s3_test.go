@@ -21,7 +21,6 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/s3test"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 	"github.com/etcdsafe/etcdsafe/source"
-	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
@@ -38,30 +37,16 @@ func s3Env(t *testing.T) (*s3test.Server, *s3store.Client) {
 // backup does (full-object CRC-32C), and with a sidecar when sc is set.
 func putObject(t *testing.T, c *s3store.Client, key string, b []byte, sc *archive.Sidecar) string {
 	t.Helper()
-	ctx := context.Background()
-	dir, name := filepath.Split(key)
-	bkt := c.Bucket("backups", dir)
-	put := func(name string, b []byte) {
-		up, err := bkt.Put(ctx, name, store.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := up.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := up.Commit(int64(len(b))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put(name, b)
+	url := "s3://backups/" + key
+	s3test.Publish(t, c, url, b)
 	if sc != nil {
 		sb, err := sc.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		put(name+archive.SidecarSuffix, sb)
+		s3test.Publish(t, c, url+archive.SidecarSuffix, sb)
 	}
-	return "s3://backups/" + key
+	return url
 }
 
 // replaceObject overwrites key with b by a plain PutObject, which

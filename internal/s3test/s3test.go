@@ -93,6 +93,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
@@ -565,6 +566,27 @@ func (s *Server) StoreClient(t testing.TB, secret string) *s3store.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Publish writes b to the object at url through c (the S3 target, as
+// backup writes: full-object CRC-32C, published on commit).
+func Publish(t testing.TB, c *s3store.Client, url string, b []byte) {
+	t.Helper()
+	bkt, name, err := c.Split(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := bkt.Put(context.Background(), name, store.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Abort()
+	if _, err := up.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Commit(int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // httpClient trusts the server's CA, if it has one.
