@@ -134,25 +134,21 @@ func runListBucket(ctx context.Context, o *listBackupsOptions, url string, out i
 	if err != nil {
 		return err
 	}
-	dirs, err := root.Dirs(ctx)
+	tree, err := root.Tree(ctx)
 	if err != nil {
 		return err
 	}
 	rows := []listRow{}
-	for _, d := range append([]string{""}, dirs...) {
-		t := root
-		if d != "" {
-			t = root.Sub(d)
-		}
-		entries, err := backup.List(ctx, t)
+	for _, d := range tree {
+		entries, err := backup.List(ctx, d.Bucket)
 		if err != nil {
 			return err
 		}
 		for _, e := range entries {
 			r := newListRow(e)
 			r.URL = e.Where
-			if d != "" {
-				r.name = d + "/" + e.Name
+			if d.Name != "" {
+				r.name = d.Name + "/" + e.Name
 			}
 			rows = append(rows, r)
 		}

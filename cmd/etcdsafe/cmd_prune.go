@@ -101,16 +101,13 @@ func runPruneBucket(ctx context.Context, o *pruneOptions, url string, out, stder
 	if err != nil {
 		return err
 	}
-	dirs, err := root.Dirs(ctx)
+	tree, err := root.Tree(ctx)
 	if err != nil {
 		return err
 	}
 	gb, _ := archive.ParseGroupBy(o.groupBy) // checked by the command
-	for _, d := range append([]string{""}, dirs...) {
-		t := root
-		if d != "" {
-			t = root.Sub(d)
-		}
+	for _, d := range tree {
+		t := d.Bucket
 		// 0 is the bucket's default age: the smallest age there is
 		// stands for "now".
 		t.PartialAge = max(o.partialAge, time.Nanosecond)

@@ -173,6 +173,26 @@ func (b *Bucket) Dirs(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// Tree returns the target itself, with Dir "", then one per directory
+// one level under it (see [Bucket.Dirs]): a fleet's clusters.
+func (b *Bucket) Tree(ctx context.Context) ([]Dir, error) {
+	dirs, err := b.Dirs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Dir{{Bucket: b}}
+	for _, d := range dirs {
+		out = append(out, Dir{Name: d, Bucket: b.Sub(d)})
+	}
+	return out, nil
+}
+
+// Dir is one level of a [Bucket.Tree].
+type Dir struct {
+	Name   string // "" for the root
+	Bucket *Bucket
+}
+
 // Stat returns one object with its retention.
 func (b *Bucket) Stat(ctx context.Context, name string) (store.Object, error) {
 	key, err := b.key(name)
