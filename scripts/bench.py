@@ -264,11 +264,12 @@ def bench_snapshot(db):
     # S3: backup, verify and restore with a bucket on a local versitygw in
     # place of the local directory or file, each next to the same command
     # on the local one. The server's data is on the same disk as WORK.
-    s3 = S3Server(os.path.join(WORK, "s3"), ["bench"])
+    base = os.path.basename(db)
+    s3 = S3Server(os.path.join(WORK, f"s3-{base}"), ["bench"])
     env = dict(os.environ)
     os.environ.update(s3.env)  # endpoint and credentials for every command (the AWS chain)
     try:
-        s3cmp = os.path.join(WORK, "s3cmp")
+        s3cmp = os.path.join(WORK, f"s3cmp-{base}")
         backup = f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --cluster bench --log-format json --out "
         # each run writes a new archive, locally and in the bucket alike, none
         # deleted until the end
