@@ -7,9 +7,14 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,5 +479,85 @@ func TestTLSAndProfile(t *testing.T) {
 	}
 	if got, err := readAll(t, c.Bucket("bkt", ""), "x"); err != nil || string(got) != "over https" {
 		t.Fatalf("read back %q, %v", got, err)
+	}
+}
+
+// flaky is a reverse proxy in front of the server that answers 503
+// SlowDown to the first fail requests matching match, then passes.
+type flaky struct {
+	next  http.Handler
+	match func(*http.Request) bool
+	mu    sync.Mutex
+	fail  int
+	seen  int
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	hit := f.match(r) && f.fail > 0
+	if f.match(r) {
+		f.seen++
+	}
+	if hit {
+		f.fail--
+	}
+	f.mu.Unlock()
+	if hit {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+// TestThrottled: a server that throttles parts is retried with backoff
+// and the upload completes; one that keeps failing gives a clear error
+// with a hint, after a bounded number of tries, and publishes nothing.
+func TestThrottled(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t, s3test.Options{})
+	srv.CreateBucket(t, "bkt", false)
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isPart := func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Has("partNumber") }
+	f := &flaky{next: httputil.NewSingleHostReverseProxy(u), match: isPart, fail: 3}
+	proxy := httptest.NewServer(f)
+	defer proxy.Close()
+	c, err := s3store.NewClient(t.Context(), s3store.Config{Endpoint: proxy.URL, Region: srv.Region, PartSize: partSize, MaxAttempts: 3,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Bucket("bkt", "")
+	data := randomBytes(t, 2*partSize+1)
+	if err := put(t, b, "ok.tar.zst", data, store.PutOptions{}); err != nil {
+		t.Fatalf("3 throttled parts with 3 tries each: %v", err)
+	}
+	if got, err := readAll(t, b, "ok.tar.zst"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	f.mu.Lock()
+	f.fail, f.seen = 1000, 0
+	f.mu.Unlock()
+	err = put(t, b, "no.tar.zst", data, store.PutOptions{})
+	var e *s3store.Error
+	if !errors.As(err, &e) || e.Code != "SlowDown" || !strings.Contains(err.Error(), "try again later") {
+		t.Fatalf("a server that keeps throttling: %v", err)
+	}
+	f.mu.Lock()
+	seen := f.seen
+	f.mu.Unlock()
+	if seen > 3*3 { // at most 3 parts in flight, 3 tries each
+		t.Errorf("%d part requests: retries are not bounded", seen)
+	}
+	if _, err := b.Stat(t.Context(), "no.tar.zst"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("published after failing: %v", err)
+	}
+	if n := uploads(t, srv, "bkt"); n != 0 {
+		t.Errorf("%d uploads left", n)
 	}
 }
