@@ -561,3 +561,50 @@ func TestThrottled(t *testing.T) {
 		t.Errorf("%d uploads left", n)
 	}
 }
+
+// corrupter flips one byte of the first part's body on its way to the
+// server.
+type corrupter struct {
+	next http.Handler
+	once sync.Once
+}
+
+func (c *corrupter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") {
+		c.once.Do(func() {
+			b, _ := io.ReadAll(r.Body)
+			b[len(b)/2] ^= 1
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		})
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+// TestCorruptedInTransit: a part damaged between client and server (the
+// payload is not signed, the CRC-32C header is) is refused by the server
+// and nothing is published.
+func TestCorruptedInTransit(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t, s3test.Options{})
+	srv.CreateBucket(t, "bkt", false)
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(&corrupter{next: httputil.NewSingleHostReverseProxy(u)})
+	defer proxy.Close()
+	c, err := s3store.NewClient(t.Context(), s3store.Config{Endpoint: proxy.URL, Region: srv.Region, PartSize: partSize, MaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Bucket("bkt", "")
+	err = put(t, b, "x.tar.zst", randomBytes(t, partSize+1), store.PutOptions{})
+	var e *s3store.Error
+	if !errors.As(err, &e) || e.Code != "BadDigest" {
+		t.Fatalf("a damaged part: %v", err)
+	}
+	if _, err := b.Stat(t.Context(), "x.tar.zst"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("published: %v", err)
+	}
+}
