@@ -357,8 +357,8 @@ WHY = {
              "(about a third of versitygw's CPU), SHA-256 of the signed payload (a sixth), writing the parts, "
              "and on completion a copy of every part into the object (copy_file_range, about 0.2 s for the "
              "1M snapshot's 440 MiB archive, after the last part: the client waits for it). A server on its own machine takes "
-             "its share off these cores. Not in the server's favour or against it: the local directory "
-             "output fsyncs the archive, versitygw v1.8.0's posix backend never fsyncs.",
+             "its share off these cores. One difference favours the S3 side: the local directory output "
+             "fsyncs the archive, versitygw v1.8.0's posix backend never fsyncs (no Sync call in its source).",
     "verify s3://": "The archive is one GET streamed into the same pipeline as the file (read ahead 16 MiB on "
              "its own goroutine, so the transfer overlaps decryption), after a HEAD and before the sidecar's "
              "GET; what it adds is CPU on the same two cores: the loopback transfer on both sides, the "
