@@ -347,18 +347,19 @@ WHY = {
              "0.99x on the 100k snapshot). etcdsafe restore also runs bbolt's consistency check on the new "
              "db before it swaps it in (about 0.5 s CPU on 1M records), which etcdutl does not.",
     # issue 12; the figures behind these come from one `perf record -a -g` of
-    # an S3 backup of the 1M snapshot (2026-12-02) and from versitygw's source
+    # an S3 backup of the 1M snapshot (2026-12-02, after parts went
+    # UNSIGNED-PAYLOAD) and from versitygw's source
     "backup --out s3:// (+ kube dir)": "The upload overlaps compression and encryption (parts of 8 MiB, 4 "
              "in flight), so what the S3 run adds is CPU, on two cores the local backup already keeps busy "
-             "(CPU seconds of both processes below). On etcdsafe's side: the HTTP requests, each part's "
-             "CRC-32C and, over plain http only, the SHA-256 of every part that SigV4 signs (aws-sdk-go-v2 "
-             "signs the payload only without TLS; over https it sends it unsigned, and pays TLS encryption "
-             "instead). On the server's, in a perf profile of one 1M run: MD5 of every part for its ETag "
-             "(about a third of versitygw's CPU), SHA-256 of the signed payload (a sixth), writing the parts, "
-             "and on completion a copy of every part into the object (copy_file_range, about 0.2 s for the "
-             "1M snapshot's 440 MiB archive, after the last part: the client waits for it). A server on its own machine takes "
-             "its share off these cores. One difference favours the S3 side: the local directory output "
-             "fsyncs the archive, versitygw v1.8.0's posix backend never fsyncs (no Sync call in its source).",
+             "(CPU seconds of both processes below). On etcdsafe's side: the HTTP requests and each part's "
+             "CRC-32C (parts go UNSIGNED-PAYLOAD: the signed CRC-32C header covers the bytes, and neither side "
+             "hashes them again with SHA-256). On the server's, in a perf profile of one 1M run: MD5 of every "
+             "part for its ETag (about 30% of versitygw's CPU), writing the parts (about a fifth), receiving "
+             "them (a tenth), and on completion a copy of every part into the object (copy_file_range, about "
+             "a fifth; about 0.2 s for the 1M snapshot's 440 MiB archive, after the last part: the client "
+             "waits for it). A server on its own machine takes its share off these cores. One difference "
+             "favours the S3 side: the local directory output fsyncs the archive, versitygw v1.8.0's posix "
+             "backend never fsyncs (no Sync call in its source).",
     "verify s3://": "The archive is one GET streamed into the same pipeline as the file (read ahead 16 MiB on "
              "its own goroutine, so the transfer overlaps decryption), after a HEAD and before the sidecar's "
              "GET; what it adds is CPU on the same two cores: the loopback transfer on both sides, the "
