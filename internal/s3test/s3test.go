@@ -334,6 +334,12 @@ func StartServer(o Options) (*Server, error) {
 	if o.Dir == "" {
 		return nil, errors.New("start versitygw: no directory")
 	}
+	// versitygw refuses a relative root that "contains" the versioning dir
+	dir, aerr := filepath.Abs(o.Dir)
+	if aerr != nil {
+		return nil, fmt.Errorf("start versitygw: %w", aerr)
+	}
+	o.Dir = dir
 	if o.Binary == "" {
 		var err error
 		if o.Binary, err = BinaryPath(""); err != nil {
