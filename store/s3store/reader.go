@@ -91,6 +91,8 @@ type Reader struct {
 	cancel      context.CancelFunc
 
 	chunks chan chunk
+	free   chan []byte // chunk buffers read and given back, for reuse
+	buf    []byte      // the buffer cur is in
 	cur    []byte
 	err    error
 	crc    hash.Hash32
@@ -120,7 +122,7 @@ func (c *Client) open(ctx context.Context, bucket, key string) (*Reader, error) 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Reader{c: c, where: Scheme + bucket + "/" + key, bucket: bucket, key: key, head: h, ctx: ctx, cancel: cancel,
-		chunks: make(chan chunk, readAhead), crc: crc32.New(castagnoli)}
+		chunks: make(chan chunk, readAhead), free: make(chan []byte, readAhead+2), crc: crc32.New(castagnoli)}
 	body, err := r.get(0)
 	if err != nil {
 		cancel()
@@ -160,7 +162,12 @@ func (r *Reader) fetch(body io.ReadCloser) {
 	var off int64
 	resumes := 0
 	for {
-		buf := make([]byte, chunkSize)
+		var buf []byte
+		select {
+		case buf = <-r.free:
+		default:
+			buf = make([]byte, chunkSize)
+		}
 		n, err := io.ReadFull(body, buf)
 		if n > 0 {
 			off += int64(n)
@@ -208,6 +215,13 @@ func (r *Reader) send(c chunk) {
 // Read reads the object; see [Reader].
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
+		if r.buf != nil {
+			select {
+			case r.free <- r.buf[:cap(r.buf)]:
+			default:
+			}
+			r.buf = nil
+		}
 		if r.err != nil {
 			return 0, r.err
 		}
@@ -220,7 +234,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		case c.err != nil:
 			r.err = c.err
 		default:
-			r.cur = c.b
+			r.cur, r.buf = c.b, c.b
 		}
 	}
 	n := copy(p, r.cur)
