@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/etcdsafe/etcdsafe/archive"
+	"github.com/etcdsafe/etcdsafe/internal/par"
 	"github.com/etcdsafe/etcdsafe/store"
 )
 
@@ -40,6 +41,9 @@ func isPartialName(base string) bool {
 	return IsArchiveName(base) || IsArchiveName(strings.TrimSuffix(base, archive.SidecarSuffix))
 }
 
+// listWorkers bounds the sidecar reads List has in flight.
+const listWorkers = 8
+
 // List returns the archives on t with their sidecars, newest first (by
 // time, then by name, so a "_02" backup of the same second comes first).
 // It needs no key and takes no lock.
@@ -48,13 +52,21 @@ func List(ctx context.Context, t store.Target) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Entry
+	var archives []store.Object
 	for _, o := range objs {
-		if !IsArchiveName(o.Name) {
-			continue
+		if IsArchiveName(o.Name) {
+			archives = append(archives, o)
 		}
+	}
+	// One sidecar read (and, on a target that locks, one stat) per
+	// archive: over the network they are round trips, made listWorkers at
+	// a time.
+	_, retainer := t.(store.Retainer)
+	out := make([]Entry, len(archives))
+	par.Do(len(archives), listWorkers, func(i int) {
+		o := archives[i]
 		e := Entry{Name: o.Name, Where: t.Where(o.Name), Size: o.Size, Time: o.ModTime.UTC()}
-		if _, ok := t.(store.Retainer); ok {
+		if retainer {
 			if st, err := t.Stat(ctx, o.Name); err == nil {
 				e.Retention = st.Retention
 			}
@@ -68,7 +80,10 @@ func List(ctx context.Context, t store.Target) ([]Entry, error) {
 		default:
 			e.Sidecar, e.Time = sc, sc.Created.UTC()
 		}
-		out = append(out, e)
+		out[i] = e
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Time.Equal(out[j].Time) {
