@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +24,7 @@ type getOptions struct {
 	selector string
 	output   string
 	key      string
+	deleted  bool
 }
 
 func newGetCmd() *cobra.Command {
@@ -39,12 +43,18 @@ to the served version; --storage-version shows them as stored. --revision R prin
 objects as they were at revision R, if the file still holds that revision.
 
 Without -n, a NAME is looked up in every namespace. Several objects print as a YAML stream
-(or a JSON List). --key prints any key, special keys such as compact_rev_key included.` + exitStatusHelp,
+(or a JSON List). --key prints any key, special keys such as compact_rev_key included.
+
+--deleted prints objects that were deleted but whose last value is still in the file's
+history (deleted after the last compaction), as they were just before the deletion:
+create-ready, to put a deleted object back. Without it, a named object that the file shows
+as deleted is an error that says when it was deleted.` + exitStatusHelp,
 		Example: `  etcdsafe get snapshot.db deployment/api -n payments > api.yaml && kubectl create -f api.yaml
   etcdsafe get snapshot.db secrets -n payments --decryption-config /etc/kubernetes/encryption-config.yaml
   etcdsafe get snapshot.db cm -A -l app=api -o json --raw
   etcdsafe get snapshot.db deploy/api --revision 228
-  etcdsafe get snapshot.db --key compact_rev_key`,
+  etcdsafe get snapshot.db --key compact_rev_key
+  etcdsafe get snapshot.db deploy/api -n payments --deleted | kubectl create -f -`,
 		Args: cobra.RangeArgs(1, 100),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(args[1:]); err != nil {
@@ -64,6 +74,7 @@ Without -n, a NAME is looked up in every namespace. Several objects print as a Y
 	c.Flags().StringVarP(&o.selector, "selector", "l", "", "label selector (app=api,tier!=db)")
 	addOutputFlag(c.Flags(), &o.output, "yaml", "json")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
+	c.Flags().BoolVar(&o.deleted, "deleted", false, "print deleted objects still in the file's history, as they were before the deletion")
 	return c
 }
 
@@ -85,12 +96,12 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	out = s.Gate(ctx, out)
 	res := newSelector(cmd, s, fails)
 	var what inspect.Selection
-	q := inspect.Query{Exact: []byte(o.key), Revision: o.revision}
+	q := inspect.Query{Exact: []byte(o.key), Revision: o.revision, Deleted: o.deleted}
 	if o.key == "" {
 		if what, err = o.selection(ctx, res, args); err != nil {
 			return err
 		}
-		q = res.Query(&what, o.revision, false)
+		q = res.Query(&what, o.revision, o.deleted)
 	}
 	entries, err := res.Index(ctx, q)
 	if err != nil {
@@ -127,16 +138,52 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		return err
 	}
 	if found == 0 {
+		deleted := ""
+		if o.deleted {
+			deleted = " among the deleted objects still in the file's history"
+		} else if o.key != "" || len(what.Names) > 0 {
+			if deleted, err = deletedNote(ctx, res, &what, q); err != nil {
+				return err
+			}
+		}
 		switch {
 		case o.key != "":
-			return fmt.Errorf("key %q not found (at revision %s)", o.key, revLabel(o.revision))
+			return fmt.Errorf("key %q not found (at revision %s)%s", o.key, revLabel(o.revision), deleted)
 		case len(what.Names) > 0:
-			return fmt.Errorf("%s %q not found%s (at revision %s)", what.Resource.Plural, what.Names, nsLabel(what.Namespace), revLabel(o.revision))
+			return fmt.Errorf("%s %q not found%s (at revision %s)%s", what.Resource.Plural, what.Names, nsLabel(what.Namespace), revLabel(o.revision), deleted)
+		case o.deleted:
+			fmt.Fprintln(cmd.ErrOrStderr(), "No matching deleted objects found in the file's history.")
 		default:
 			fmt.Fprintln(cmd.ErrOrStderr(), "No matching objects found.")
 		}
 	}
 	return fails.err()
+}
+
+// deletedNote tells, for a selection that found no live object, when the
+// file shows it was deleted: ": deleted at revision N; --deleted gets its
+// last state", or "" when it does not.
+func deletedNote(ctx context.Context, res *inspect.Selector, what *inspect.Selection, q inspect.Query) (string, error) {
+	q.Deleted = true
+	entries, err := res.Index(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	var revs []string
+	for i := range entries {
+		if q.Exact == nil {
+			if _, ok := res.Keep(what, &entries[i]); !ok {
+				continue
+			}
+		}
+		if entries[i].Deleted {
+			revs = append(revs, strconv.FormatInt(entries[i].DeletedRevision, 10))
+		}
+	}
+	if len(revs) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf(": deleted at revision %s; --deleted gets its last state", strings.Join(revs, ", ")), nil
 }
 
 // getPrint renders get's objects on the render workers and prints them
