@@ -23,6 +23,7 @@ type dumpOptions struct {
 	render       renderOptions
 	out          string
 	includeOwned bool
+	deleted      bool
 }
 
 func newDumpCmd() *cobra.Command {
@@ -38,9 +39,14 @@ not exist. Keys that would escape DIR (.., separators, NUL) are refused and repo
 Objects that a controller owns (a controller ownerReference: Pods of ReplicaSets, ReplicaSets
 of Deployments, Jobs of CronJobs, EndpointSlices of Services) and Events are left out by
 default: created again from the dump they would be duplicated or run twice, and their
-controllers recreate them. --include-owned writes them too.` + exitStatusHelp,
+controllers recreate them. --include-owned writes them too.
+
+--deleted writes, instead of the live objects, the objects that were deleted but whose last
+value is still in the file's history (deleted after the last compaction), as they were just
+before the deletion.` + exitStatusHelp,
 		Example: `  etcdsafe dump snapshot.db --out ./payments -n payments --decryption-config enc.yaml
-  kubectl create -f ./payments/payments/deployments.apps/`,
+  kubectl create -f ./payments/payments/deployments.apps/
+  etcdsafe dump snapshot.db --out ./deleted-last-night -A --deleted`,
 		Args: cobra.RangeArgs(1, 100),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(args[1:]); err != nil {
@@ -55,6 +61,7 @@ controllers recreate them. --include-owned writes them too.` + exitStatusHelp,
 	o.addFlags(c)
 	o.render.addFlags(c, true)
 	c.Flags().StringVar(&o.out, "out", "", "directory to create (must not exist)")
+	c.Flags().BoolVar(&o.deleted, "deleted", false, "write the deleted objects still in the file's history, as they were before the deletion, instead of the live ones")
 	c.Flags().BoolVar(&o.includeOwned, "include-owned", false, "also write objects a controller owns (Pods of ReplicaSets, Jobs of CronJobs, ...) and Events")
 	return c
 }
@@ -74,7 +81,7 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	defer s.Close()
 	defer func() { err = s.Settle(ctx, err) }()
 	res := newSelector(cmd, s, fails)
-	sel, entries, err := o.entries(ctx, res, args, false)
+	sel, entries, err := o.entries(ctx, res, args, o.deleted)
 	if err != nil {
 		return err
 	}
