@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -188,9 +189,42 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 		return err
 	}
 	if n == 0 && o.output == "table" {
-		fmt.Fprintln(cmd.ErrOrStderr(), "No matching keys found.")
+		fmt.Fprintln(cmd.ErrOrStderr(), emptySelection(&sel, o.deleted, o.revision))
 	}
 	return fails.err()
+}
+
+// emptySelection says what matched nothing: the type, the names, the
+// namespace, the prefix, the revision ("No deleted configmaps named x in
+// namespace payments at revision 39.").
+func emptySelection(sel *inspect.Selection, deleted bool, rev int64) string {
+	var b strings.Builder
+	b.WriteString("No ")
+	if deleted {
+		b.WriteString("deleted ")
+	}
+	switch {
+	case sel.Resource != nil:
+		b.WriteString(sel.Resource.Plural)
+		if sel.Resource.Group != "" {
+			b.WriteString("." + sel.Resource.Group)
+		}
+	case sel.RawPrefix != "":
+		b.WriteString("keys under " + termtext.Clean(sel.RawPrefix))
+	default:
+		b.WriteString("keys")
+	}
+	if len(sel.Names) > 0 {
+		b.WriteString(" named " + termtext.Clean(strings.Join(sel.Names, ", ")))
+	}
+	if sel.Namespace != "" {
+		b.WriteString(" in namespace " + termtext.Clean(sel.Namespace))
+	}
+	if rev > 0 {
+		fmt.Fprintf(&b, " at revision %d", rev)
+	}
+	b.WriteString(" in this file.")
+	return b.String()
 }
 
 func newLsRow(e inspect.Entry, ki decode.KeyInfo, known bool) lsRow {
