@@ -1,0 +1,131 @@
+package inspect
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
+)
+
+// snapshotOf saves srv's snapshot to a file and opens it.
+func snapshotOf(t *testing.T, srv *etcdtest.Server, name string) *Snapshot {
+	t.Helper()
+	rc, err := srv.Client.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestDiff: two nights of one etcd: the changes the test made, in key
+// order, and nothing else: a put of the same value is no change, keys
+// untouched are skipped unread with SameLineage and read without it; a
+// prefix limits the diff; two clusters that reused revisions for other
+// values differ only when values are compared.
+func TestDiff(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("embedded etcd: skipped with -short")
+	}
+	ctx := context.Background()
+	srv := etcdtest.Start(t, etcdtest.WithUnsafeNoFsync())
+	put := func(k, v string) {
+		t.Helper()
+		if _, err := srv.Client.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"/registry/configmaps/a/keep", "/registry/configmaps/a/change", "/registry/configmaps/a/same",
+		"/registry/configmaps/a/gone", "/registry/secrets/a/s", "/registry/configmaps/b/recreated"} {
+		put(k, "v1 of "+k)
+	}
+	nightA := snapshotOf(t, srv, "a.db")
+	put("/registry/configmaps/a/change", "v2")
+	put("/registry/configmaps/a/same", "v1 of /registry/configmaps/a/same") // a new revision, the same bytes
+	put("/registry/configmaps/a/new", "v1")
+	for _, k := range []string{"/registry/configmaps/a/gone", "/registry/configmaps/b/recreated"} {
+		if _, err := srv.Client.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("/registry/configmaps/b/recreated", "v1 of /registry/configmaps/b/recreated") // same bytes, new life
+	put("/registry/secrets/a/s", "v2")
+	nightB := snapshotOf(t, srv, "b.db")
+
+	want := []struct {
+		key  string
+		kind ChangeKind
+	}{
+		{"/registry/configmaps/a/change", Modified},
+		{"/registry/configmaps/a/gone", Deleted},
+		{"/registry/configmaps/a/new", Added},
+		{"/registry/secrets/a/s", Modified},
+	}
+	for _, same := range []bool{true, false} {
+		res, err := Diff(ctx, nightA, nightB, Query{}, DiffOptions{SameLineage: same})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Changes) != len(want) {
+			t.Fatalf("SameLineage=%v: %d changes, want %d: %+v", same, len(res.Changes), len(want), res.Changes)
+		}
+		for i, w := range want {
+			c := res.Changes[i]
+			if c.Key != w.key || c.Kind != w.kind || (c.A == nil) != (w.kind == Added) || (c.B == nil) != (w.kind == Deleted) {
+				t.Errorf("SameLineage=%v: change %d = %s %s, want %s %s", same, i, c.Kind, c.Key, w.kind, w.key)
+			}
+		}
+		// keep is the only key with the same revisions on both sides
+		if same && (res.Skipped != 1 || res.Compared != 4) || !same && (res.Skipped != 0 || res.Compared != 5) {
+			t.Errorf("SameLineage=%v: compared %d, skipped %d", same, res.Compared, res.Skipped)
+		}
+		if got := res.Stat(); got != "1 added, 1 deleted, 2 modified" {
+			t.Errorf("Stat = %q", got)
+		}
+	}
+	res, err := Diff(ctx, nightA, nightB, Query{Prefixes: [][]byte{[]byte("/registry/secrets/")}}, DiffOptions{SameLineage: true})
+	if err != nil || len(res.Changes) != 1 || res.Changes[0].Key != "/registry/secrets/a/s" {
+		t.Fatalf("prefix: %+v %v", res, err)
+	}
+
+	// another cluster, written in the same order with one other value:
+	// the same revisions hold different bytes
+	other := etcdtest.Start(t, etcdtest.WithUnsafeNoFsync())
+	for _, k := range []string{"/registry/configmaps/a/keep", "/registry/configmaps/a/change", "/registry/configmaps/a/same",
+		"/registry/configmaps/a/gone", "/registry/secrets/a/s", "/registry/configmaps/b/recreated"} {
+		v := "v1 of " + k
+		if k == "/registry/configmaps/a/keep" {
+			v = "tampered"
+		}
+		if _, err := other.Client.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restored := snapshotOf(t, other, "other.db")
+	if res, err := Diff(ctx, nightA, restored, Query{}, DiffOptions{}); err != nil || len(res.Changes) != 1 || res.Changes[0].Key != "/registry/configmaps/a/keep" {
+		t.Fatalf("values compared: %+v %v", res, err)
+	}
+	if res, err := Diff(ctx, nightA, restored, Query{}, DiffOptions{SameLineage: true}); err != nil || len(res.Changes) != 0 {
+		t.Fatalf("SameLineage trusts revisions (and is wrong across clusters, as documented): %+v %v", res, err)
+	}
+}
