@@ -113,11 +113,11 @@ func sameValue(a, b *Snapshot, x, y *Entry) (bool, error) {
 	}
 	ra, err := a.Get(x.Rev)
 	if err != nil {
-		return false, fmt.Errorf("A: %w", err)
+		return false, fmt.Errorf("snapshot A: %w", err)
 	}
 	rb, err := b.Get(y.Rev)
 	if err != nil {
-		return false, fmt.Errorf("B: %w", err)
+		return false, fmt.Errorf("snapshot B: %w", err)
 	}
 	return bytes.Equal(ra.Value, rb.Value), nil
 }
