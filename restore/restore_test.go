@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -258,12 +259,17 @@ func TestRestoreSources(t *testing.T) {
 func writeArchive(t *testing.T, snap, kubeDir string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "backup.tar.zst")
-	fo, err := os.Create(out)
-	if err != nil {
+	if err := os.WriteFile(out, archiveBytes(t, snap, kubeDir, archive.WriterOptions{Insecure: true}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer fo.Close()
-	w, err := archive.NewWriter(fo, archive.WriterOptions{Insecure: true})
+	return out
+}
+
+// archiveBytes is the archive of snap and kubeDir (if set) written with wo.
+func archiveBytes(t *testing.T, snap, kubeDir string, wo archive.WriterOptions) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := archive.NewWriter(&buf, wo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +293,7 @@ func writeArchive(t *testing.T, snap, kubeDir string) string {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return buf.Bytes()
 }
 
 func TestRawDBNeedsSkipHashCheck(t *testing.T) {

@@ -61,32 +61,7 @@ func putS3(t *testing.T, c *s3store.Client, key string, b []byte, sidecar bool, 
 // encryptedArchive is snap and kubeDir (if set) as an archive for id.
 func encryptedArchive(t *testing.T, snap, kubeDir string, id *age.X25519Identity) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := archive.NewWriter(&buf, archive.WriterOptions{Recipients: []age.Recipient{id.Recipient()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	size, sum, err := archive.HashFile(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	if err := w.AddSnapshot(in, size, sum); err != nil {
-		t.Fatal(err)
-	}
-	if kubeDir != "" {
-		if err := w.AddDir(kubeDir, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return archiveBytes(t, snap, kubeDir, archive.WriterOptions{Recipients: []age.Recipient{id.Recipient()}})
 }
 
 // prepareS3 is Prepare of the object at url, as cmd restore does it: the

@@ -29,9 +29,14 @@ import (
 
 const partSize = 5 << 20 // S3's minimum
 
+// client is a client of srv (or of c.Endpoint, a proxy in front of it)
+// with srv's credentials unless c has others.
 func client(t *testing.T, srv *s3test.Server, c s3store.Config) *s3store.Client {
 	t.Helper()
-	c.Endpoint, c.Region = srv.Endpoint, srv.Region
+	if c.Endpoint == "" {
+		c.Endpoint = srv.Endpoint
+	}
+	c.Region = srv.Region
 	if c.Credentials == nil {
 		c.Credentials = credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")
 	}
@@ -46,6 +51,20 @@ func client(t *testing.T, srv *s3test.Server, c s3store.Config) *s3store.Client 
 		t.Fatal(err)
 	}
 	return cl
+}
+
+// proxied is a client whose requests pass through wrap(a reverse proxy
+// to srv), served on a loopback port until the test ends.
+func proxied(t *testing.T, srv *s3test.Server, wrap func(next http.Handler) http.Handler, c s3store.Config) *s3store.Client {
+	t.Helper()
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(wrap(httputil.NewSingleHostReverseProxy(u)))
+	t.Cleanup(proxy.Close)
+	c.Endpoint = proxy.URL
+	return client(t, srv, c)
 }
 
 func randomBytes(t *testing.T, n int) []byte {
@@ -519,19 +538,9 @@ func TestThrottled(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "bkt", false)
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	isPart := func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Has("partNumber") }
-	f := &flaky{next: httputil.NewSingleHostReverseProxy(u), match: isPart, fail: 3}
-	proxy := httptest.NewServer(f)
-	defer proxy.Close()
-	c, err := s3store.NewClient(t.Context(), s3store.Config{Endpoint: proxy.URL, Region: srv.Region, PartSize: partSize, MaxAttempts: 3,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := &flaky{match: isPart, fail: 3}
+	c := proxied(t, srv, func(next http.Handler) http.Handler { f.next = next; return f }, s3store.Config{MaxAttempts: 3})
 	b := c.Bucket("bkt", "")
 	data := randomBytes(t, 2*partSize+1)
 	if err := put(t, b, "ok.tar.zst", data, store.PutOptions{}); err != nil {
@@ -543,7 +552,7 @@ func TestThrottled(t *testing.T) {
 	f.mu.Lock()
 	f.fail, f.seen = 1000, 0
 	f.mu.Unlock()
-	err = put(t, b, "no.tar.zst", data, store.PutOptions{})
+	err := put(t, b, "no.tar.zst", data, store.PutOptions{})
 	var e *s3store.Error
 	if !errors.As(err, &e) || e.Code != "SlowDown" || !strings.Contains(err.Error(), "try again later") {
 		t.Fatalf("a server that keeps throttling: %v", err)
@@ -587,19 +596,9 @@ func TestCorruptedInTransit(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t, s3test.Options{})
 	srv.CreateBucket(t, "bkt", false)
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httptest.NewServer(&corrupter{next: httputil.NewSingleHostReverseProxy(u)})
-	defer proxy.Close()
-	c, err := s3store.NewClient(t.Context(), s3store.Config{Endpoint: proxy.URL, Region: srv.Region, PartSize: partSize, MaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := proxied(t, srv, func(next http.Handler) http.Handler { return &corrupter{next: next} }, s3store.Config{MaxAttempts: 1})
 	b := c.Bucket("bkt", "")
-	err = put(t, b, "x.tar.zst", randomBytes(t, partSize+1), store.PutOptions{})
+	err := put(t, b, "x.tar.zst", randomBytes(t, partSize+1), store.PutOptions{})
 	var e *s3store.Error
 	if !errors.As(err, &e) || e.Code != "BadDigest" {
 		t.Fatalf("a damaged part: %v", err)
