@@ -17,7 +17,6 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/ctxio"
-	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -114,15 +113,11 @@ func (p *Plan) stageArchive(ctx context.Context, kube bool, src io.Reader) (etcd
 // stageSnapshot writes the snapshot or raw db read from src (a stream)
 // to stage/snapshot.db.
 func (p *Plan) stageSnapshot(ctx context.Context, src io.Reader) error {
-	p.snapPath = filepath.Join(p.stage.Path, "snapshot.db")
-	root, err := os.OpenRoot(p.stage.Path)
+	path, err := p.stage.WriteNew("snapshot.db", ctxio.NewReader(ctx, src))
 	if err != nil {
-		return fmt.Errorf("open staging dir: %w", err)
-	}
-	defer root.Close()
-	if _, err := fsx.WriteNew(root, filepath.Base(p.snapPath), ctxio.NewReader(ctx, src)); err != nil {
 		return fmt.Errorf("read snapshot from %s: %w", p.Source, err)
 	}
+	p.snapPath = path
 	return p.hook(stepSnapshot)
 }
 

@@ -70,7 +70,7 @@ func openStaged(ctx context.Context, p, name string, o *Options) (_ *staged, err
 	}()
 	if a, _ := archive.Sniff(head); !a {
 		// a stream holding a snapshot or raw db
-		if err := stageSnapshot(ctx, st.Path, src); err != nil {
+		if _, err := st.WriteNew("snapshot.db", ctxio.NewReader(ctx, src)); err != nil {
 			return nil, fmt.Errorf("read snapshot from %s: %w", name, err)
 		}
 		return ss, nil
@@ -81,17 +81,6 @@ func openStaged(ctx context.Context, p, name string, o *Options) (_ *staged, err
 		return nil, err
 	}
 	return ss, nil
-}
-
-// stageSnapshot writes a snapshot read from a stream to dir/snapshot.db.
-func stageSnapshot(ctx context.Context, dir string, src io.Reader) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	_, err = fsx.WriteNew(root, "snapshot.db", ctxio.NewReader(ctx, src))
-	return err
 }
 
 // extractArchive reads the archive through archive.Extract, which verifies

@@ -59,6 +59,21 @@ func NewStaging(parent, prefix string) (*Staging, error) {
 	return &Staging{Path: dir, lock: f}, nil
 }
 
+// WriteNew writes r to the new file name in the staging dir (see the
+// package's [WriteNew]: 0600, O_EXCL, no path outside the dir) and
+// returns its path.
+func (s *Staging) WriteNew(name string, r io.Reader) (string, error) {
+	root, err := os.OpenRoot(s.Path)
+	if err != nil {
+		return "", fmt.Errorf("open staging dir: %w", err)
+	}
+	defer root.Close()
+	if _, err := WriteNew(root, name, r); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.Path, name), nil
+}
+
 // Remove deletes the directory and everything in it, then releases the
 // lock. It may be called more than once.
 func (s *Staging) Remove() error {
