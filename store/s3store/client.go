@@ -14,7 +14,6 @@
 package s3store
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -211,6 +210,3 @@ func redactURL(s string) string {
 	u.User = nil
 	return u.String()
 }
-
-// bytesReader is a seekable part body the SDK can retry.
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
@@ -186,8 +187,9 @@ func (u *upload) create() error {
 func (u *upload) uploadPart(num int32, part []byte) error {
 	sum := crc32.Checksum(part, castagnoli)
 	c := crcBase64(sum)
+	// a bytes.Reader body is seekable: the SDK's retries resend it
 	out, err := u.b.c.api.UploadPart(u.ctx, &s3.UploadPartInput{Bucket: &u.b.bucket, Key: &u.key, UploadId: &u.uploadID,
-		PartNumber: aws.Int32(num), Body: bytesReader(part), ContentLength: aws.Int64(int64(len(part))),
+		PartNumber: aws.Int32(num), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c, ChecksumCRC32C: aws.String(c)}, unsignedPayload)
 	if err != nil {
 		return u.b.c.wrap(fmt.Sprintf("upload part %d of", num), u.where, err)
@@ -260,7 +262,7 @@ func (u *upload) Commit(size int64) (err error) {
 }
 
 func (u *upload) putObject(full string) error {
-	in := &s3.PutObjectInput{Bucket: &u.b.bucket, Key: &u.key, Body: bytesReader(u.cur), ContentLength: aws.Int64(int64(len(u.cur))),
+	in := &s3.PutObjectInput{Bucket: &u.b.bucket, Key: &u.key, Body: bytes.NewReader(u.cur), ContentLength: aws.Int64(int64(len(u.cur))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c, ChecksumCRC32C: aws.String(full),
 		Metadata: u.opts.Meta, ContentType: aws.String("application/octet-stream")}
 	if r := u.opts.Retention; r != nil {
