@@ -101,6 +101,16 @@ type Options struct {
 	Progress Progress
 }
 
+// The object metadata an archive is put with (S3 user metadata,
+// x-amz-meta-...): what is known before its first byte.
+const (
+	MetaCreated        = "etcdsafe-created" // RFC 3339, UTC
+	MetaHost           = "etcdsafe-host"
+	MetaCluster        = "etcdsafe-cluster"
+	MetaRevision       = "etcdsafe-revision"
+	MetaSnapshotSHA256 = "etcdsafe-snapshot-sha256" // hex
+)
+
 // Output is one place a backup goes.
 type Output struct {
 	// Target receives the archive and its sidecar, under Name or, when
@@ -502,8 +512,8 @@ func (r *run) startOutput(ctx context.Context, out Output, src *source) *outRun 
 	// metadata (the archive's own SHA-256 is known only at the end: it is
 	// in the sidecar).
 	meta := map[string]string{
-		"etcdsafe-created": r.created.Format(time.RFC3339), "etcdsafe-host": r.o.Host, "etcdsafe-cluster": r.o.Cluster,
-		"etcdsafe-revision": strconv.FormatInt(src.revision, 10), "etcdsafe-snapshot-sha256": src.sha256,
+		MetaCreated: r.created.Format(time.RFC3339), MetaHost: r.o.Host, MetaCluster: r.o.Cluster,
+		MetaRevision: strconv.FormatInt(src.revision, 10), MetaSnapshotSHA256: src.sha256,
 	}
 	up, err := out.Target.Put(ctx, x.name, store.PutOptions{NoReplace: true, Retention: x.lock, Meta: meta})
 	if err != nil {

@@ -315,10 +315,10 @@ func VerifyQuickObject(_ context.Context, name string, obj *Object) (*QuickRepor
 	for _, m := range []struct {
 		field, key, side string
 	}{
-		{"created", "etcdsafe-created", sc.Created.UTC().Format(time.RFC3339)},
-		{"host", "etcdsafe-host", sc.Host},
-		{"cluster", "etcdsafe-cluster", sc.Cluster},
-		{"revision", "etcdsafe-revision", strconv.FormatInt(sc.Revision, 10)},
+		{"created", MetaCreated, sc.Created.UTC().Format(time.RFC3339)},
+		{"host", MetaHost, sc.Host},
+		{"cluster", MetaCluster, sc.Cluster},
+		{"revision", MetaRevision, strconv.FormatInt(sc.Revision, 10)},
 	} {
 		v, ok := obj.Meta[m.key]
 		if !ok {
