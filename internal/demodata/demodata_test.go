@@ -89,3 +89,51 @@ func TestFill(t *testing.T) {
 		t.Errorf("store revision %d, summary %d (%v)", rev, sum.Revision, err)
 	}
 }
+
+func TestNextDay(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("embedded etcd skipped under -short")
+	}
+	s := etcdtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w, err := kubestore.New(s.Client, WriterOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Fill(ctx, s.Client, w)
+	if err != nil {
+		t.Fatalf("Fill: %v", err)
+	}
+	const renewals = 50
+	day, err := NextDay(ctx, w, renewals)
+	if err != nil {
+		t.Fatalf("NextDay: %v", err)
+	}
+	if len(day.Changed) != 3 || len(day.Deleted) != 1 || len(day.Added) != 3+day.Events || day.Events != 20 || day.Renewals != renewals {
+		t.Fatalf("day %+v", day)
+	}
+	for _, k := range append(day.Changed, day.Added...) {
+		resp, err := s.Client.Get(ctx, k)
+		if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].ModRevision <= sum.Revision {
+			t.Errorf("%s: not written after the first day: %v %v", k, resp, err)
+		}
+	}
+	for _, k := range day.Deleted {
+		if resp, _ := s.Client.Get(ctx, k); len(resp.Kvs) != 0 {
+			t.Errorf("%s still there", k)
+		}
+	}
+	resp, err := s.Client.Get(ctx, day.ChurnedKey)
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Version != renewals+1 {
+		t.Fatalf("churned key %s: %v %v", day.ChurnedKey, resp, err)
+	}
+	resp, err = s.Client.Get(ctx, "/registry/secrets/payments/stripe")
+	if err != nil || len(resp.Kvs) != 1 || bytes.Contains(resp.Kvs[0].Value, []byte("sk_test_demo")) || !bytes.HasPrefix(resp.Kvs[0].Value, []byte("k8s:enc:aescbc:v1:key1:")) {
+		t.Errorf("rotated secret not stored encrypted: %v", err)
+	}
+	if rev, err := s.Revision(ctx); err != nil || rev != day.Revision {
+		t.Errorf("store revision %d, day says %d (%v)", rev, day.Revision, err)
+	}
+}

@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/internal/demodata"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
+	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/internal/kubestore"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
@@ -127,6 +129,10 @@ func run(ctx context.Context, out string, fixture, serve bool) error {
 		return fmt.Errorf("write %s: %w", cfgPath, err)
 	}
 	if serve {
+		// before DIR/endpoint tells the demo it may signal
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
 		peer, err := freePeerURL()
 		if err != nil {
 			return err
@@ -137,8 +143,10 @@ func run(ctx context.Context, out string, fixture, serve bool) error {
 		if err := os.WriteFile(filepath.Join(out, "endpoint"), []byte(srv.Endpoint+"\n"), 0o600); err != nil {
 			return err
 		}
-		fmt.Printf("serving:    %s (TLS, client certificates in %s/kubernetes/pki/etcd) until SIGTERM\n", srv.Endpoint, out)
-		<-ctx.Done()
+		fmt.Printf("serving:    %s (TLS, client certificates in %s/kubernetes/pki/etcd) until SIGTERM; SIGUSR1 writes the next day\n", srv.Endpoint, out)
+		if err := serveDays(ctx, w, out, usr1); err != nil {
+			return err
+		}
 	}
 	srv.Stop()
 	fmt.Printf("objects:    %d live, 1 deleted (%s), %s updated 3 times\n", len(sum.Objects), sum.DeletedKey, sum.UpdatedKey)
@@ -149,6 +157,32 @@ func run(ctx context.Context, out string, fixture, serve bool) error {
 		fmt.Printf("data dir:   %s\n", dataDir)
 	}
 	return nil
+}
+
+// serveDays waits for SIGTERM; each SIGUSR1 applies [demodata.NextDay]
+// and then writes DIR/day-N.json (N from 2) with what changed, after the
+// line it prints about it.
+func serveDays(ctx context.Context, w *kubestore.Writer, out string, usr1 <-chan os.Signal) error {
+	for n := 2; ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-usr1:
+		}
+		day, err := demodata.NextDay(ctx, w, 1500)
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(day, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("day %d:      %d changed, %d deleted, %d added, %s renewed %d times; revision %d\n",
+			n, len(day.Changed), len(day.Deleted), len(day.Added), day.ChurnedKey, day.Renewals, day.Revision)
+		if err := fsx.WriteFileAtomic(filepath.Join(out, fmt.Sprintf("day-%d.json", n)), b, 0o600); err != nil {
+			return err
+		}
+	}
 }
 
 // layOutKubeDir writes a small kubeadm-shaped /etc/kubernetes: the etcd PKI,
