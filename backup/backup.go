@@ -63,6 +63,10 @@ type Options struct {
 	Recipients   []age.Recipient
 	Fingerprints []string
 	Insecure     bool
+	// NoIndex skips the key index (ARCHIVE.index, see package keyindex)
+	// written beside an encrypted archive of a db file or data dir, which
+	// lets timeline read a few megabytes instead of the whole archive.
+	NoIndex bool
 
 	// Outputs receive the archive and its sidecar: one snapshot read,
 	// one archive stream written to every output at once. A failing
@@ -167,6 +171,10 @@ type Result struct {
 	Pruned *PruneResult
 	// Outputs are the outcomes per output, in the order of Options.Outputs.
 	Outputs []OutputResult
+	// Index describes the key index written beside the archive; nil when
+	// none was (see [Options.NoIndex]; a failed index is logged, and the
+	// archive is good without it).
+	Index *IndexInfo
 }
 
 // OutputResult is what happened on one output.
@@ -177,6 +185,8 @@ type OutputResult struct {
 	Where   string
 	// Locked reports that the archive was put with Result.Retention.
 	Locked bool
+	// Index reports that the key index was put beside the archive.
+	Index  bool
 	Pruned *PruneResult
 	// Err is why this output failed (the archive is not on it), or why
 	// its prune failed (the archive is).
@@ -440,15 +450,21 @@ func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error
 	}
 	hw := &hashCounter{w: sink, h: sha256.New(), progress: o.Progress}
 	o.Progress.Start(src.size)
+	// the key index is built on the snapshot while the archive is compressed
+	ib := r.startIndex(ctx, src)
 	wm, err := r.archive(ctx, hw, src, kd)
 	if err != nil {
+		ib.stop()
 		return nil, err
 	}
 	o.Progress.Done(hw.n)
 	if err := ctx.Err(); err != nil {
+		ib.stop()
 		return nil, err
 	}
 	res.Sidecar = r.sidecar("", src, wm, hw)
+	var idx []byte
+	res.Index, idx = ib.finish(r, hw.n, res.Sidecar.ArchiveSHA256)
 	if o.Stdout != nil {
 		res.Duration = time.Since(r.start)
 		r.log.Info("backup written to stdout", "bytes", hw.n, "sha256", res.Sidecar.ArchiveSHA256, "revision", res.Sidecar.Revision,
@@ -458,7 +474,10 @@ func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error
 	var firstErr error
 	for _, x := range outs {
 		if x.err == nil {
-			x.commit(ctx, hw.n, res.Sidecar)
+			x.commit(ctx, hw.n, res.Sidecar, idx)
+			if x.indexErr != nil {
+				r.log.Warn("key index not written: timeline will read this archive whole", "target", x.t.String(), "err", x.indexErr.Error())
+			}
 		}
 		res.Outputs = append(res.Outputs, x.result())
 		switch {
@@ -492,6 +511,10 @@ type outRun struct {
 	lock    *store.Retention // asked of this output's objects
 	archive string           // set once the archive is published
 	err     error
+	// index is set once the key index is published; indexErr says why it
+	// was not (the archive is good without it)
+	index    bool
+	indexErr error
 }
 
 // startOutput names the archive on out's target and starts its upload;
@@ -524,8 +547,9 @@ func (r *run) startOutput(ctx context.Context, out Output, src *source) *outRun 
 	return x
 }
 
-// commit publishes the archive of n bytes, then its sidecar.
-func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar) {
+// commit publishes the archive of n bytes, then its key index idx (if
+// any), then its sidecar.
+func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar, idx []byte) {
 	up := x.up
 	x.up = nil
 	if err := up.Commit(n); err != nil {
@@ -533,6 +557,10 @@ func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar) {
 		return
 	}
 	x.archive = x.name
+	if idx != nil {
+		x.indexErr = putIndex(ctx, x.t, x.name, idx, x.lock)
+		x.index = x.indexErr == nil
+	}
 	s := *sc
 	s.Archive = x.name
 	if err := putSidecar(ctx, x.t, &s, x.lock); err != nil {
@@ -541,7 +569,7 @@ func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar) {
 }
 
 func (x *outRun) result() OutputResult {
-	return OutputResult{Target: x.t, Archive: x.archive, Where: whereOf(x), Locked: x.lock != nil && x.archive != "", Err: x.err}
+	return OutputResult{Target: x.t, Archive: x.archive, Where: whereOf(x), Locked: x.lock != nil && x.archive != "", Index: x.index, Err: x.err}
 }
 
 func whereOf(x *outRun) string {

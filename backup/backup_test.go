@@ -39,8 +39,12 @@ func TestRunFromDB(t *testing.T) {
 	if res.Where != filepath.Join(dir, res.Archive) || !strings.HasPrefix(res.Archive, "c-") || !strings.HasSuffix(res.Archive, ".tar.zst.age") {
 		t.Fatalf("result %+v", res)
 	}
-	if got := names(t, dir); len(got) != 2 || got[0] != res.Archive || got[1] != res.Archive+".json" {
+	if got := names(t, dir); len(got) != 3 || got[0] != res.Archive || got[1] != res.Archive+".index" || got[2] != res.Archive+".json" {
 		t.Fatalf("files %v", got)
+	}
+	// the key index: the records of the real snapshot, bound to the archive
+	if res.Index == nil || res.Index.Records != 230 || !res.Outputs[0].Index {
+		t.Fatalf("index %+v, output %+v", res.Index, res.Outputs[0])
 	}
 	if st, err := os.Stat(res.Where); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("archive mode: %v %v", st, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/par"
+	"github.com/etcdsafe/etcdsafe/keyindex"
 	"github.com/etcdsafe/etcdsafe/store"
 )
 
@@ -28,6 +29,8 @@ type Entry struct {
 	// Retention is the archive's object lock, on a target that keeps
 	// them (nil: none, or an active one that could not be read).
 	Retention *store.Retention
+	// Index reports that a key index (NAME.index) lies beside it.
+	Index bool
 }
 
 // IsArchiveName reports whether n is named like an archive backup writes
@@ -36,9 +39,11 @@ func IsArchiveName(n string) bool {
 	return !strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".tar.zst.age") || strings.HasSuffix(n, ".tar.zst"))
 }
 
-// isPartialName matches the final names of partial archives and sidecars.
+// isPartialName matches the final names of partial archives, sidecars
+// and key indexes.
 func isPartialName(base string) bool {
-	return IsArchiveName(base) || IsArchiveName(strings.TrimSuffix(base, archive.SidecarSuffix))
+	return IsArchiveName(base) || IsArchiveName(strings.TrimSuffix(base, archive.SidecarSuffix)) ||
+		IsArchiveName(strings.TrimSuffix(base, keyindex.Suffix))
 }
 
 // listWorkers bounds the sidecar reads List has in flight.
@@ -53,9 +58,13 @@ func List(ctx context.Context, t store.Target) ([]Entry, error) {
 		return nil, err
 	}
 	var archives []store.Object
+	indexes := map[string]bool{}
 	for _, o := range objs {
 		if IsArchiveName(o.Name) {
 			archives = append(archives, o)
+		}
+		if n, ok := strings.CutSuffix(o.Name, keyindex.Suffix); ok {
+			indexes[n] = true
 		}
 	}
 	// One sidecar read (and, on a target that locks, one stat) per
@@ -65,7 +74,7 @@ func List(ctx context.Context, t store.Target) ([]Entry, error) {
 	out := make([]Entry, len(archives))
 	par.Do(len(archives), listWorkers, func(i int) {
 		o := archives[i]
-		e := Entry{Name: o.Name, Where: t.Where(o.Name), Size: o.Size, Time: o.ModTime.UTC()}
+		e := Entry{Name: o.Name, Where: t.Where(o.Name), Size: o.Size, Time: o.ModTime.UTC(), Index: indexes[o.Name]}
 		if retainer {
 			if st, err := t.Stat(ctx, o.Name); err == nil {
 				e.Retention = st.Retention
@@ -129,7 +138,8 @@ type PruneResult struct {
 	PartialsErr error
 	// Decisions are by group, newest first within a group.
 	Decisions []archive.RetentionDecision
-	// Removed are the archives deleted (with their sidecars).
+	// Removed are the archives deleted (with their key indexes and
+	// sidecars).
 	Removed []string
 	// Unmanaged are archives without a usable sidecar: always kept.
 	Unmanaged []string
@@ -153,7 +163,7 @@ const futureSlack = 5 * time.Minute
 
 // Prune takes t's lock, sweeps the partial archives killed runs left, and
 // applies the policy to each group of backups: unless DryRun, it deletes
-// each archive the policy drops and then its sidecar. Archives without a
+// each archive the policy drops, then its key index, then its sidecar. Archives without a
 // usable sidecar are never deleted. It stops at the first failed deletion
 // and returns what it did so far with the error.
 func Prune(ctx context.Context, t store.Target, o PruneOptions) (*PruneResult, error) {
@@ -223,6 +233,10 @@ func applyRetention(ctx context.Context, t store.Target, o PruneOptions, res *Pr
 				res.Locked = append(res.Locked, LockedArchive{Name: d.Name})
 				continue
 			}
+			return err
+		}
+		// then the index: an index without its archive is never read
+		if err := t.Delete(ctx, d.Name+keyindex.Suffix); err != nil {
 			return err
 		}
 		if err := t.Delete(ctx, d.Name+archive.SidecarSuffix); err != nil {

@@ -192,7 +192,7 @@ func TestRunKeepsCurrentDespiteFutureSidecars(t *testing.T) {
 	if len(res.Pruned.Future) != 3 || len(res.Pruned.Removed) != 1 {
 		t.Errorf("pruned %+v", res.Pruned)
 	}
-	if n := len(names(t, dir)); n != 2*(2+1+1) {
+	if n := len(names(t, dir)); n != 2*(2+1+1)+1 { // and the current one's key index
 		t.Fatalf("left %d files, want the 2 newest, the current and the other master's (with sidecars): %v", n, names(t, dir))
 	}
 }

@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/internal/s3test"
+	"github.com/etcdsafe/etcdsafe/keyindex"
 	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
@@ -87,8 +90,30 @@ func TestRunOutputsS3(t *testing.T) {
 	if err != nil || len(entries) != 3 {
 		t.Fatalf("List: %d entries, %v", len(entries), err)
 	}
-	if entries[0].Retention == nil || entries[0].Sidecar == nil || entries[0].Sidecar.ArchiveSHA256 != res.Sidecar.ArchiveSHA256 {
+	if entries[0].Retention == nil || entries[0].Sidecar == nil || entries[0].Sidecar.ArchiveSHA256 != res.Sidecar.ArchiveSHA256 || !entries[0].Index {
 		t.Errorf("newest entry: %+v", entries[0])
+	}
+	// the key index beside the archive, locked as it is, and the same
+	// bytes as the directory's (one index for every output)
+	ist, err := bkt.Stat(t.Context(), name+keyindex.Suffix)
+	if err != nil || ist.Retention == nil || !ist.Retention.Until.Equal(st.Retention.Until) || !res.Outputs[1].Index {
+		t.Fatalf("index in the bucket: %+v, %v", ist, err)
+	}
+	lidx, err := os.ReadFile(filepath.Join(dir, name+keyindex.Suffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err = bkt.Get(t.Context(), name+keyindex.Suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := keyindex.Read(t.Context(), rc, keyindex.ReadOptions{Identities: []age.Identity{id}})
+	rc.Close()
+	if err != nil || int64(len(lidx)) != ist.Size {
+		t.Fatalf("index in the bucket: %v (%d bytes, the directory's %d)", err, ist.Size, len(lidx))
+	}
+	if err := ix.CheckArchive(int64(len(local)), res.Sidecar.ArchiveSHA256, r.Meta()["etcdsafe-snapshot-sha256"]); err != nil {
+		t.Fatal(err)
 	}
 	// Last=1 drops the two older ones: the unlocked one goes, the locked
 	// one is kept and reported.
@@ -98,6 +123,12 @@ func TestRunOutputsS3(t *testing.T) {
 	}
 	if len(pr.Locked) != 1 || !pr.Locked[0].Until.Equal(times[1].Add(5*24*time.Hour)) || len(pr.Removed) != 1 || !strings.Contains(pr.Removed[0], times[0].Format("20060102T150405Z")) {
 		t.Fatalf("prune: removed %v, locked %+v", pr.Removed, pr.Locked)
+	}
+	// the removed archive's index and sidecar went with it
+	for _, suffix := range []string{"", keyindex.Suffix, archive.SidecarSuffix} {
+		if _, err := bkt.Stat(t.Context(), pr.Removed[0]+suffix); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after prune, %s%s: %v", pr.Removed[0], suffix, err)
+		}
 	}
 }
 
@@ -118,7 +149,7 @@ func TestRunOutputFails(t *testing.T) {
 	if !errors.As(err, &oe) || len(oe.Failed) != 1 || res == nil || res.Archive == "" {
 		t.Fatalf("Run: %v, %+v", err, res)
 	}
-	if got := names(t, dir); len(got) != 2 {
+	if got := names(t, dir); len(got) != 3 {
 		t.Fatalf("directory holds %v", got)
 	}
 	out, err := srv.Client(t).ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("fleet")})

@@ -31,7 +31,10 @@ type source struct {
 	clusterID   string
 	etcdVersion string
 	revision    int64
-	cleanup     []func()
+	// snap is the snapshot opened read-only, for the key index; nil for
+	// a live snapshot (its spool is encrypted: bbolt cannot open it).
+	snap    *inspect.Snapshot
+	cleanup []func()
 }
 
 func (s *source) close() {
@@ -97,6 +100,7 @@ func openFile(ctx context.Context, o *Options, log *slog.Logger, src *source) er
 	}
 	src.cleanup = append(src.cleanup, func() { _ = f.Close() })
 	src.reader, src.size, src.sha256, src.crc32c, src.revision = f, h.Size, h.SHA256, h.CRC32C, rev
+	src.snap = db
 	src.endpoint = "file://" + absPath(p)
 	log.Info("snapshot from file", "path", p, "bytes", h.Size, "revision", rev, "trailer", h.Trailer.String())
 	return nil

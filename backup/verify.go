@@ -67,6 +67,10 @@ type Object struct {
 	// fs.ErrNotExist means there is none, as does nil (a stream such as
 	// standard input).
 	Sidecar func() (*archive.Sidecar, error)
+	// Index opens the archive's key index (package keyindex); an error
+	// wrapping fs.ErrNotExist, or a nil Index, means there is none. The
+	// caller of Index closes what it returns.
+	Index func() (io.ReadCloser, error)
 	// Checksum, called once R has returned io.EOF, names the store's own
 	// checksum of the object ("S3 CRC-32C") and tells whether it was
 	// compared with the bytes read (false: the store keeps none for the
@@ -99,6 +103,10 @@ type VerifyReport struct {
 	// this object. Empty for a file. A mismatch fails Verify instead.
 	ChecksumName string `json:"checksumName,omitempty"`
 	Checksum     string `json:"checksum,omitempty"`
+	// Index is the key index's verdict: "matches" (it decrypts, describes
+	// this archive and lists every record of its snapshot), "none", or
+	// "BAD" (Verify then fails with why).
+	Index string `json:"index"`
 }
 
 // Checksum verdicts of [VerifyReport.Checksum].
@@ -111,7 +119,8 @@ const (
 // every entry against the manifest, nothing missing, added or trailing),
 // extracts its snapshot into a private staging dir under TmpDir, checks
 // the snapshot's SHA-256 trailer and runs bbolt's consistency check on it,
-// and compares the archive with its sidecar. The staging dir is removed
+// compares the archive with its sidecar, and checks its key index if it has
+// one (with the same identities). The staging dir is removed
 // before Verify returns; the ones killed runs left are removed first.
 //
 // When the archive or its snapshot cannot be read, Verify returns a nil
@@ -120,7 +129,10 @@ const (
 // for the first of these that holds: bbolt's check found errors
 // (inspect.ErrCorrupt), some records could not be decoded
 // ([ErrSnapshotProblems]), the sidecar could not be read or describes
-// another file (archive.ErrTampered). It may be retried.
+// another file (archive.ErrTampered), the key index is damaged or
+// describes another archive or snapshot (keyindex's errors, which wrap
+// archive.ErrTampered, archive.ErrTruncated or archive.ErrWrongKey). It
+// may be retried.
 //
 // With [VerifyOptions.Object] it reads that object's bytes, once, as it
 // would a file's, takes the sidecar from [Object.Sidecar], and reports
@@ -160,8 +172,9 @@ func Verify(ctx context.Context, path string, o VerifyOptions) (*VerifyReport, e
 	}
 	rep := &VerifyReport{Archive: path, ArchiveBytes: res.ArchiveBytes, SHA256: res.ArchiveSHA256, Encrypted: res.Encrypted, Manifest: res.Manifest}
 	readSidecar := func() (*archive.Sidecar, error) { return archive.ReadSidecar(archive.SidecarPath(path)) }
+	openIndex := fileIndex(path)
 	if obj := o.Object; obj != nil {
-		readSidecar = obj.sidecar
+		readSidecar, openIndex = obj.sidecar, obj.Index
 		if obj.Checksum != nil {
 			// Extract read R to its end: the store's verdict is in
 			name, compared := obj.Checksum()
@@ -175,6 +188,9 @@ func Verify(ctx context.Context, path string, o VerifyOptions) (*VerifyReport, e
 		return nil, err
 	}
 	sideErr := rep.checkSidecar(readSidecar)
+	if err := rep.checkIndex(ctx, openIndex, o.Identities, res.Snapshot); err != nil && sideErr == nil {
+		sideErr = err
+	}
 	switch st := rep.Status; {
 	case len(st.CheckErrors) > 0:
 		return rep, fmt.Errorf("bbolt consistency check of the snapshot found %d error(s): %w", len(st.CheckErrors), inspect.ErrCorrupt)

@@ -334,4 +334,3 @@ func BenchmarkValueHash(b *testing.B) {
 		})
 	}
 }
-

@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	
+
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 )

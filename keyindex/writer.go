@@ -152,6 +152,9 @@ func newZstd(w io.Writer) (*zstd.Encoder, error) {
 // (revision) order.
 func (w *Writer) Add(rec inspect.Record) error { return w.enc.add(rec) }
 
+// Records counts the records added so far.
+func (w *Writer) Records() int64 { return w.enc.n }
+
 // Close writes the trailer with the archive's size and SHA-256 (hex) and
 // ends the compression and the encryption. The index is valid only if it
 // returns nil.

@@ -22,7 +22,8 @@ var allowed = map[string][]string{
 	"restore":       {"archive", "decode", "inspect", "snapshot"},
 	"store":         {},
 	"store/s3store": {"store"},
-	"backup":        {"archive", "inspect", "snapshot", "store"},
+	"keyindex":      {"archive", "decode", "inspect"},
+	"backup":        {"archive", "inspect", "keyindex", "snapshot", "store"},
 	"source":        {"archive", "decode", "inspect", "snapshot"},
 }
 
