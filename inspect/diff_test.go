@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
@@ -107,6 +109,24 @@ func TestDiff(t *testing.T) {
 	if err != nil || len(res.Changes) != 1 || res.Changes[0].Key != "/registry/secrets/a/s" {
 		t.Fatalf("prefix: %+v %v", res, err)
 	}
+	// a filter: namespace a only, counted by resource (1 configmaps, 2 secrets)
+	filter := func(k []byte) (int, bool) {
+		ks := string(k)
+		switch {
+		case strings.HasPrefix(ks, "/registry/configmaps/a/"):
+			return 1, true
+		case strings.HasPrefix(ks, "/registry/secrets/a/"):
+			return 2, true
+		}
+		return 0, false
+	}
+	res, err = Diff(ctx, nightA, nightB, Query{}, DiffOptions{SameLineage: true, Filter: filter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Stat(); got != "1 added, 1 deleted, 2 modified" || !slices.Equal(res.LiveA, []int{0, 4, 1}) || !slices.Equal(res.LiveB, []int{0, 4, 1}) || res.TotalA != 5 || res.TotalB != 5 {
+		t.Fatalf("filter: %s, live %v %v, total %d %d", got, res.LiveA, res.LiveB, res.TotalA, res.TotalB)
+	}
 
 	// another cluster, written in the same order with one other value:
 	// the same revisions hold different bytes
@@ -122,10 +142,76 @@ func TestDiff(t *testing.T) {
 		}
 	}
 	restored := snapshotOf(t, other, "other.db")
+	// Every etcdtest member has the same name and peer URL, so the same
+	// member ID: the files alone look like one cluster, restored.
+	if v, err := CompareLineage(nightA, nightB); err != nil || !v.Same {
+		t.Fatalf("two nights: %+v %v", v, err)
+	}
+	if v, err := CompareLineage(nightB, nightA); err != nil || !v.Same {
+		t.Fatalf("two nights, newest first: %+v %v", v, err)
+	}
+	v, err := CompareLineage(nightA, restored)
+	if err != nil || v.Same || !slices.Equal(v.A.Members, v.B.Members) || !strings.Contains(v.Reason, "revision") {
+		t.Fatalf("same members, revisions reused: %+v %v", v, err)
+	}
+	// a restore restarts the raft log: a cluster whose raft log grew
+	// without new revisions (lease grants), then one at a higher revision
+	// with a shorter log
+	long, short := etcdtest.Start(t, etcdtest.WithUnsafeNoFsync()), etcdtest.Start(t, etcdtest.WithUnsafeNoFsync())
+	if _, err := long.Client.Put(ctx, "/registry/configmaps/a/keep", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := long.Client.Grant(ctx, 60); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []string{"x", "y", "z"} {
+		if _, err := short.Client.Put(ctx, "/registry/configmaps/a/keep", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := CompareLineage(snapshotOf(t, long, "long.db"), snapshotOf(t, short, "short.db")); err != nil || v.Same || !strings.Contains(v.Reason, "raft index went back") {
+		t.Fatalf("raft index: %+v %v", v, err)
+	}
 	if res, err := Diff(ctx, nightA, restored, Query{}, DiffOptions{}); err != nil || len(res.Changes) != 1 || res.Changes[0].Key != "/registry/configmaps/a/keep" {
 		t.Fatalf("values compared: %+v %v", res, err)
 	}
 	if res, err := Diff(ctx, nightA, restored, Query{}, DiffOptions{SameLineage: true}); err != nil || len(res.Changes) != 0 {
 		t.Fatalf("SameLineage trusts revisions (and is wrong across clusters, as documented): %+v %v", res, err)
 	}
+}
+
+// BenchmarkDiff diffs ETCDSAFE_BENCH_DB against ETCDSAFE_BENCH_DB_NEXT
+// (its next night), or against itself; -benchtime=1x for one run.
+// ETCDSAFE_BENCH_COMPARE=1 compares every value instead of trusting the
+// lineage.
+func BenchmarkDiff(b *testing.B) {
+	pa := benchDB(b)
+	pb := os.Getenv("ETCDSAFE_BENCH_DB_NEXT")
+	if pb == "" {
+		pb = pa
+	}
+	open := func(p string) *Snapshot {
+		s, err := Open(p, OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	}
+	sa, sb := open(pa), open(pb)
+	v, err := CompareLineage(sa, sb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	same := v.Same && os.Getenv("ETCDSAFE_BENCH_COMPARE") == ""
+	var res *DiffResult
+	for b.Loop() {
+		if res, err = Diff(context.Background(), sa, sb, Query{}, DiffOptions{SameLineage: same}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("lineage %v (%s): %s, compared %d, skipped %d", v.Same, v.Reason, res.Stat(), res.Compared, res.Skipped)
+	b.ReportMetric(float64(len(res.Changes)), "changes")
 }
