@@ -110,10 +110,13 @@ func (c *Counts) add(o *Counts) {
 	c.HistoryBytes += o.HistoryBytes
 }
 
-// Group is the Counts of one resource, namespace, or both.
+// Group is the Counts of one resource, namespace, or both. The
+// cluster-scoped keys are a namespace group of their own, with an empty
+// Namespace and ClusterScoped set.
 type Group struct {
-	Resource  string `json:"resource,omitempty"`
-	Namespace string `json:"namespace"`
+	Resource      string `json:"resource,omitempty"`
+	Namespace     string `json:"namespace,omitempty"`
+	ClusterScoped bool   `json:"clusterScoped,omitempty"`
 	Counts
 }
 
@@ -491,7 +494,7 @@ func (t *usageTally) fill(u *Usage, o *UsageOptions) {
 	u.ResourceNamespaces = make([]Group, 0, len(t.byGroup))
 	for k, c := range t.byGroup {
 		res, ns := strings.Clone(k.res), strings.Clone(k.ns)
-		u.ResourceNamespaces = append(u.ResourceNamespaces, Group{Resource: res, Namespace: ns, Counts: *c})
+		u.ResourceNamespaces = append(u.ResourceNamespaces, Group{Resource: res, Namespace: ns, ClusterScoped: ns == "", Counts: *c})
 		addTo(byRes, res, c)
 		addTo(byNS, ns, c)
 	}
@@ -499,7 +502,7 @@ func (t *usageTally) fill(u *Usage, o *UsageOptions) {
 		u.Resources = append(u.Resources, Group{Resource: res, Counts: *c})
 	}
 	for ns, c := range byNS {
-		u.Namespaces = append(u.Namespaces, Group{Namespace: ns, Counts: *c})
+		u.Namespaces = append(u.Namespaces, Group{Namespace: ns, ClusterScoped: ns == "", Counts: *c})
 	}
 	for _, gs := range [][]Group{u.Resources, u.Namespaces, u.ResourceNamespaces} {
 		slices.SortFunc(gs, func(a, b Group) int {

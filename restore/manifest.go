@@ -48,6 +48,9 @@ type EtcdManifest struct {
 	ListenClientURLs []string
 	// ForceNewCluster reports whether --force-new-cluster is on.
 	ForceNewCluster bool
+	// QuotaBackendBytes is --quota-backend-bytes as written (etcd reads
+	// it as a number of bytes); empty when not set.
+	QuotaBackendBytes string
 }
 
 // ReadEtcdManifest reads and parses the static pod manifest at path.
@@ -100,6 +103,8 @@ func ParseEtcdManifest(b []byte) (*EtcdManifest, error) {
 			m.WALDir = v
 		case "listen-client-urls":
 			m.ListenClientURLs = splitList(v)
+		case "quota-backend-bytes":
+			m.QuotaBackendBytes = v
 		case "force-new-cluster":
 			m.ForceNewCluster = !hasV || v == "true"
 		}

@@ -126,6 +126,10 @@ type Source struct {
 	Name string
 	// Archive reports that the db was extracted from a backup archive.
 	Archive bool
+	// EtcdManifest is the archive's kubernetes/manifests/etcd.yaml (etcd's
+	// static pod manifest, whose flags say its quota), nil when the
+	// source is no archive or the archive holds none.
+	EtcdManifest []byte
 
 	cleanup func()
 	integ   *integrity
@@ -162,7 +166,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 	if path == "-" && o.Input == nil {
 		name = "standard input"
 	}
-	dbPath, cleanup := path, func() {}
+	dbPath, cleanup, etcdPod := path, func() {}, []byte(nil)
 	defer func() {
 		if err != nil {
 			cleanup()
@@ -174,7 +178,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 		if err != nil {
 			return nil, err
 		}
-		dbPath, cleanup = st.dbPath, st.cleanup
+		dbPath, cleanup, etcdPod = st.dbPath, st.cleanup, st.etcdPod
 		if st.archive && dcr == nil && st.encConfig != nil {
 			// the cluster's own keys, from the backed-up kube dir
 			if dcr, err = decode.ParseEncryptionConfig(st.encConfig); err != nil {
@@ -195,7 +199,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 		return nil, err
 	}
 	s := &Source{Snapshot: snap, Decoder: decode.NewDecoder(dcr), Table: decode.BuiltinResources(),
-		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, cleanup: cleanup}
+		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, EtcdManifest: etcdPod, cleanup: cleanup}
 	s.integ = startIntegrity(ctx, snap, name, o.Check)
 	if !snapshot.HasTrailerSize(snap.FileSize) && !o.Check && o.OnUnchecked != nil {
 		why := "has no SHA-256 trailer (a copy of member/snap/db)"

@@ -26,6 +26,7 @@ type staged struct {
 	archive   bool
 	encConfig []byte // nil when the archive holds none
 	encName   string // its path inside the archive
+	etcdPod   []byte // the archive's kubernetes/manifests/etcd.yaml, if any
 	cleanup   func()
 }
 
@@ -109,6 +110,7 @@ func (ss *staged) extractArchive(ctx context.Context, src io.Reader, x archive.E
 		o.OnUnencrypted(x.Name)
 	}
 	ss.encConfig, ss.encName = encryptionConfig(res.Kept)
+	ss.etcdPod = res.Kept["manifests/etcd.yaml"]
 	return nil
 }
 
