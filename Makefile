@@ -6,6 +6,10 @@ LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 BENCH_SIZES ?= 100000 1000000
 BENCH_DBS   := $(foreach n,$(BENCH_SIZES),.cache/bench-$(n).db)
+BENCH_NEXT  := $(foreach n,$(BENCH_SIZES),.cache/bench-$(n)-next.db)
+BENCH_NIGHTS_SIZE ?= 100000
+BENCH_NIGHTS := .cache/bench-$(BENCH_NIGHTS_SIZE)-nights
+BENCH_DATA  := $(BENCH_DBS) $(BENCH_NEXT) $(BENCH_NIGHTS)/nights.json
 
 .PHONY: all build test test-short test-race e2e demo bench bench-data fuzz lint verify clean
 
@@ -36,16 +40,28 @@ e2e:
 demo: build
 	bash scripts/demo.sh
 
-## bench-data: reproducible snapshots of $(BENCH_SIZES) objects (seed 1), made by a real etcd
-bench-data: $(BENCH_DBS)
+## bench-data: reproducible snapshots of $(BENCH_SIZES) objects (seed 1), made by a real etcd; the next
+## night of each (bench-N-next.db: 1% changed, 0.1% deleted, 0.1% added, one key rewritten 10,000 times)
+## and 30 nights of the $(BENCH_NIGHTS_SIZE) one ($(BENCH_NIGHTS)/night-NN.db), both by an etcd restored
+## from it as the same member (same member and cluster ID, revisions go on); what changed in the .json beside
+bench-data: $(BENCH_DATA)
 .cache/bench-%.db:
 	mkdir -p .cache
 	$(GO) run ./internal/cmd/mkbench -n $* -out $@
+# (make picks this rule over the one above for bench-N-next.db: shorter stem)
+.cache/bench-%-next.db: .cache/bench-%.db
+	rm -f $@ $(@:.db=.json)
+	$(GO) run ./internal/cmd/mkbench -n $* -base $< -next $@
+$(BENCH_NIGHTS)/nights.json: .cache/bench-$(BENCH_NIGHTS_SIZE).db
+	rm -rf $(BENCH_NIGHTS)
+	$(GO) run ./internal/cmd/mkbench -n $(BENCH_NIGHTS_SIZE) -base $< -nights $(BENCH_NIGHTS) -count 30
 
 ## bench: every measurement next to its comparison (bench/report.md, bench/report.json), then the Go benchmarks
-bench: $(BENCH_DBS)
-	python3 scripts/bench.py $(BENCH_DBS)
-	ETCDSAFE_BENCH_DB=$(abspath $(firstword $(BENCH_DBS))) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/ ./restore/
+## (ONLY=diff,du,timeline runs those rows alone, into bench/report-only.md)
+ONLY ?=
+bench: $(BENCH_DATA)
+	python3 scripts/bench.py --nights $(BENCH_NIGHTS) $(if $(ONLY),--only $(ONLY) )$(BENCH_DBS)
+	$(if $(ONLY),@echo "ONLY=$(ONLY): Go benchmarks skipped",ETCDSAFE_BENCH_DB=$(abspath $(firstword $(BENCH_DBS))) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./inspect/ ./cmd/etcdsafe/ ./archive/ ./restore/)
 
 ## fuzz: every fuzz target for $(FUZZTIME)
 fuzz:

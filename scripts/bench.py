@@ -9,18 +9,49 @@ into .cache) on loopback, its data on the same disk as the local outputs;
 on a small machine it shares the cores with etcdsafe, so its CPU time is
 recorded beside every S3 run.
 
-usage: bench.py SNAPSHOT [SNAPSHOT...]   (env RUNS, default 3)
+Issue 13's rows compare each snapshot bench-N.db with its next night,
+bench-N-next.db (made by `make bench-data`, what changed in bench-N-next.json),
+and follow one object over the nights of --nights DIR (nights.json names it),
+backed up by this run's binary into 30 archives with their key indexes.
+
+usage: bench.py [--only ROWS] [--nights DIR] SNAPSHOT [SNAPSHOT...]   (env RUNS, default 3)
+  --only diff,du,timeline   run only the rows whose command is listed (status, ls, get,
+                            history, backup, verify, restore, s3, dump, diff, du, timeline,
+                            index: the archive + index sizes), into bench/report-only.md/.json
+  --nights DIR              the nightly snapshots of the timeline rows (required for them)
 """
-import ctypes, glob, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, ctypes, glob, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 RUNS = int(os.environ.get("RUNS", "3"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
 WORK = tempfile.mkdtemp(prefix="bench-", dir=".cache")
+# the row groups --only takes: a row's first word, "s3" for the S3 rows,
+# "index" for the archive and index sizes
+GROUPS = ("status", "ls", "get", "history", "backup", "verify", "restore", "s3", "dump", "diff", "du", "timeline", "index")
+ONLY = None    # None: every row; else a set of GROUPS
+NIGHTS = None  # directory of night-NN.db and nights.json
+
+
+def want(*groups):
+    return ONLY is None or any(g in ONLY for g in groups)
+
+
+def selected(measure):
+    """Whether --only lets the row named measure run."""
+    return ONLY is None or measure.split()[0] in ONLY or ("s3://" in measure and "s3" in ONLY)
 
 
 def sh(cmd):
     subprocess.run(cmd, shell=True, check=True)
+
+
+def run_or_die(cmd):
+    """cmd's stdout; its failure ends the bench with its stderr."""
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, executable="/bin/bash")
+    if p.returncode != 0:
+        raise SystemExit(f"bench setup failed ({p.returncode}): {cmd}\n{p.stderr[-2000:]}")
+    return p.stdout
 
 
 def status_of(pid):
@@ -164,7 +195,6 @@ def bench_snapshot(db):
     size = os.path.getsize(db)
     records = subprocess.run(["bin/floor", db], capture_output=True, text=True).stdout.split()[0]
     sh(f"cat {db} > /dev/null")  # page cache warm for every run alike
-    _, _, _, ns, name = first_key(db, "deployments")
     es = "bin/etcdsafe"
     # mkbench encrypts Secrets with the demo's key (internal/demodata)
     enc = "--decryption-config testdata/generated/encryption-config.yaml"
@@ -186,6 +216,10 @@ def bench_snapshot(db):
     rcp = subprocess.run(["age-keygen", "-y", key], capture_output=True, text=True).stdout.strip()
     arch = os.path.join(WORK, "b.tar.zst.age")
     zarch = os.path.join(WORK, "z.age")
+    # those of the snapshot before
+    for p in glob.glob(arch + "*") + [zarch, os.path.join(WORK, "g.age")]:
+        if os.path.exists(p):
+            os.remove(p)
     def rm(p):
         return lambda: shutil.rmtree(p, ignore_errors=True)
 
@@ -194,6 +228,10 @@ def bench_snapshot(db):
     mib = size / 2**20
 
     def row(name, cmd, cmp_name, cmp_cmd, target=None, setup=None, cmp_setup=None, rate=(None, ""), server=None):
+        if not selected(name):
+            return
+        if callable(rate):  # counted only for a row that runs
+            rate = rate()
         # ours and the comparison alternate, so that a slow spell of the
         # machine or its disk falls on both
         ours_runs, cmp_runs, server_cpu = [], [], []
@@ -231,22 +269,33 @@ def bench_snapshot(db):
 
     def count(typ):
         return len(subprocess.run([es, "ls", db, typ, "-A", "-o", "keys"] + enc.split(), capture_output=True, text=True).stdout.splitlines())
-    n_deploy, n_secrets = count("deployments"), count("secrets")
-    n_objects = int(subprocess.run(f"{es} ls {db} -A -o keys | grep -c '^/registry/'", shell=True, capture_output=True, text=True).stdout.strip() or 0)
+    def n_objects():
+        return int(subprocess.run(f"{es} ls {db} -A -o keys | grep -c '^/registry/'", shell=True, capture_output=True, text=True).stdout.strip() or 0), "keys/s"
     by_mib = (mib, "MiB/s")
     row("status", f"{es} status {db}", "etcdutl snapshot status", f"bin/etcdutl snapshot status {db}", ("max_ratio", 1.0))
     row("ls -A", f"{es} ls {db} -A", "floor", floor, ("max_ratio", 2.0))
-    row(f"get deployment/{name} -n {ns}", f"{es} get {db} deployment/{name} -n {ns}", "floor", floor, ("max_ratio", 2.0))
-    row("get deployments -A", f"{es} get {db} deployments -A", "floor", floor, rate=(n_deploy, "objects/s"))
-    row("get secrets -A (aescbc)", f"{es} get {db} secrets -A {enc}", "floor", floor, rate=(n_secrets, "objects/s"))
-    row(f"history deployment/{name}", f"{es} history {db} deployment/{name} -n {ns}", "floor", floor)
+    if want("get", "history"):
+        _, _, _, ns, name = first_key(db, "deployments")
+        row(f"get deployment/{name} -n {ns}", f"{es} get {db} deployment/{name} -n {ns}", "floor", floor, ("max_ratio", 2.0))
+        row("get deployments -A", f"{es} get {db} deployments -A", "floor", floor, rate=lambda: (count("deployments"), "objects/s"))
+        row("get secrets -A (aescbc)", f"{es} get {db} secrets -A {enc}", "floor", floor, rate=lambda: (count("secrets"), "objects/s"))
+        row(f"history deployment/{name}", f"{es} history {db} deployment/{name} -n {ns}", "floor", floor)
     row("backup --from-db (+ kube dir)",
         f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
         "tar -czf - | age", f"tar -czf - {db} {kube} | age -r {rcp} > {os.path.join(WORK, 'g.age')}",
-        ("min_speedup", 5.0), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)], rate=by_mib)
+        ("min_speedup", 5.0), setup=lambda: [os.remove(p) for p in glob.glob(arch + "*")], rate=by_mib)
     row("backup --from-db (+ kube dir) ", f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json",
         "tar -cf - | zstd -T0 | age", f"tar -cf - {db} {kube} | zstd -T0 -q | age -r {rcp} > {zarch}",
-        ("max_ratio", 1.3), setup=lambda: [os.remove(p) for p in (arch, arch + ".json") if os.path.exists(p)], rate=by_mib)
+        ("max_ratio", 1.3), setup=lambda: [os.remove(p) for p in glob.glob(arch + "*")], rate=by_mib)
+
+    def ensure_archives():
+        """The archives the backup rows leave, when --only left those out."""
+        if not os.path.exists(arch):
+            run_or_die(f"{es} backup --from-db {db} --kube-dir {kube} -r {rcp} --out {arch} --log-format json")
+        if not os.path.exists(zarch):
+            run_or_die(f"set -o pipefail; tar -cf - {db} {kube} | zstd -T0 -q | age -r {rcp} > {zarch}")
+    if want("verify"):
+        ensure_archives()
     row("verify", f"{es} verify {arch} -i {key}", "age -d | zstd -d | tar -t",
         f"age -d -i {key} {zarch} | zstd -d -q | tar -t > /dev/null", rate=by_mib)
     # restore refuses to stage plaintext in a backup directory (WORK holds
@@ -265,6 +314,36 @@ def bench_snapshot(db):
     # place of the local directory or file, each next to the same command
     # on the local one. The server's data is on the same disk as WORK.
     base = os.path.basename(db)
+    if any(selected(n) for n in S3_ROWS):
+        bench_s3(db, base, es, kube, rcp, key, peer, by_mib, row)
+    bench_issue13(db, es, enc, rcp, key, row)
+    # Last, each run into a new directory, none deleted until the end: on
+    # this ext4 (mounted with discard) creating files right after deleting
+    # a million is several times slower, which would measure the disk.
+    dumps = iter(range(1000))
+    row("dump -A --include-owned", lambda: f"{es} dump {db} -A --include-owned {enc} --out {os.path.join(WORK, 'dump-%s-%d' % (os.path.basename(db), next(dumps)))}",
+        "floor", floor, rate=n_objects)
+    sizes = {}
+    if want("backup", "index"):
+        ensure_archives()
+        idx = arch + ".index"  # keyindex.Suffix
+        if not os.path.exists(idx):
+            raise SystemExit(f"backup --from-db {db} wrote no key index ({idx}) beside its archive")
+        sizes = {"etcdsafe": os.path.getsize(arch), "its key index": os.path.getsize(idx),
+                 "etcdsafe archive + index": os.path.getsize(arch) + os.path.getsize(idx),
+                 "tar | zstd -T0 | age": os.path.getsize(zarch)}
+        if os.path.exists(os.path.join(WORK, "g.age")):
+            sizes["tar -czf | age"] = os.path.getsize(os.path.join(WORK, "g.age"))
+    memory_targets(rows)
+    return {"snapshot": db, "bytes": size, "records": int(records), "rows": rows, "archive_bytes": sizes}
+
+
+S3_ROWS = ("backup --out s3://", "verify s3://", "restore s3://")
+
+
+def bench_s3(db, base, es, kube, rcp, key, peer, by_mib, row):
+    """backup, verify and restore with a bucket on a local versitygw in
+    place of the local directory or file."""
     s3 = S3Server(os.path.join(WORK, f"s3-{base}"), ["bench"])
     env = dict(os.environ)
     os.environ.update(s3.env)  # endpoint and credentials for every command (the AWS chain)
@@ -281,6 +360,8 @@ def bench_snapshot(db):
             return backup + d
         row("backup --out s3:// (+ kube dir)", lambda: backup + f"s3://bench/backup-{next(s3runs)}/",
             "the same to a local dir", local_dir, ("max_ratio", 1.15), rate=by_mib, server=s3)
+        if not (selected("verify s3://") or selected("restore s3://")):
+            return
         # one archive in both places for the readers
         src = os.path.join(s3cmp, "source")
         os.makedirs(src)
@@ -302,15 +383,91 @@ def bench_snapshot(db):
         s3.stop()
         os.environ.clear()
         os.environ.update(env)
-    # Last, each run into a new directory, none deleted until the end: on
-    # this ext4 (mounted with discard) creating files right after deleting
-    # a million is several times slower, which would measure the disk.
-    dumps = iter(range(1000))
-    row("dump -A --include-owned", lambda: f"{es} dump {db} -A --include-owned {enc} --out {os.path.join(WORK, 'dump-%s-%d' % (os.path.basename(db), next(dumps)))}",
-        "floor", floor, rate=(n_objects, "keys/s"))
-    sizes = {"etcdsafe": os.path.getsize(arch), "tar | zstd -T0 | age": os.path.getsize(zarch),
-             "tar -czf | age": os.path.getsize(os.path.join(WORK, "g.age"))}
-    # memory targets
+
+
+def load_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise SystemExit(f"{what}: {e} (make bench-data makes it)")
+
+
+def bench_issue13(db, es, enc, rcp, key, row):
+    """Issue 13: diff of two nights, du, timeline over 30 archives."""
+    nxt = db[:-len(".db")] + "-next.db"
+    if want("diff", "du"):
+        rec = load_json(nxt[:-len(".db")] + ".json", f"the next night of {db}")
+        if not os.path.exists(nxt):
+            raise SystemExit(f"{nxt} missing (make bench-data makes it)")
+        sh(f"cat {nxt} > /dev/null")
+    if want("diff"):
+        exp = rec["diff"]
+        print(f"  next night: {exp['added']} added, {exp['deleted']} deleted, {exp['modified']} modified objects "
+              f"({rec['churn']['key']} rewritten {rec['churn']['writes']} times)", flush=True)
+        check_diff_stat(es, db, nxt, enc, exp)
+        # the comparison is ls -A of one of the two: diff reads both
+        row("diff A B -A (A: this snapshot, B: its next night)", f"{es} diff {db} {nxt} -A {enc}",
+            "ls -A A", f"{es} ls {db} -A", ("max_ratio", 2.5))
+        row("diff A B -A --stat", f"{es} diff {db} {nxt} -A --stat {enc}", "ls -A A", f"{es} ls {db} -A", ("max_ratio", 2.5))
+    if want("du"):
+        # du of the next night must name the key mkbench churned first
+        top = json.loads(run_or_die(f"{es} du {nxt} -o json")).get("churning") or [{}]
+        if top[0].get("key") != rec["churn"]["key"]:
+            raise SystemExit(f"du -o json {nxt}: top churning key {top[0]}, mkbench churned {rec['churn']['key']}")
+        print(f"  du of the next night: top churning key {top[0]['key']} ({top[0].get('revisions')} revisions)", flush=True)
+    row("du", f"{es} du {db}", "status", f"{es} status {db}", ("max_ratio", 1.5))
+    if want("timeline") and NIGHTS and os.path.abspath(os.path.join(NIGHTS, "..", load_json(
+            os.path.join(NIGHTS, "nights.json"), "nights")["base"])) == os.path.abspath(db):
+        bench_timeline(es, rcp, key, row)
+
+
+def check_diff_stat(es, a, b, enc, exp):
+    """diff --stat -o json of the two nights must count what mkbench changed."""
+    p = subprocess.run(f"{es} diff {a} {b} -A --stat -o json {enc}", shell=True, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"diff --stat -o json failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    got = json.loads(p.stdout).get("summary", {})
+    want = {"added": exp["added"], "deleted": exp["deleted"], "changed": exp["modified"]}
+    if {k: got.get(k) for k in want} != want:
+        raise SystemExit(f"diff --stat -o json of {a} and {b}: summary {got}, mkbench changed {want}")
+    print(f"  diff --stat -o json finds them: {got}", flush=True)
+
+
+def bench_timeline(es, rcp, key, row):
+    """timeline of the nights' object over 30 archives (each with its key
+    index) that this run's binary backs up, against --no-index."""
+    rec = load_json(os.path.join(NIGHTS, "nights.json"), "nights")
+    nights = [os.path.join(NIGHTS, n["file"]) for n in rec["nights"]]
+    repo = os.path.join(WORK, "nights")
+    os.makedirs(repo)
+    t0 = time.time()
+    # one after the other: each archive is named by the second it is made
+    # in (backup.ArchiveName; a second one in the same second gets _02),
+    # so the names sort as the nights do
+    for n in nights:
+        run_or_die(f"{es} backup --from-db {n} --kube-dir '' -r {rcp} --cluster nights --out {repo} --log-format json")
+    archives = sorted(glob.glob(os.path.join(repo, "*.tar.zst.age")))
+    missing = [a for a in archives if not os.path.exists(a + ".index")]
+    if len(archives) != len(nights) or missing:
+        raise SystemExit(f"backup of {len(nights)} nights into {repo}: {len(archives)} archives, without index: {missing}")
+    print(f"  {len(archives)} archives with their indexes made in {time.time() - t0:.1f} s", flush=True)
+    o = rec["object"]
+    what = f"{o['type']}/{o['name']} -n {o['namespace']}"
+    cmd = f"{es} timeline {repo} {what} -i {key}"
+    # it must find every change mkbench made
+    got = {v.get("revision") for v in json.loads(run_or_die(cmd + " -o json")).get("versions", [])}
+    want_revs = {v["revision"] for v in o["versions"]}
+    if not want_revs <= got:
+        raise SystemExit(f"timeline -o json of {o['key']}: versions at revisions {sorted(got)}, "
+                         f"mkbench changed it at {sorted(want_revs)}")
+    print(f"  timeline finds the {len(want_revs)} changes of {o['key']} (revisions {sorted(want_revs)})", flush=True)
+    row(f"timeline {o['type']}/NAME over {len(archives)} archives (changed on nights {','.join(map(str, o['nights']))})",
+        cmd, "the same with --no-index (reads the archives whole)", cmd + " --no-index", ("max_ratio", 0.25),
+        rate=(len(archives), "archives/s"))
+
+
+def memory_targets(rows):
     for r in rows:
         if r["measure"].startswith(("status", "ls", "get", "dump", "history")):
             r["memory_target"] = "peak anonymous < 256 MiB"
@@ -321,7 +478,9 @@ def bench_snapshot(db):
         if r["measure"].startswith("backup --out s3://"):  # issue 12: at most 200 MiB
             r["memory_target"] = "peak anonymous <= 200 MiB"
             r["memory_met"] = r["etcdsafe"]["peak_anon_mib"] <= 200
-    return {"snapshot": db, "bytes": size, "records": int(records), "rows": rows, "archive_bytes": sizes}
+        if r["measure"].startswith(("diff ", "du")):  # issue 13: at most 256 MiB
+            r["memory_target"] = "peak anonymous <= 256 MiB"
+            r["memory_met"] = r["etcdsafe"]["peak_anon_mib"] <= 256
 
 
 # Why a target is missed, and what would close it: printed under a table
@@ -440,10 +599,15 @@ def report(results):
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
             "machine": platform.machine(), "runs": RUNS,
             "go": subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()}
-    with open("bench/report.json", "w") as f:
+    # a run of some rows leaves the whole suite's report alone
+    name = "bench/report"
+    if ONLY is not None:
+        meta["only"] = sorted(ONLY)
+        name = "bench/report-only"
+    with open(name + ".json", "w") as f:
         json.dump({"meta": meta, "snapshots": results}, f, indent=2)
     md = render(meta, results)
-    with open("bench/report.md", "w") as f:
+    with open(name + ".md", "w") as f:
         f.write(md)
     print(md)
 
@@ -456,8 +620,28 @@ if __name__ == "__main__":
             f.write(render(j["meta"], j["snapshots"]))
         shutil.rmtree(WORK, ignore_errors=True)
         raise SystemExit(0)
-    build()
+    ap = argparse.ArgumentParser(description="make bench: every measurement next to its comparison")
+    ap.add_argument("--only", help="comma-separated row groups: " + ",".join(GROUPS))
+    ap.add_argument("--nights", help="directory of the nightly snapshots (night-NN.db, nights.json) for the timeline rows")
+    ap.add_argument("snapshots", nargs="+")
+    args = ap.parse_args()
     try:
-        report([bench_snapshot(db) for db in sys.argv[1:]])
+        if args.only is not None:
+            ONLY = set(g.strip() for g in args.only.split(",") if g.strip())
+            bad = ONLY - set(GROUPS)
+            if bad or not ONLY:
+                raise SystemExit(f"--only {args.only}: unknown row group(s) {sorted(bad)}; known: {','.join(GROUPS)}")
+        NIGHTS = args.nights
+        if want("timeline"):
+            if not NIGHTS:
+                raise SystemExit("the timeline rows need --nights DIR (make bench-data makes .cache/bench-100000-nights)")
+            base = load_json(os.path.join(NIGHTS, "nights.json"), "nights")["base"]
+            if not any(os.path.abspath(os.path.join(NIGHTS, "..", base)) == os.path.abspath(d) for d in args.snapshots):
+                raise SystemExit(f"the nights of {NIGHTS} continue {base}, which is not among the snapshots {args.snapshots}")
+        for db in args.snapshots:
+            if not os.path.exists(db):
+                raise SystemExit(f"{db} missing (make bench-data makes it)")
+        build()
+        report([bench_snapshot(db) for db in args.snapshots])
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
