@@ -30,8 +30,8 @@ func (t *run) finish() {
 		}
 	}
 	t.sortVersions()
-	var prev *Version     // the previous version, deletions included
-	var prevPut *Version  // the previous put that was read
+	var prev *Version    // the previous version, deletions included
+	var prevPut *Version // the previous put that was read
 	var prevSecret map[string][32]byte
 	for _, v := range t.vs {
 		if len(v.obs) > 0 {

@@ -404,6 +404,9 @@ func (t *run) oneKey() error {
 	case 1:
 		for k := range t.keys {
 			t.res.Key = k
+			if m := t.m; m.exact == nil && len(k) > len(m.prefix)+len(m.suffix) {
+				t.res.Object.Namespace = k[len(m.prefix) : len(k)-len(m.suffix)]
+			}
 		}
 		return nil
 	}

@@ -40,7 +40,7 @@ type nights struct {
 	names []string
 }
 
-func writeNights(t *testing.T) *nights {
+func writeNights(t *testing.T, extra ...store.Target) *nights {
 	t.Helper()
 	ctx := context.Background()
 	srv := etcdtest.Start(t, etcdtest.WithUnsafeNoFsync())
@@ -80,7 +80,11 @@ func writeNights(t *testing.T) *nights {
 		}
 		rc.Close()
 		f.Close()
-		res, err := backup.Run(ctx, backup.Options{DB: db, Outputs: []backup.Output{{Target: store.NewLocal(n.dir)}},
+		outs := []backup.Output{{Target: store.NewLocal(n.dir)}}
+		for _, x := range extra {
+			outs = append(outs, backup.Output{Target: x})
+		}
+		res, err := backup.Run(ctx, backup.Options{DB: db, Outputs: outs,
 			Recipients: []age.Recipient{id.Recipient()}, Cluster: "c", Host: "h", NoIndex: noIndex,
 			Now: func() time.Time { return base.Add(time.Duration(i) * 24 * time.Hour) }})
 		if err != nil {
@@ -147,7 +151,7 @@ func TestTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Key != "/registry/secrets/app/db-creds" || res.Object.Resource != "secrets" {
+	if res.Key != "/registry/secrets/app/db-creds" || res.Object.Resource != "secrets" || res.Object.Namespace != "app" {
 		t.Errorf("key %q, object %+v", res.Key, res.Object)
 	}
 	want := []struct {

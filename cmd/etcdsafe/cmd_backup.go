@@ -56,6 +56,7 @@ type backupOptions struct {
 	excludes, recipients, recipFiles    []string
 	passFile                            string
 	insecure                            bool
+	noIndex                             bool
 	outs                                []string // --out, repeatable
 	sidecarOut                          string   // the sidecar of --out -
 	cluster, tmpDir                     string
@@ -91,6 +92,12 @@ unencrypted sidecar <archive>.json (time, host, revision, sizes, the archive's S
 recipient fingerprints, no secrets) that list, prune and verify --quick read without the key.
 Nothing appears under a final name before it is complete and synced; a lock file keeps two
 runs out of one directory. --keep-* prunes old backups after a successful run.
+
+Beside an encrypted archive of a db file or data dir goes its key index <archive>.index
+(every key's revisions and value hashes, no values, encrypted to the same recipients), built
+while the archive is compressed: 'timeline' reads the indexes instead of whole archives.
+--no-index skips it. A live snapshot has none yet (its spool is encrypted; bbolt needs a plain
+file): timeline reads such archives whole.
 
 --out s3://BUCKET/PREFIX streams the archive to an S3-compatible bucket (AWS S3, MinIO, Ceph
 RGW, ...) as a multipart upload, never through a local temp file, under
@@ -147,6 +154,7 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	f.StringArrayVarP(&o.recipFiles, "recipients-file", "R", nil, "file of recipients, one per line (repeatable)")
 	f.StringVar(&o.passFile, "passphrase-file", "", "encrypt with the passphrase in this file, or \"tty\" to be asked (or set ETCDSAFE_PASSPHRASE)")
 	f.BoolVar(&o.insecure, "insecure-no-encryption", false, "write an unencrypted archive (it holds CA keys and every Secret)")
+	f.BoolVar(&o.noIndex, "no-index", false, "write no key index (<archive>.index, read by timeline) beside the archive")
 	f.StringArrayVarP(&o.outs, "out", "o", nil, "output directory, archive file, s3://BUCKET/PREFIX, or - for stdout (required; repeatable, except -)")
 	f.StringVar(&o.sidecarOut, "sidecar-out", "", "with --out -, write the archive's sidecar to this file (ARCHIVE.json)")
 	f.Var(&choiceValue{p: &o.objectLock, name: "--object-lock", allowed: []string{"governance", "compliance"}}, "object-lock",
@@ -344,7 +352,7 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 		DB: o.fromDB, DataDir: o.fromDataDir, Endpoints: strings.Split(o.endpoints, ","), DialTimeout: o.dialTimeout,
 		TLS:     backup.TLSFiles{CACert: o.cacert, Cert: o.cert, Key: o.key},
 		KubeDir: o.kubeDir, KubeDirOptional: !cmd.Flags().Changed("kube-dir"), Excludes: o.excludes,
-		Recipients: recips, Fingerprints: fps, Insecure: o.insecure,
+		Recipients: recips, Fingerprints: fps, Insecure: o.insecure, NoIndex: o.noIndex,
 		Cluster: o.cluster, Host: host, Keep: o.keep, GroupBy: archive.DefaultGroupBy, Level: backup.CompressionLevels[o.compression],
 		TmpDir: o.tmpDir, ToolVersion: version, Now: testOnlyNow, Logger: log, Progress: newBackupProgress(stderr),
 	}

@@ -66,7 +66,9 @@ type listRow struct {
 	DBBytes      int64     `json:"dbBytes,omitempty"`
 	Encrypted    *bool     `json:"encrypted,omitempty"`
 	Lock         *listLock `json:"lock,omitempty"`
-	SidecarError string    `json:"sidecarError,omitempty"`
+	// Index: a key index (ARCHIVE.index) lies beside the archive.
+	Index        bool   `json:"index"`
+	SidecarError string `json:"sidecarError,omitempty"`
 
 	name string // the table's NAME: the key below the listed prefix
 }
@@ -79,7 +81,7 @@ type listLock struct {
 }
 
 func newListRow(e backup.Entry) listRow {
-	r := listRow{Archive: e.Name, Time: e.Time, ArchiveBytes: e.Size, name: e.Name}
+	r := listRow{Archive: e.Name, Time: e.Time, ArchiveBytes: e.Size, Index: e.Index, name: e.Name}
 	if sc := e.Sidecar; sc != nil {
 		enc := sc.Encrypted
 		r.Host, r.Cluster, r.Revision, r.DBBytes, r.Encrypted = sc.Host, sc.Cluster, sc.Revision, sc.DBSize, &enc
@@ -106,18 +108,26 @@ func runListBackups(ctx context.Context, o *listBackupsOptions, dir string, out 
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	// CLUSTER and HOST are the group prune applies its rules to by default.
-	fmt.Fprintln(tw, "TIME (UTC)\tCLUSTER\tHOST\tREVISION\tSNAPSHOT\tARCHIVE\tENCRYPTED\tNAME")
+	fmt.Fprintln(tw, "TIME (UTC)\tCLUSTER\tHOST\tREVISION\tSNAPSHOT\tARCHIVE\tINDEX\tENCRYPTED\tNAME")
 	for _, r := range rows {
 		if r.Encrypted == nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t?\t%s (no sidecar: file time)\n",
-				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), termtext.Clean(r.Archive))
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t%s\t?\t%s (no sidecar: file time)\n",
+				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), yesNo(r.Index), termtext.Clean(r.Archive))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Time.Format("2006-01-02 15:04:05"),
 			orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
-			r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)), encryptedWord(*r.Encrypted), termtext.Clean(r.Archive))
+			r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)), yesNo(r.Index), encryptedWord(*r.Encrypted), termtext.Clean(r.Archive))
 	}
 	return tw.Flush()
+}
+
+// yesNo says whether an archive has a key index.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func encryptedWord(enc bool) string {
@@ -158,20 +168,20 @@ func runListBucket(ctx context.Context, o *listBackupsOptions, url string, out i
 	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tHOST\tTIME (UTC)\tREVISION\tSNAPSHOT\tSIZE\tENCRYPTED\tLOCK\tNAME")
+	fmt.Fprintln(tw, "CLUSTER\tHOST\tTIME (UTC)\tREVISION\tSNAPSHOT\tSIZE\tINDEX\tENCRYPTED\tLOCK\tNAME")
 	for _, r := range rows {
 		lock := "-"
 		if l := r.Lock; l != nil && l.Until.After(now) {
 			lock = l.Mode + " until " + l.Until.Format("2006-01-02 15:04:05")
 		}
 		if r.Encrypted == nil {
-			fmt.Fprintf(tw, "-\t-\t%s\t-\t-\t%s\t?\t%s\t%s (no sidecar: object time)\n",
-				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), lock, termtext.Clean(r.name))
+			fmt.Fprintf(tw, "-\t-\t%s\t-\t-\t%s\t%s\t?\t%s\t%s (no sidecar: object time)\n",
+				r.Time.Format("2006-01-02 15:04:05"), humanize.IBytes(uint64(r.ArchiveBytes)), yesNo(r.Index), lock, termtext.Clean(r.name))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(termtext.Clean(r.Cluster)), orDash(termtext.Clean(r.Host)),
 			r.Time.Format("2006-01-02 15:04:05"), r.Revision, humanize.IBytes(uint64(r.DBBytes)), humanize.IBytes(uint64(r.ArchiveBytes)),
-			encryptedWord(*r.Encrypted), lock, termtext.Clean(r.name))
+			yesNo(r.Index), encryptedWord(*r.Encrypted), lock, termtext.Clean(r.name))
 	}
 	return tw.Flush()
 }
