@@ -202,6 +202,23 @@ func checkSaved(ctx context.Context, path string, lin lineage, rev int64) (*insp
 	return st, nil
 }
 
+// sameLineage asks etcdsafe's own rule ([inspect.CompareLineage], what
+// diff uses to trust revisions) whether older and newer are two moments
+// of one cluster's history.
+func sameLineage(older, newer string) (inspect.LineageVerdict, error) {
+	a, err := inspect.Open(older, inspect.OpenOptions{})
+	if err != nil {
+		return inspect.LineageVerdict{}, err
+	}
+	defer a.Close()
+	b, err := inspect.Open(newer, inspect.OpenOptions{})
+	if err != nil {
+		return inspect.LineageVerdict{}, err
+	}
+	defer b.Close()
+	return inspect.CompareLineage(a, b)
+}
+
 // replay is a sink that writes nothing: it records the hash of the value
 // each key ends up with.
 type replay struct {
@@ -474,6 +491,8 @@ type nextRecord struct {
 		Deleted  []string `json:"deleted"`
 		Added    []string `json:"added"`
 	} `json:"samples"`
+	// Lineage is etcdsafe's verdict on base and next night.
+	Lineage string  `json:"lineage"`
 	Bytes   int64   `json:"bytes"`
 	Seconds timings `json:"seconds"`
 }
@@ -529,6 +548,14 @@ func (c *world) writeNext(o continueOptions, t timings, start time.Time) error {
 	if _, err := checkSaved(c.ctx, tmp, c.lin, rev); err != nil {
 		return err
 	}
+	v, err := sameLineage(o.base, tmp)
+	if err != nil {
+		return err
+	}
+	if !v.Same {
+		return fmt.Errorf("etcdsafe does not take %s for the next moment of %s: %s", o.next, o.base, v.Reason)
+	}
+	rec.Lineage = v.Reason
 	rec.Bytes = info.Size
 	t.Save = time.Since(t1).Seconds()
 	t.Total = time.Since(start).Seconds()
@@ -584,6 +611,9 @@ type nightsRecord struct {
 	Seed    uint64 `json:"seed"`
 	lineage
 	Nights []nightEntry `json:"nights"`
+	// BaseLineage is etcdsafe's verdict on the base and night 1 (each
+	// later night passes as the next moment of the one before).
+	BaseLineage string `json:"baseLineage"`
 	// Object is the Deployment that changes on a few nights (Nights),
 	// twice on one of them; Versions lists each change.
 	Object struct {
@@ -653,6 +683,24 @@ func (c *world) writeNights(o continueOptions, t timings, start time.Time) error
 		}
 		if _, err := checkSaved(c.ctx, p, c.lin, rev); err != nil {
 			return err
+		}
+		// The restore restarted the raft log (index = members), so night 1
+		// may show a lower raft index than the base: etcdsafe then rightly
+		// compares values rather than trusting revisions. From night 1 on
+		// the log only grows: each night must pass as the next moment of
+		// the one before.
+		prev := filepath.Join(tmpDir, fmt.Sprintf("night-%02d.db", night-1))
+		if night == 1 {
+			prev = o.base
+		}
+		v, err := sameLineage(prev, p)
+		if err != nil {
+			return err
+		}
+		if night == 1 {
+			rec.BaseLineage = v.Reason
+		} else if !v.Same {
+			return fmt.Errorf("etcdsafe does not take night %d for the next moment of night %d: %s", night, night-1, v.Reason)
 		}
 		t.Save += time.Since(t1).Seconds()
 		rec.Nights = append(rec.Nights, nightEntry{file, night, rev, *res})
