@@ -19,10 +19,28 @@ go build -trimpath -o "$bin/etcdsafe" ./cmd/etcdsafe
 # the S3 server of the off-site scenarios (versitygw, built on its first
 # start into .cache/tools by internal/s3test, as for make test)
 go build -trimpath -o "$bin/s3server" ./internal/cmd/s3server
+# the du --html page is opened in a real headless Chromium: Debian's
+# package, installed when missing (the test fails, never skips, without it)
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "== e2e: installing chromium (Debian's package) for the du --html test"
+	if [ "$(id -u)" = 0 ]; then
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >.cache/e2e-chromium-install.log 2>&1 ||
+			{ tail -20 .cache/e2e-chromium-install.log; echo "== e2e: chromium could not be installed: the du --html test will fail"; }
+	else
+		echo "== e2e: not root: install chromium yourself (apt-get install chromium); the du --html test will fail"
+	fi
+fi
+artifacts=$PWD/.cache/artifacts
+mkdir -p "$artifacts"
+rm -f "$artifacts/du-treemap.png"
 echo "== e2e: tests"
 status=0
-(cd e2e && ETCDSAFE_E2E_BIN="$bin" go test -count=1 -timeout 30m -v ./...) >.cache/e2e-last.log 2>&1 || status=$?
-grep -E '^(e2e |--- |FAIL|ok |PASS)|_test.go:[0-9]+: (parity|create-ready|restore|backup|watch|control plane|workload)' .cache/e2e-last.log || true
+(cd e2e && ETCDSAFE_E2E_BIN="$bin" ETCDSAFE_E2E_ARTIFACTS="$artifacts" ETCDSAFE_E2E_CHROMIUM="$(command -v chromium || true)" \
+	go test -count=1 -timeout 30m -v ./...) >.cache/e2e-last.log 2>&1 || status=$?
+grep -E '^(e2e |--- |FAIL|ok |PASS)|_test.go:[0-9]+: (parity|create-ready|restore|backup|watch|control plane|workload|du-html)' .cache/e2e-last.log || true
+if [ -s "$artifacts/du-treemap.png" ]; then
+	echo "== e2e: artifact: the du --html treemap as Chromium drew it: .cache/artifacts/du-treemap.png"
+fi
 if [ "$status" != 0 ]; then
 	echo "== e2e: FAILED (exit $status); failures:"
 	grep -v 'warnings.go' .cache/e2e-last.log | grep -B2 -A8 -E '^\s*[a-z_]+_test.go:[0-9]+: ' | grep -vE 'etcdsafe [a-z]+ \(' | tail -60
