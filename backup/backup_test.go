@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdsafe/etcdsafe/archive"
@@ -338,6 +339,14 @@ func TestRunLive(t *testing.T) {
 	sc := res.Sidecar
 	if sc.Revision != rev || sc.Source != s.Endpoint || sc.EtcdVersion == "" {
 		t.Errorf("sidecar %+v, want revision %d from %s", sc, rev, s.Endpoint)
+	}
+	// the key index, walked through the encrypted spool: verify finds
+	// every record of the extracted snapshot in it
+	if res.Index == nil || res.Index.Records < 100 {
+		t.Fatalf("index %+v", res.Index)
+	}
+	if rep, err := Verify(ctx, res.Where, VerifyOptions{Identities: []age.Identity{id}, TmpDir: t.TempDir()}); err != nil || rep.Index != IndexMatches {
+		t.Fatalf("verify: %v, %+v", err, rep)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Fatalf("staging left in TmpDir: %v", left)

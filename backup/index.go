@@ -39,10 +39,10 @@ type indexBuild struct {
 	took   time.Duration
 }
 
-// startIndex starts building the key index of src, or returns nil (and
-// logs why) when none is written: NoIndex, an unencrypted archive, the
-// archive on standard output, or a live snapshot (its spool is encrypted,
-// and bbolt needs a plain file).
+// startIndex starts building the key index of src (a db file through
+// bbolt, a live snapshot's encrypted spool through its ReadAt), or returns
+// nil (and logs why) when none is written: NoIndex, an unencrypted
+// archive, the archive on standard output.
 func (r *run) startIndex(ctx context.Context, src *source) *indexBuild {
 	o := &r.o
 	switch {
@@ -51,14 +51,17 @@ func (r *run) startIndex(ctx context.Context, src *source) *indexBuild {
 	case o.Insecure:
 		r.log.Info("no key index for an unencrypted archive")
 		return nil
-	case src.snap == nil:
-		r.log.Info("no key index for a live snapshot: timeline reads this archive whole")
+	case src.snap == nil && src.spool == nil:
 		return nil
+	}
+	var compact int64
+	if src.snap != nil {
+		compact = src.snap.CompactRevision()
 	}
 	b := &indexBuild{done: make(chan struct{})}
 	var err error
 	b.w, err = keyindex.NewWriter(&b.buf, keyindex.WriterOptions{Recipients: o.Recipients, Header: keyindex.Header{
-		Created: r.created, Revision: src.revision, CompactRevision: src.snap.CompactRevision(),
+		Created: r.created, Revision: src.revision, CompactRevision: compact,
 		SnapshotSize: src.size, SnapshotSHA256: src.sha256,
 	}})
 	if err != nil {
@@ -70,7 +73,11 @@ func (r *run) startIndex(ctx context.Context, src *source) *indexBuild {
 		defer close(b.done)
 		t0 := time.Now()
 		var problems []inspect.Problem
-		problems, b.err = keyindex.Build(ctx, src.snap, b.w)
+		if src.snap != nil {
+			problems, b.err = keyindex.Build(ctx, src.snap, b.w)
+		} else {
+			problems, b.err = keyindex.BuildFrom(ctx, src.spool, src.size, b.w)
+		}
 		if len(problems) > 0 {
 			r.log.Warn("records left out of the key index", "count", len(problems), "first", problems[0].Error())
 		}

@@ -31,9 +31,11 @@ type source struct {
 	clusterID   string
 	etcdVersion string
 	revision    int64
-	// snap is the snapshot opened read-only, for the key index; nil for
-	// a live snapshot (its spool is encrypted: bbolt cannot open it).
+	// snap is the snapshot opened read-only, for the key index; a live
+	// snapshot has none (its spool is encrypted: bbolt cannot open it),
+	// but spool, which the index walks through ReadAt
 	snap    *inspect.Snapshot
+	spool   io.ReaderAt
 	cleanup []func()
 }
 
@@ -131,6 +133,7 @@ func openLive(ctx context.Context, o *Options, log *slog.Logger, src *source) er
 		return fmt.Errorf("snapshot from %s: %w: %w", ep, inspect.ErrNotSnapshot, err)
 	}
 	src.reader, src.size, src.sha256, src.crc32c, src.revision = spool.NewReader(), info.Size, info.FileSHA256, info.FileCRC32C, rev
+	src.spool = spool
 	src.endpoint = ep
 	src.etcdVersion = info.EtcdVersion
 	if status != nil {

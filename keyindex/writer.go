@@ -2,6 +2,7 @@ package keyindex
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -15,7 +16,9 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
 // encoder writes records in the index layout to w, hashing them.
@@ -177,6 +180,37 @@ func (w *Writer) Close(archiveSize int64, archiveSHA256 string) error {
 // index). It does not close w.
 func Build(ctx context.Context, snap *inspect.Snapshot, w *Writer) ([]inspect.Problem, error) {
 	problems, err := snap.Records(ctx, w.enc.add)
+	w.enc.problems += int64(len(problems))
+	if err != nil {
+		return problems, fmt.Errorf("key index: %w", err)
+	}
+	return problems, nil
+}
+
+// BuildFrom is [Build] for a snapshot bbolt cannot open because it is not
+// a plain file (the encrypted spool of a live backup): the first size
+// bytes of r, walked with snapshot.WalkKeyBucket. It gives the index
+// Build gives of the same file.
+func BuildFrom(ctx context.Context, r io.ReaderAt, size int64, w *Writer) ([]inspect.Problem, error) {
+	var problems []inspect.Problem
+	err := snapshot.WalkKeyBucket(ctx, r, size, func(k, v []byte) error {
+		rev, err := decode.ParseRevision(k)
+		if err == nil && len(v) == 0 {
+			// etcdutl's --bump-revision marks the bumped revision with an
+			// empty record, which inspect skips too
+			return nil
+		}
+		if err == nil {
+			var kv decode.KeyValue
+			if kv, err = decode.ParseKeyValue(v); err == nil {
+				err = w.enc.add(inspect.Record{Rev: rev, KeyValue: kv})
+			}
+		}
+		if err != nil {
+			problems = append(problems, inspect.Problem{Revision: bytes.Clone(k), Err: err})
+		}
+		return nil
+	})
 	w.enc.problems += int64(len(problems))
 	if err != nil {
 		return problems, fmt.Errorf("key index: %w", err)

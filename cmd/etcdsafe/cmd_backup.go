@@ -93,11 +93,9 @@ recipient fingerprints, no secrets) that list, prune and verify --quick read wit
 Nothing appears under a final name before it is complete and synced; a lock file keeps two
 runs out of one directory. --keep-* prunes old backups after a successful run.
 
-Beside an encrypted archive of a db file or data dir goes its key index <archive>.index
-(every key's revisions and value hashes, no values, encrypted to the same recipients), built
-while the archive is compressed: 'timeline' reads the indexes instead of whole archives.
---no-index skips it. A live snapshot has none yet (its spool is encrypted; bbolt needs a plain
-file): timeline reads such archives whole.
+Beside an encrypted archive goes its key index <archive>.index (every key's revisions and
+value hashes, no values, encrypted to the same recipients), built while the archive is
+compressed: 'timeline' reads the indexes instead of whole archives. --no-index skips it.
 
 --out s3://BUCKET/PREFIX streams the archive to an S3-compatible bucket (AWS S3, MinIO, Ceph
 RGW, ...) as a multipart upload, never through a local temp file, under

@@ -51,7 +51,7 @@ in every namespace and must be unique. A custom resource is named PLURAL.GROUP.
 Backups written by 'etcdsafe backup' carry a key index beside the archive (ARCHIVE.index:
 keys, revisions and value hashes, no values, encrypted to the archive's recipients): timeline
 reads the indexes, then only the archives that hold a version it needs the value of. Archives
-without an index (older backups, live snapshots) are read whole, with a progress line on a
+without an index (older backups, --no-index, unencrypted ones) are read whole, with a progress line on a
 terminal. An index that cannot be used (damaged, another archive's, another key's) is warned of
 and its archive read whole; an archive that disagrees with its index is an error (exit 3).
 --no-index reads every archive whole.

@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"restore":       {"archive", "decode", "inspect", "snapshot"},
 	"store":         {},
 	"store/s3store": {"store"},
-	"keyindex":      {"archive", "decode", "inspect"},
+	"keyindex":      {"archive", "decode", "inspect", "snapshot"},
 	"backup":        {"archive", "inspect", "keyindex", "snapshot", "store"},
 	"source":        {"archive", "decode", "inspect", "snapshot"},
 }
