@@ -396,3 +396,81 @@ func TestDiffRestoredCluster(t *testing.T) {
 		t.Errorf("cluster IDs: %+v", p3.Lineage)
 	}
 }
+
+// TestDiffRealFixture: a snapshot a real kube-apiserver wrote, against
+// itself (nothing differs, every key trusted by revision) and against the
+// demo cluster (two clusters: values compared; every object of the real
+// file added, decoded without a problem, its Secrets masked, its
+// bootstrap cluster-admin binding flagged).
+func TestDiffRealFixture(t *testing.T) {
+	t.Parallel()
+	const dir = "../testdata/real-k8s1.37-etcd3.7/"
+	realEnc, err := os.ReadFile(dir + "encryption-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demoEnc, err := os.ReadFile("../testdata/generated/encryption-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	real1, real2 := open(t, dir+"snapshot.db", realEnc), open(t, dir+"snapshot.db", realEnc)
+	p, objs, res := run(t, real1, real2, kdiff.Options{})
+	if len(objs) != 0 || res.Differs() || p.Lineage.Mode != "revisions" || p.Compared != 0 || p.Unchanged != p.Skipped || p.Skipped < 100 {
+		t.Errorf("real against itself: %d objects, %+v, %+v", len(objs), p.Lineage, res)
+	}
+
+	demo := open(t, "../testdata/generated/demo.db", demoEnc)
+	p, objs, res = run(t, demo, real1, kdiff.Options{})
+	if p.Lineage.Mode != "values" || !strings.Contains(p.Lineage.Reason, "member sets differ") {
+		t.Errorf("lineage: %+v", p.Lineage)
+	}
+	// every Secret and Deployment the API served is added, or changed
+	// from the demo's object of that name (payments/api-config is the
+	// demo's but for uid and time: noise)
+	shown := map[string]*kdiff.Object{}
+	for _, o := range objs {
+		if o.Change != "deleted" {
+			shown[o.Kind+" "+o.Namespace+"/"+o.Name] = o
+		}
+	}
+	all, _ := json.Marshal(objs)
+	for _, f := range []string{"secrets.json", "deployments.apps.json"} {
+		b, err := os.ReadFile(dir + "api/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var served struct {
+			Items []struct {
+				Kind     string            `json:"kind"`
+				Data     map[string]string `json:"data"`
+				Metadata struct{ Name, Namespace string }
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(b, &served); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range served.Items {
+			o := shown[it.Kind+" "+it.Metadata.Namespace+"/"+it.Metadata.Name]
+			if o == nil {
+				t.Errorf("%s %s/%s not shown", it.Kind, it.Metadata.Namespace, it.Metadata.Name)
+				continue
+			}
+			for k, v := range it.Data {
+				if it.Kind != "Secret" {
+					continue
+				}
+				raw, _ := base64.StdEncoding.DecodeString(v)
+				if strings.Contains(string(all), v) || !strings.Contains(o.Diff, fmt.Sprintf("+  %s: (masked, %d bytes", k, len(raw))) {
+					t.Errorf("Secret %s %s not masked:\n%s", it.Metadata.Name, k, o.Diff)
+				}
+			}
+		}
+	}
+	found := false
+	for _, f := range p.Findings {
+		found = found || f.Type == kdiff.FindingClusterAdmin && slices.Contains(f.Keys, "/registry/clusterrolebindings/cluster-admin")
+	}
+	if !found || res.Added == 0 || res.Deleted == 0 || res.NoiseOnly == 0 {
+		t.Errorf("findings %+v, result %+v", p.Findings, res)
+	}
+}
