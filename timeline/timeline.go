@@ -418,7 +418,7 @@ func (t *run) oneKey() error {
 	return &AmbiguousError{Object: t.o.Object, Keys: ks}
 }
 
-// NotFoundError: no backup holds the object, live or deleted.
+// NotFoundError is an object no backup holds, live or deleted.
 type NotFoundError struct {
 	Object  Object
 	Backups int
@@ -428,7 +428,8 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("%s is in none of the %d backups, neither live nor deleted", e.Object, e.Backups)
 }
 
-// AmbiguousError: the name is in several namespaces; Keys are the keys.
+// AmbiguousError is a name found in several namespaces; Keys are the
+// keys.
 type AmbiguousError struct {
 	Object Object
 	Keys   []string

@@ -286,7 +286,7 @@ func TestTimelineBadIndex(t *testing.T) {
 			if err := os.WriteFile(idx(3), tc.index, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			defer os.WriteFile(idx(3), night3, 0o600)
+			defer restore(t, idx(3), night3)
 			o := n.options(t)
 			var warned []error
 			o.OnWarning = func(_ string, err error) { warned = append(warned, err) }
@@ -326,12 +326,20 @@ func TestTimelineBadIndex(t *testing.T) {
 		if err := os.WriteFile(idx(4), buf.Bytes(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		defer os.WriteFile(idx(4), orig, 0o600)
+		defer restore(t, idx(4), orig)
 		_, err = Run(ctx, n.options(t))
 		if !errors.Is(err, keyindex.ErrMismatch) || !errors.Is(err, archive.ErrTampered) {
 			t.Fatalf("Run with a forged index: %v", err)
 		}
 	})
+}
+
+// restore puts b back at p.
+func restore(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // snapshotOf opens the archive at p whole.

@@ -248,7 +248,7 @@ func printTimeline(out io.Writer, res *timeline.Result) {
 			fmt.Fprintln(out, "(no change)")
 		case v.Object != nil:
 			if b, err := marshalYAML(v.Object); err == nil {
-				out.Write(b)
+				_, _ = out.Write(b)
 			}
 		}
 	}
