@@ -129,6 +129,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	if errors.As(err, new(errDiffers)) {
+		return exitFailure // diff --exit-code: the answer, not an error (as git diff)
+	}
 	code, hints := classify(ctx, err)
 	if code == exitInterrupted {
 		fmt.Fprintln(stderr, "etcdsafe: interrupted: stopped, and what this run had staged was removed")

@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"keyindex":      {"archive", "decode", "inspect", "snapshot"},
 	"backup":        {"archive", "inspect", "keyindex", "snapshot", "store"},
 	"source":        {"archive", "decode", "inspect", "snapshot"},
+	"kdiff":         {"decode", "inspect", "source"},
+	"timeline":      {"archive", "backup", "decode", "inspect", "keyindex", "source", "store"},
 }
 
 func TestImportDirections(t *testing.T) {
