@@ -52,6 +52,10 @@ type Options struct {
 	// Stat counts without diffs: [Plan.Objects] renders only the changed
 	// objects (to tell noise from changes) and leaves [Object.Diff] empty.
 	Stat bool
+	// EventDiffs diffs Events too; without it Events are treated as with
+	// Stat (counted and named, no diff): a night of a real cluster holds
+	// thousands, each a record of what happened rather than a change.
+	EventDiffs bool
 	// Workers is how many objects are rendered at once; 0 = every core.
 	Workers int
 	// OnProblem, if not nil, is told of each record or object that could

@@ -97,6 +97,11 @@ func (o *Object) Label() string {
 }
 
 // maskNote is what replaces a Secret's value.
+// IsEvent says whether o is an Event (core or events.k8s.io).
+func (o *Object) IsEvent() bool {
+	return o.Kind == "Event" && (o.group == "" || o.group == "events.k8s.io")
+}
+
 func maskNote(n int, state string) string {
 	if state == "" {
 		return fmt.Sprintf("(masked, %d bytes)", n)
@@ -129,7 +134,8 @@ func (p *Plan) render(i int, full bool) *Object {
 	if c.B != nil {
 		o.B = version(c.B)
 	}
-	if p.o.Stat && !full && c.Kind != inspect.Modified {
+	brief := p.o.Stat || !p.o.EventDiffs && o.IsEvent()
+	if brief && !full && c.Kind != inspect.Modified {
 		return o
 	}
 	var objA, objB *unstructured.Unstructured
@@ -168,7 +174,7 @@ func (p *Plan) render(i int, full bool) *Object {
 				o.NoiseOnly = true
 				return o
 			}
-			if !p.o.Stat || full {
+			if !brief || full {
 				o.Diff, err = unified(ya, yb, o.rel, c.Key)
 			}
 		}

@@ -27,6 +27,7 @@ type diffOptions struct {
 	exitCode      bool
 	compareValues bool
 	sameLineage   bool
+	eventDiffs    bool
 }
 
 // errDiffers is what diff --exit-code returns when the sources differ:
@@ -49,7 +50,8 @@ changed in kube-system, CRDs removed.
 
 Noise is left out: resourceVersion, managedFields, generation, uid, creationTimestamp and
 (unless --include-status) status; objects whose only differences are noise are counted, not
-shown. Secrets are decrypted in memory only; their values are masked as "(masked, N bytes)",
+shown. Events are counted per namespace, not diffed, unless --event-diffs (in -o json they
+carry no diff). Secrets are decrypted in memory only; their values are masked as "(masked, N bytes)",
 with "old value"/"new value" where a value changed, unless --show-secrets. Keys that hold no
 Kubernetes object, or a value that does not decode, are compared as keys: sizes, and SHA-256
 digests of values that are neither Secrets nor encrypted.
@@ -98,6 +100,7 @@ size, encryption and sha256 for keys compared as bytes, undecoded, diff; omitted
 	c.Flags().BoolVar(&o.exitCode, "exit-code", false, "exit 1 when the sources differ, 0 when they do not")
 	c.Flags().BoolVar(&o.compareValues, "compare-values", false, "compare the values of every key both hold, trusting no revision")
 	c.Flags().BoolVar(&o.sameLineage, "same-lineage", false, "trust revisions (one cluster's history) whatever the files show")
+	c.Flags().BoolVar(&o.eventDiffs, "event-diffs", false, "diff Events too (by default they are counted per namespace, not shown)")
 	return c
 }
 
@@ -124,7 +127,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, pathA, pathB string, args []str
 	bw := bufio.NewWriterSize(a.Gate(ctx, b.Gate(ctx, out)), 64<<10)
 
 	ko := kdiff.Options{Args: args, Namespace: o.namespace, IncludeStatus: o.includeStatus, ShowSecrets: o.showSecrets,
-		Stat: o.stat, Workers: renderWorkers(),
+		Stat: o.stat, EventDiffs: o.eventDiffs, Workers: renderWorkers(),
 		OnProblem: func(side, key string, err error) {
 			if key == "" {
 				fails.add("", fmt.Errorf("%s: %w", side, err))
@@ -146,7 +149,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, pathA, pathB string, args []str
 	if o.output == "json" {
 		res, err = writeDiffJSON(ctx, bw, p, a, b, o.stat)
 	} else {
-		res, err = writeDiffText(ctx, bw, p, a, b, o.stat, clean)
+		res, err = writeDiffText(ctx, bw, p, a, b, o.stat, o.eventDiffs, clean)
 	}
 	if err != nil {
 		return err
@@ -163,7 +166,7 @@ func runDiff(cmd *cobra.Command, o *diffOptions, pathA, pathB string, args []str
 	return nil
 }
 
-func writeDiffText(ctx context.Context, w *bufio.Writer, p *kdiff.Plan, a, b *source.Source, stat bool, clean func(string) string) (*kdiff.Result, error) {
+func writeDiffText(ctx context.Context, w *bufio.Writer, p *kdiff.Plan, a, b *source.Source, stat, eventDiffs bool, clean func(string) string) (*kdiff.Result, error) {
 	fmt.Fprintf(w, "A: %s (revision %d)\nB: %s (revision %d)\n", termtext.Clean(a.Name), p.RevisionA, termtext.Clean(b.Name), p.RevisionB)
 	if p.Lineage.Mode == "revisions" {
 		fmt.Fprintf(w, "Lineage: keys with the same revisions taken as unchanged (--compare-values reads them): %s\n", termtext.Clean(p.Lineage.Reason))
@@ -177,6 +180,14 @@ func writeDiffText(ctx context.Context, w *bufio.Writer, p *kdiff.Plan, a, b *so
 		}
 	}
 	group := "\x00"
+	// Events without their diffs: one line per group with the counts
+	var events map[string]int
+	flushEvents := func() {
+		if len(events) > 0 {
+			fmt.Fprintf(w, "Events: %d added, %d deleted, %d changed (not shown: --event-diffs)\n", events["added"], events["deleted"], events["changed"])
+		}
+		events = nil
+	}
 	res, err := p.Objects(ctx, func(o *kdiff.Object) error {
 		if stat {
 			return nil
@@ -186,6 +197,7 @@ func writeDiffText(ctx context.Context, w *bufio.Writer, p *kdiff.Plan, a, b *so
 			g = "\x01keys"
 		}
 		if g != group {
+			flushEvents()
 			group = g
 			switch {
 			case o.Kind == "":
@@ -195,6 +207,13 @@ func writeDiffText(ctx context.Context, w *bufio.Writer, p *kdiff.Plan, a, b *so
 			default:
 				fmt.Fprintf(w, "\n== namespace %s\n", termtext.Clean(g))
 			}
+		}
+		if o.IsEvent() && !eventDiffs {
+			if events == nil {
+				events = map[string]int{}
+			}
+			events[o.Change]++
+			return nil
 		}
 		fmt.Fprintf(w, "%s %s %s\n", o.Change, termtext.Clean(o.Label()), revisions(o))
 		if o.Undecoded != "" {
@@ -206,6 +225,7 @@ func writeDiffText(ctx context.Context, w *bufio.Writer, p *kdiff.Plan, a, b *so
 	if err != nil {
 		return nil, err
 	}
+	flushEvents()
 	if stat && len(res.Stats) > 0 {
 		fmt.Fprintln(w)
 		_, err := table.Print(ctx, w, len(res.Stats), table.Options{Header: []string{"NAMESPACE", "KIND", "ADDED", "DELETED", "CHANGED", "NOISE-ONLY"},
