@@ -242,6 +242,7 @@ spec:
     - --listen-peer-urls=` + peerURL + `
     - --initial-cluster=etcdtest=` + peerURL + `
     - --initial-cluster-token=demo-cluster
+    - --quota-backend-bytes=8589934592
 `,
 	}
 	for rel, content := range files {
