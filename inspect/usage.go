@@ -3,6 +3,7 @@ package inspect
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"sync"
@@ -217,6 +218,9 @@ func (s *Snapshot) usageWith(ctx context.Context, opts UsageOptions, n int) (*Us
 	for i := range ranges {
 		wg.Go(func() {
 			r := &runs[i]
+			if from := ranges[i][0]; len(from) >= 8 {
+				r.start = int64(binary.BigEndian.Uint64(from))
+			}
 			r.idx = make(map[string]int32, records/len(ranges)+1)
 			r.problems, r.err = s.walkRange(ctx, ranges[i][0], ranges[i][1], 0, r.add)
 		})
@@ -235,26 +239,15 @@ func (s *Snapshot) usageWith(ctx context.Context, opts UsageOptions, n int) (*Us
 		return nil, err
 	}
 
+	joinRuns(runs)
 	// Each walker reports its keys, on every core.
 	tallies := make([]*usageTally, len(runs))
 	par.Do(len(runs), len(runs), func(w int) {
 		t := newUsageTally(o, u.Revision)
 		runs[w].each(func(key string, a *keyAgg) {
-			sum := *a
-			for v := range runs {
-				if v == w {
-					continue
-				}
-				b := runs[v].find(key)
-				switch {
-				case b == nil:
-				case v < w:
-					return // reported by the first walker that has it
-				default: // a later walker: newer records
-					sum.merge(b)
-				}
+			if !a.merged {
+				t.add(key, a)
 			}
-			t.add(key, &sum)
 		})
 		tallies[w] = t
 	})
@@ -283,6 +276,70 @@ func (s *Snapshot) pagesInUse() int64 {
 	return min(inUse*pageSize, s.tx.Size())
 }
 
+// joinRuns merges the records of a key that several walkers met into the
+// aggregate of the first of them, marking the others merged. Looking every
+// key up in every other walker's map would cost a cache miss or two per
+// key and walker; instead only the keys that may continue an earlier
+// walker's are looked up, in the earlier walkers' maps (nearest first):
+//   - a key whose first record in its range is a deletion, or a put of a
+//     key created before the range (an update): the creation, unless
+//     compacted away, is in an earlier range;
+//   - a key re-created after its deletion in an earlier range: found from
+//     the earlier side, as a key whose last record there is a deletion.
+//
+// A key created in its range and not deleted before it, the most of a
+// file, is looked up nowhere. Merges are applied in range order, so the
+// newest records set the key's newest figures.
+func joinRuns(runs []usageRun) {
+	if len(runs) < 2 {
+		return
+	}
+	type link struct {
+		child, parent *keyAgg
+		childRun      int
+	}
+	found := make([][]link, len(runs))
+	par.Do(len(runs), len(runs), func(w int) {
+		r := &runs[w]
+		for _, c := range r.candidates {
+			key, a := c.key, r.slot(c.slot)
+			if a.cont && c.first {
+				for v := w - 1; v >= 0; v-- {
+					if p := runs[v].find(key); p != nil {
+						found[w] = append(found[w], link{a, p, w})
+						break
+					}
+				}
+			}
+			if a.lastTomb && !c.first && a.last == c.rev { // the key's last deletion in the range
+				for v := w + 1; v < len(runs); v++ {
+					if c := runs[v].find(key); c != nil {
+						if !c.cont { // else found from its side
+							found[w] = append(found[w], link{c, a, v})
+						}
+						break
+					}
+				}
+			}
+		}
+	})
+	var links []link
+	for _, l := range found {
+		links = append(links, l...)
+	}
+	slices.SortStableFunc(links, func(a, b link) int { return cmp.Compare(a.childRun, b.childRun) })
+	root := map[*keyAgg]*keyAgg{} // merged aggregate -> the one it went into
+	for _, l := range links {
+		p := l.parent
+		if r := root[p]; r != nil {
+			p = r
+		}
+		p.merge(l.child)
+		l.child.merged = true
+		root[l.child] = p
+	}
+}
+
 // keyAgg is what a walker keeps of one key: 48 bytes, and no pointer
 // for the garbage collector to follow (the key is the map's).
 type keyAgg struct {
@@ -294,6 +351,10 @@ type keyAgg struct {
 	revs      uint32
 	tombs     uint32
 	lastTomb  bool
+	// cont: the first record in the walker's range is a deletion or an
+	// update (the key was created before the range); merged: the records
+	// were added to an earlier walker's aggregate of the key.
+	cont, merged bool
 }
 
 // merge adds b, a later walker's records of the same key.
@@ -310,9 +371,15 @@ func (a *keyAgg) merge(b *keyAgg) {
 
 // usageRun is one walker's keys.
 type usageRun struct {
+	start int64            // the range's first main revision (0: the first range)
 	idx   map[string]int32 // key -> slot
 	slab  [][]keyAgg
 	arena keyArena
+	// candidates are the keys joinRuns looks up in other walkers' maps:
+	// the first record of a key that may continue an earlier range's
+	// (first set), and every deletion (rev its revision: the key's last
+	// record in the range if the aggregate's last is still rev).
+	candidates []candidate
 
 	problems []Problem
 	err      error
@@ -336,6 +403,13 @@ func (r *usageRun) each(fn func(key string, a *keyAgg)) {
 	}
 }
 
+type candidate struct {
+	key   string
+	rev   int64
+	slot  int32
+	first bool
+}
+
 // add counts one record; records come in revision order.
 func (r *usageRun) add(rev decode.Revision, v []byte) error {
 	kv, err := decode.ParseKeyValue(v)
@@ -343,6 +417,7 @@ func (r *usageRun) add(rev decode.Revision, v []byte) error {
 		return err
 	}
 	i, ok := r.idx[string(kv.Key)]
+	key := ""
 	if !ok {
 		n := len(r.slab)
 		if n == 0 || len(r.slab[n-1]) == aggSlab {
@@ -350,8 +425,19 @@ func (r *usageRun) add(rev decode.Revision, v []byte) error {
 			n++
 		}
 		i = int32((n-1)*aggSlab + len(r.slab[n-1]))
-		r.slab[n-1] = append(r.slab[n-1], keyAgg{})
-		r.idx[r.arena.add(kv.Key)] = i
+		cont := r.start > 0 && (rev.Tombstone || kv.CreateRevision < r.start)
+		r.slab[n-1] = append(r.slab[n-1], keyAgg{cont: cont})
+		key = r.arena.add(kv.Key)
+		r.idx[key] = i
+		if cont {
+			r.candidates = append(r.candidates, candidate{key: key, slot: i, first: true})
+		}
+	}
+	if rev.Tombstone {
+		if key == "" {
+			key = r.arena.add(kv.Key) // the map keeps its own copy out of reach
+		}
+		r.candidates = append(r.candidates, candidate{key: key, slot: i, rev: rev.Main})
 	}
 	a := r.slot(i)
 	size := int64(decode.RevisionLen + len(v))
@@ -369,9 +455,6 @@ func (r *usageRun) add(rev decode.Revision, v []byte) error {
 	return nil
 }
 
-// groupKey names a resource × namespace.
-type groupKey struct{ res, ns string }
-
 // usageTally is the breakdowns and top lists of some keys.
 type usageTally struct {
 	o          *UsageOptions
@@ -379,14 +462,14 @@ type usageTally struct {
 	total      Counts
 	events     Counts
 	compaction Compaction
-	byGroup    map[groupKey]*Counts
-	resNames   map[string]string // KeyPath -> GroupResource, to allocate each once
+	byGroup    map[string]map[string]*Counts // resource -> namespace -> counts
+	resNames   map[string]string             // KeyPath -> GroupResource, to allocate each once
 	largest    topList
 	churning   topList
 }
 
 func newUsageTally(o *UsageOptions, rev int64) *usageTally {
-	return &usageTally{o: o, rev: rev, byGroup: map[groupKey]*Counts{}, resNames: map[string]string{},
+	return &usageTally{o: o, rev: rev, byGroup: map[string]map[string]*Counts{}, resNames: map[string]string{},
 		largest: topList{n: o.Largest, less: byBytes}, churning: topList{n: o.Top, less: byRevisions}}
 }
 
@@ -411,7 +494,7 @@ func (t *usageTally) add(key string, a *keyAgg) {
 	if events {
 		t.events.add(&c)
 	}
-	addTo(t.byGroup, groupKey{res, ns}, &c)
+	addTo(t.group(res), ns, &c)
 	ku := func() KeyUsage {
 		return KeyUsage{Key: key, Resource: res, Namespace: ns, Name: name,
 			Revisions: c.Revisions, Tombstones: c.Tombstones, Bytes: c.Bytes, LiveBytes: c.LiveBytes,
@@ -423,6 +506,16 @@ func (t *usageTally) add(key string, a *keyAgg) {
 	if c.Revisions > 1 && t.churning.wants(c.Bytes, c.Revisions, key) {
 		t.churning.push(ku())
 	}
+}
+
+// group returns the namespaces of resource res.
+func (t *usageTally) group(res string) map[string]*Counts {
+	m := t.byGroup[res]
+	if m == nil {
+		m = map[string]*Counts{}
+		t.byGroup[res] = m
+	}
+	return m
 }
 
 // classify names key's resource, namespace and name, and says whether it
@@ -463,8 +556,10 @@ func (t *usageTally) merge(o *usageTally) {
 	t.compaction.DeletedBytes += o.compaction.DeletedBytes
 	t.compaction.TombstoneBytes += o.compaction.TombstoneBytes
 	t.compaction.FreeRecords += o.compaction.FreeRecords
-	for k, c := range o.byGroup {
-		addTo(t.byGroup, k, c)
+	for res, m := range o.byGroup {
+		for ns, c := range m {
+			addTo(t.group(res), ns, c)
+		}
 	}
 	for _, k := range o.largest.items {
 		t.largest.push(k)
@@ -491,12 +586,13 @@ func (t *usageTally) fill(u *Usage, o *UsageOptions) {
 	u.Quota.UsedPercent = 100 * float64(u.DBSize) / float64(u.Quota.Bytes)
 
 	byRes, byNS := map[string]*Counts{}, map[string]*Counts{}
-	u.ResourceNamespaces = make([]Group, 0, len(t.byGroup))
-	for k, c := range t.byGroup {
-		res, ns := strings.Clone(k.res), strings.Clone(k.ns)
-		u.ResourceNamespaces = append(u.ResourceNamespaces, Group{Resource: res, Namespace: ns, ClusterScoped: ns == "", Counts: *c})
-		addTo(byRes, res, c)
-		addTo(byNS, ns, c)
+	for r, m := range t.byGroup {
+		for n, c := range m {
+			res, ns := strings.Clone(r), strings.Clone(n)
+			u.ResourceNamespaces = append(u.ResourceNamespaces, Group{Resource: res, Namespace: ns, ClusterScoped: ns == "", Counts: *c})
+			addTo(byRes, res, c)
+			addTo(byNS, ns, c)
+		}
 	}
 	for res, c := range byRes {
 		u.Resources = append(u.Resources, Group{Resource: res, Counts: *c})
@@ -541,6 +637,9 @@ func byRevisions(a, b *KeyUsage) bool {
 func (l *topList) wants(bytes, revs int64, key string) bool {
 	if len(l.items) < l.n {
 		return true
+	}
+	if m := &l.items[0]; bytes < m.Bytes && revs < m.Revisions {
+		return false // below the smallest on both counts: most keys
 	}
 	k := KeyUsage{Key: key, Bytes: bytes, Revisions: revs}
 	return l.less(&l.items[0], &k)

@@ -125,12 +125,25 @@ func TestUsage(t *testing.T) {
 	create(&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "reader"}})
 	big := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "big", Namespace: "ns-1"}, Data: map[string]string{"blob": strings.Repeat("x", 200<<10)}}
 	create(big)
+	// deleted and re-created far apart: with several walkers its three
+	// records lie in three ranges
+	again := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "again", Namespace: "ns-2"}, Data: map[string]string{"k": "1"}}
+	create(again)
 	hot := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "leader", Namespace: "kube-system"}, Data: map[string]string{"holder": "a"}}
 	create(hot)
 	for i := range 59 {
 		hot.Data["holder"] = fmt.Sprintf("holder-%d", i)
 		if _, err := w.Update(ctx, hot, "leader-elector"); err != nil {
 			t.Fatal(err)
+		}
+		switch i {
+		case 20:
+			if _, err := w.Delete(ctx, again); err != nil {
+				t.Fatal(err)
+			}
+		case 40:
+			again = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "again", Namespace: "ns-2"}, Data: map[string]string{"k": "2"}}
+			create(again)
 		}
 	}
 	gone := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gone", Namespace: "ns-0"}, Data: map[string][]byte{"k": []byte("v")}}
@@ -165,7 +178,16 @@ func TestUsage(t *testing.T) {
 	if len(u.Largest) == 0 || u.Largest[0].Key != bigKey || u.Largest[0].Revisions != 1 || u.Largest[0].HistoryBytes != 0 {
 		t.Fatalf("largest key: %+v", u.Largest)
 	}
-	if len(u.Largest) != int(u.Total.Keys) || len(u.Churning) != 2 { // the hot key and the secret
+	var ag *KeyUsage
+	for i := range u.Churning {
+		if u.Churning[i].Key == "/registry/configmaps/ns-2/again" {
+			ag = &u.Churning[i]
+		}
+	}
+	if ag == nil || ag.Revisions != 3 || ag.Tombstones != 1 || ag.Deleted || ag.Version != 1 || ag.LiveBytes <= 0 {
+		t.Errorf("re-created key: %+v", ag)
+	}
+	if len(u.Largest) != int(u.Total.Keys) || len(u.Churning) != 3 { // the hot key, the secret, the re-created key
 		t.Errorf("%d largest of %d keys, %d churning", len(u.Largest), u.Total.Keys, len(u.Churning))
 	}
 	if u.Events.Keys != 12 || u.Events.Revisions != 12 || u.Events.HistoryBytes != 0 ||
@@ -184,7 +206,8 @@ func TestUsage(t *testing.T) {
 	if g := find(u.ResourceNamespaces, "secrets", "ns-0"); g == nil || g.Keys != 1 || g.LiveKeys != 0 || g.Tombstones != 1 || g.LiveBytes != 0 {
 		t.Errorf("deleted secret: %+v", g)
 	}
-	if u.Compaction.TombstoneBytes <= 0 || u.Compaction.DeletedBytes <= 0 || u.Compaction.OldVersionBytes != h.HistoryBytes {
+	if u.Compaction.TombstoneBytes <= 0 || u.Compaction.DeletedBytes <= 0 || u.Compaction.OldVersionBytes <= h.HistoryBytes ||
+		ag != nil && u.Compaction.OldVersionBytes >= h.HistoryBytes+ag.HistoryBytes { // the re-created key's first put is an old version
 		t.Errorf("compaction %+v, hot key history %d", u.Compaction, h.HistoryBytes)
 	}
 	if u.Quota.Bytes != 1<<20 || u.Quota.Source != "flag" || math.Abs(u.Quota.UsedPercent-100*float64(u.DBSize)/(1<<20)) > 1e-9 {
@@ -307,4 +330,20 @@ func find(gs []Group, res, ns string) *Group {
 		}
 	}
 	return nil
+}
+
+// BenchmarkUsage: du's walk (make bench runs it on the 100k snapshot).
+func BenchmarkUsage(b *testing.B) {
+	s, err := Open(benchDB(b), OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var u *Usage
+	for b.Loop() {
+		if u, err = s.Usage(context.Background(), UsageOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRecords(b, int(u.Total.Revisions))
 }
