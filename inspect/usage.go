@@ -133,8 +133,9 @@ type Compaction struct {
 	OldVersionBytes int64 `json:"oldVersionBytes"`
 	DeletedBytes    int64 `json:"deletedBytes"`
 	TombstoneBytes  int64 `json:"tombstoneBytes"`
-	// SizeAfter estimates the db after a compaction and a defrag:
-	// DBSizeInUse minus FreeBytes (page overhead not counted).
+	// SizeAfter estimates the db after a compaction and a defrag: the
+	// pages in use less FreeBytes's share of the record bytes (pages
+	// shrink with the records they hold).
 	SizeAfter int64 `json:"estimatedSizeAfter"`
 }
 
@@ -577,7 +578,10 @@ func (t *usageTally) fill(u *Usage, o *UsageOptions) {
 	}
 	u.Compaction = t.compaction
 	u.Compaction.FreeBytes = t.compaction.OldVersionBytes + t.compaction.DeletedBytes + t.compaction.TombstoneBytes
-	u.Compaction.SizeAfter = max(0, u.DBSizeInUse-u.Compaction.FreeBytes)
+	u.Compaction.SizeAfter = u.DBSizeInUse
+	if t.total.Bytes > 0 {
+		u.Compaction.SizeAfter -= int64(float64(u.DBSizeInUse) * float64(u.Compaction.FreeBytes) / float64(t.total.Bytes))
+	}
 	u.Defrag = u.DBSize - u.DBSizeInUse
 	u.Quota = Quota{Bytes: o.QuotaBytes, Source: o.QuotaSource}
 	if o.QuotaBytes <= 0 {

@@ -13,7 +13,7 @@
 //
 // Non-guarantees: the treemap shows at most the keys of
 // [inspect.Usage.Largest] on their own and at most [MaxGroups] resource ×
-// namespace groups; the rest of each group is one rectangle labelled with
-// how many keys it stands for. Key names are in the page: treat it as the
+// namespace groups, [MaxNamespaces] per resource; the rest of each group
+// is one rectangle labelled with how many keys it stands for. Key names are in the page: treat it as the
 // snapshot's metadata (the values never are).
 package duhtml

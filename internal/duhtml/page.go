@@ -19,9 +19,13 @@ var (
 	d3License string
 )
 
-// MaxGroups bounds the resource × namespace groups the treemap draws; the
-// smaller ones are merged, per resource, into one "(N other namespaces)".
-const MaxGroups = 1000
+// MaxGroups bounds the resource × namespace groups the treemap draws, and
+// MaxNamespaces those of one resource; the smaller ones are merged, per
+// resource, into one "(N other namespaces)".
+const (
+	MaxGroups     = 1000
+	MaxNamespaces = 20
+)
 
 // Options describe the page.
 type Options struct {
@@ -78,11 +82,13 @@ func Tree(u *inspect.Usage) *Node {
 		}
 		return n
 	}
-	var merged map[string]*Node // per resource, the groups past MaxGroups
-	for i, g := range u.ResourceNamespaces {
+	var merged map[string]*Node // per resource, the groups past the limits
+	perRes := map[string]int{}
+	kept := 0
+	for _, g := range u.ResourceNamespaces {
 		r := resNode(g.Resource)
 		c := g.Counts
-		if i >= MaxGroups {
+		if kept >= MaxGroups || perRes[g.Resource] >= MaxNamespaces {
 			if merged == nil {
 				merged = map[string]*Node{}
 			}
@@ -97,6 +103,8 @@ func Tree(u *inspect.Usage) *Node {
 			n.Rest++ // namespaces, for the name below
 			continue
 		}
+		kept++
+		perRes[g.Resource]++
 		n := r
 		if g.Namespace != "" {
 			n = &Node{Name: g.Namespace}

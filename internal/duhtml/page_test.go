@@ -93,37 +93,63 @@ func TestTree(t *testing.T) {
 	}
 }
 
-// TestTreeMergesGroups: past MaxGroups, the smallest namespaces of a
-// resource become one rectangle.
+// TestTreeMergesGroups: past MaxNamespaces in a resource, or MaxGroups in
+// all, the smallest namespaces of a resource become one rectangle, and the
+// rectangles still add up to every byte.
 func TestTreeMergesGroups(t *testing.T) {
 	t.Parallel()
-	u := &inspect.Usage{}
-	n := MaxGroups + 50
-	for i := range n {
-		c := inspect.Counts{Keys: 2, LiveKeys: 2, Revisions: 2, Bytes: int64(2 * (n - i)), LiveBytes: int64(2 * (n - i))}
-		u.ResourceNamespaces = append(u.ResourceNamespaces, inspect.Group{Resource: "configmaps", Namespace: fmt.Sprintf("ns-%05d", i), Counts: c})
-		u.Total.Bytes += c.Bytes
-		u.Total.Keys += c.Keys
-	}
-	u.Largest = []inspect.KeyUsage{
-		{Key: "/registry/configmaps/ns-00000/a", Resource: "configmaps", Namespace: "ns-00000", Name: "a", Bytes: 2 * int64(n) / 2, Revisions: 1},
-		{Key: "/registry/configmaps/ns-01049/a", Resource: "configmaps", Namespace: "ns-01049", Name: "a", Bytes: 1, Revisions: 1}, // merged away
-	}
-	tree := Tree(u)
-	cm := tree.Children[0]
-	if len(tree.Children) != 1 || len(cm.Children) != MaxGroups+1 {
-		t.Fatalf("%d resources, %d groups under configmaps", len(tree.Children), len(cm.Children))
-	}
-	last := cm.Children[MaxGroups]
-	if last.Name != "(50 other namespaces)" || len(last.Children) != 1 || last.Children[0].Rest != 100 {
-		t.Errorf("merged group: %+v %+v", last, last.Children)
-	}
-	if got := leafBytes(tree); got != u.Total.Bytes {
-		t.Errorf("leaves sum to %d, total %d", got, u.Total.Bytes)
-	}
-	first := cm.Children[0]
-	if len(first.Children) != 2 || first.Children[0].Key != "/registry/configmaps/ns-00000/a" || first.Children[1].Rest != 1 {
-		t.Errorf("first group: %+v", first.Children)
+	for _, tc := range []struct {
+		name                  string
+		resources, namespaces int
+		wantKept              int
+	}{
+		{"one resource", 1, MaxNamespaces + 10, MaxNamespaces},
+		{"many resources", 60, MaxNamespaces, MaxGroups},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := &inspect.Usage{}
+			n := tc.resources * tc.namespaces
+			for i := range n { // biggest first, resources in turn
+				c := inspect.Counts{Keys: 2, LiveKeys: 2, Revisions: 2, Bytes: int64(2 * (n - i)), LiveBytes: int64(2 * (n - i))}
+				u.ResourceNamespaces = append(u.ResourceNamespaces, inspect.Group{Resource: fmt.Sprintf("r%02d", i%tc.resources),
+					Namespace: fmt.Sprintf("ns-%05d", i/tc.resources), Counts: c})
+				u.Total.Bytes += c.Bytes
+				u.Total.Keys += c.Keys
+			}
+			u.Largest = []inspect.KeyUsage{
+				{Key: "/registry/r00/ns-00000/a", Resource: "r00", Namespace: "ns-00000", Name: "a", Bytes: int64(n), Revisions: 1},
+				{Key: "/registry/r00/ns-00029/a", Resource: "r00", Namespace: fmt.Sprintf("ns-%05d", tc.namespaces-1), Name: "a", Bytes: 1, Revisions: 1}, // merged away
+			}
+			tree := Tree(u)
+			if len(tree.Children) != tc.resources {
+				t.Fatalf("%d resources, want %d", len(tree.Children), tc.resources)
+			}
+			kept, merged := 0, int64(0)
+			for _, r := range tree.Children {
+				for _, g := range r.Children {
+					if strings.HasSuffix(g.Name, " other namespaces)") {
+						var m int64
+						if _, err := fmt.Sscanf(g.Name, "(%d other namespaces)", &m); err != nil || len(g.Children) != 1 || g.Children[0].Rest != 2*m {
+							t.Errorf("merged group %q: %+v", g.Name, g.Children)
+						}
+						merged += m
+						continue
+					}
+					kept++
+				}
+			}
+			if kept != tc.wantKept || kept+int(merged) != n {
+				t.Errorf("%d groups kept, %d merged, want %d kept of %d", kept, merged, tc.wantKept, n)
+			}
+			if got := leafBytes(tree); got != u.Total.Bytes {
+				t.Errorf("leaves sum to %d, total %d", got, u.Total.Bytes)
+			}
+			first := tree.Children[0].Children[0]
+			if len(first.Children) != 2 || first.Children[0].Key != "/registry/r00/ns-00000/a" || first.Children[1].Rest != 1 {
+				t.Errorf("first group: %+v", first.Children)
+			}
+		})
 	}
 }
 
