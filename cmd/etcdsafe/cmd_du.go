@@ -56,7 +56,8 @@ network: everything inline) with a treemap of resource -> namespace -> object by
 the tables; it is written atomically, mode 0600, and an existing FILE is kept unless
 --force.` + exitStatusHelp,
 		Example: `  etcdsafe du snapshot.db
-  etcdsafe du /var/backups/etcd/cluster-20261202.etcdsafe -i key.txt --html du.html
+  etcdsafe du /var/backups/etcd/prod-20261202T030000Z.tar.zst.age -i key.txt --html du.html
+  etcdsafe du s3://backups/etcd/prod-20261202T030000Z.tar.zst.age -i key.txt
   etcdsafe du /var/lib/etcd --quota-backend-bytes 8Gi --top 5 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
