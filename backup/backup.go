@@ -452,6 +452,7 @@ func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error
 	o.Progress.Start(src.size)
 	// the key index is built on the snapshot while the archive is compressed
 	ib := r.startIndex(ctx, src)
+	defer ib.close()
 	wm, err := r.archive(ctx, hw, src, kd)
 	if err != nil {
 		ib.stop()
@@ -463,7 +464,7 @@ func (r *run) write(ctx context.Context, src *source, kd string) (*Result, error
 		return nil, err
 	}
 	res.Sidecar = r.sidecar("", src, wm, hw)
-	var idx []byte
+	var idx *indexData
 	res.Index, idx = ib.finish(r, hw.n, res.Sidecar.ArchiveSHA256)
 	if o.Stdout != nil {
 		res.Duration = time.Since(r.start)
@@ -549,7 +550,7 @@ func (r *run) startOutput(ctx context.Context, out Output, src *source) *outRun 
 
 // commit publishes the archive of n bytes, then its key index idx (if
 // any), then its sidecar.
-func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar, idx []byte) {
+func (x *outRun) commit(ctx context.Context, n int64, sc *archive.Sidecar, idx *indexData) {
 	up := x.up
 	x.up = nil
 	if err := up.Commit(n); err != nil {
