@@ -92,8 +92,9 @@ type Options struct {
 
 	// Level is the zstd level (0: zstd.SpeedDefault).
 	Level zstd.EncoderLevel
-	// TmpDir holds the live snapshot's encrypted spool (default: the
-	// system temp dir). It may not be inside a [store.Local] Target.
+	// TmpDir holds the live snapshot's encrypted spool and the key index
+	// while it is built (unlinked at once; default: the system temp dir).
+	// It may not be inside a [store.Local] Target.
 	TmpDir string
 	// ToolVersion goes into the manifest.
 	ToolVersion string
