@@ -64,10 +64,25 @@ run "$BIN" backup --cluster prod --endpoints "$ENDPOINT" \
   --cacert "$KUBE/pki/etcd/ca.crt" --cert "$KUBE/pki/etcd/healthcheck-client.crt" --key "$KUBE/pki/etcd/healthcheck-client.key" \
   --kube-dir "$KUBE" -R "$OUT/recipients.txt" --out "$OUT/backups" --keep-last 7 --metrics-file "$OUT/etcdsafe.prom" \
   --out s3://etcd-backups/fleet/ --object-lock governance --lock-for 1d
+NIGHT1=$(ls "$OUT/backups"/*.tar.zst.age | tail -1)
+run "$BIN" verify "$NIGHT1" -i "$OUT/key.txt"
+echo
+echo "== A day passes: a rollout, a ConfigMap edit, a rotated Secret, a CronJob deleted by mistake, a new"
+echo "   cluster-admin binding and webhook, Events, and a leader Lease renewed every few seconds"
+kill -USR1 $ETCD_PID
+for _ in $(seq 1 240); do [ -s "$OUT/day-2.json" ] && break; kill -0 $ETCD_PID 2>/dev/null || { cat bin/mkdemo.log; exit 1; }; sleep 0.25; done
+[ -s "$OUT/day-2.json" ] || { echo "the next day was not written"; cat bin/mkdemo.log; exit 1; }
+grep 'day 2' bin/mkdemo.log
+echo
+echo "== The next night's backup, the same job"
+run "$BIN" backup --cluster prod --endpoints "$ENDPOINT" \
+  --cacert "$KUBE/pki/etcd/ca.crt" --cert "$KUBE/pki/etcd/healthcheck-client.crt" --key "$KUBE/pki/etcd/healthcheck-client.key" \
+  --kube-dir "$KUBE" -R "$OUT/recipients.txt" --out "$OUT/backups" --keep-last 7 --metrics-file "$OUT/etcdsafe.prom" \
+  --out s3://etcd-backups/fleet/ --object-lock governance --lock-for 1d
 run "$BIN" list "$OUT/backups"
-ARCHIVE=$(ls "$OUT/backups"/*.tar.zst.age | head -1)
+ARCHIVE=$(ls "$OUT/backups"/*.tar.zst.age | tail -1)
+[ "$ARCHIVE" != "$NIGHT1" ] || { echo "no second archive"; exit 1; }
 REMOTE=s3://etcd-backups/fleet/prod/$(basename "$ARCHIVE")
-run "$BIN" verify "$ARCHIVE" -i "$OUT/key.txt"
 echo
 echo "== Another cluster's master writes to the same bucket (here the same snapshot and kube dir under another name)"
 run "$BIN" backup --cluster staging --from-db "$SNAP" --kube-dir "$KUBE" -R "$OUT/recipients.txt" \
@@ -85,6 +100,22 @@ sha_before=$(sha256sum "$SNAP" | cut -d' ' -f1)
 echo
 echo "== The morning after. What is in last night's backup? (read straight from the archive, no etcd running)"
 run "$BIN" status "$ARCHIVE" -i "$OUT/key.txt"
+
+echo
+echo "== What changed between the two nights? Objects decoded, noise (resourceVersion, managedFields, status)"
+echo "   left out, Secret values masked; what needs a look first is flagged on top"
+run "$BIN" diff "$NIGHT1" "$ARCHIVE" -A -i "$OUT/key.txt"
+run "$BIN" diff "$NIGHT1" "$ARCHIVE" -A -i "$OUT/key.txt" --stat
+
+echo
+echo "== One object's whole life across every backup, with the archive to restore each version from"
+run "$BIN" timeline "$OUT/backups" deployment/api -n payments -i "$OUT/key.txt"
+
+echo
+echo "== What fills the quota (and what a compaction or a defrag would free); the same as a page to look at"
+run "$BIN" du "$ARCHIVE" -i "$OUT/key.txt" --html "$OUT/du.html"
+[ -s "$OUT/du.html" ] || { echo "no du page"; exit 1; }
+echo "(page: $OUT/du.html, $(wc -c < "$OUT/du.html") bytes, no network needed to view it)"
 
 echo
 echo "== Which Deployments and Secrets did it hold? (Secrets are encrypted at rest: see ENCRYPTION)"
