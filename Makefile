@@ -65,7 +65,7 @@ bench: $(BENCH_DATA)
 
 ## fuzz: every fuzz target for $(FUZZTIME)
 fuzz:
-	@for pkg in ./decode/ ./inspect/ ./archive/; do \
+	@for pkg in ./decode/ ./inspect/ ./archive/ ./keyindex/; do \
 		[ -d $$pkg ] || continue; \
 		for t in $$($(GO) test $$pkg -list '^Fuzz' | grep '^Fuzz'); do \
 			echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
