@@ -91,7 +91,7 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 		}
 		defer obj.r.Close()
 		r := obj.r
-		vo.Object = &backup.Object{R: r, Size: r.Size(), Meta: r.Meta(), Sidecar: obj.sidecar,
+		vo.Object = &backup.Object{R: r, Size: r.Size(), Meta: r.Meta(), Sidecar: obj.sidecar, Index: obj.index,
 			Checksum: func() (string, bool) { return "S3 CRC-32C", r.Verified }}
 	}
 	rep, err := backup.Verify(cmd.Context(), path, vo)
@@ -114,6 +114,17 @@ func runVerify(cmd *cobra.Command, o *verifyOptions, path string, out, stderr io
 	return err
 }
 
+// indexVerdict says what verify found of the archive's key index.
+func indexVerdict(v string) string {
+	switch v {
+	case "matches":
+		return "matches the archive and every record of its snapshot"
+	case "none":
+		return "none (timeline reads this archive whole)"
+	}
+	return v
+}
+
 func printVerify(out io.Writer, r *backup.VerifyReport) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
@@ -131,6 +142,7 @@ func printVerify(out io.Writer, r *backup.VerifyReport) {
 	row("Archive SHA-256", r.SHA256)
 	row("Encrypted", enc)
 	row("Sidecar", r.Sidecar)
+	row("Key index", indexVerdict(r.Index))
 	switch r.Checksum {
 	case backup.ChecksumMatches:
 		row(r.ChecksumName, "matches the server's")

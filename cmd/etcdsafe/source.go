@@ -13,6 +13,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
+	"github.com/etcdsafe/etcdsafe/keyindex"
 	"github.com/etcdsafe/etcdsafe/source"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
@@ -78,6 +79,8 @@ type object struct {
 	r *s3store.Reader
 	// sidecar fetches the archive's sidecar (URL.json) when called.
 	sidecar func() (*archive.Sidecar, error)
+	// index opens the archive's key index (URL.index) when called.
+	index func() (io.ReadCloser, error)
 }
 
 // openObject opens the object at url with the client f makes. The caller
@@ -96,7 +99,13 @@ func openObject(ctx context.Context, f *s3Flags, url string) (*object, error) {
 		_ = r.Close()
 		return nil, err
 	}
-	return &object{r: r, sidecar: sidecar}, nil
+	bkt, name, err := c.Split(url)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	index := func() (io.ReadCloser, error) { return bkt.Get(ctx, name+keyindex.Suffix) }
+	return &object{r: r, sidecar: sidecar, index: index}, nil
 }
 
 // statObject reads an object's size and metadata without its content,
