@@ -130,6 +130,10 @@ type Source struct {
 	// static pod manifest, whose flags say its quota), nil when the
 	// source is no archive or the archive holds none.
 	EtcdManifest []byte
+	// Manifest is the archive's verified MANIFEST.json (its cluster and
+	// member IDs when the backup was taken from a live member), nil when
+	// the source is no archive.
+	Manifest *archive.Manifest
 
 	cleanup func()
 	integ   *integrity
@@ -166,7 +170,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 	if path == "-" && o.Input == nil {
 		name = "standard input"
 	}
-	dbPath, cleanup, etcdPod := path, func() {}, []byte(nil)
+	dbPath, cleanup, etcdPod, manifest := path, func() {}, []byte(nil), (*archive.Manifest)(nil)
 	defer func() {
 		if err != nil {
 			cleanup()
@@ -178,7 +182,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 		if err != nil {
 			return nil, err
 		}
-		dbPath, cleanup, etcdPod = st.dbPath, st.cleanup, st.etcdPod
+		dbPath, cleanup, etcdPod, manifest = st.dbPath, st.cleanup, st.etcdPod, st.manifest
 		if st.archive && dcr == nil && st.encConfig != nil {
 			// the cluster's own keys, from the backed-up kube dir
 			if dcr, err = decode.ParseEncryptionConfig(st.encConfig); err != nil {
@@ -199,7 +203,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 		return nil, err
 	}
 	s := &Source{Snapshot: snap, Decoder: decode.NewDecoder(dcr), Table: decode.BuiltinResources(),
-		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, EtcdManifest: etcdPod, cleanup: cleanup}
+		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, EtcdManifest: etcdPod, Manifest: manifest, cleanup: cleanup}
 	s.integ = startIntegrity(ctx, snap, name, o.Check)
 	if !snapshot.HasTrailerSize(snap.FileSize) && !o.Check && o.OnUnchecked != nil {
 		why := "has no SHA-256 trailer (a copy of member/snap/db)"

@@ -135,6 +135,9 @@ func runDiff(cmd *cobra.Command, o *diffOptions, pathA, pathB string, args []str
 			}
 			fails.add(side+": "+key, err)
 		}}
+	if a.Manifest != nil && b.Manifest != nil {
+		ko.ClusterIDA, ko.ClusterIDB = a.Manifest.ClusterID, b.Manifest.ClusterID
+	}
 	switch {
 	case o.compareValues:
 		ko.Lineage = kdiff.LineageValues
