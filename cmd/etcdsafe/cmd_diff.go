@@ -101,6 +101,7 @@ size, encryption and sha256 for keys compared as bytes, undecoded, diff; omitted
 	c.Flags().BoolVar(&o.compareValues, "compare-values", false, "compare the values of every key both hold, trusting no revision")
 	c.Flags().BoolVar(&o.sameLineage, "same-lineage", false, "trust revisions (one cluster's history) whatever the files show")
 	c.Flags().BoolVar(&o.eventDiffs, "event-diffs", false, "diff Events too (by default they are counted per namespace, not shown)")
+	completeObjects(c, &o.src, objectArgs{sources: 2, names: -1})
 	return c
 }
 

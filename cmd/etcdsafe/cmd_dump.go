@@ -63,6 +63,7 @@ before the deletion.` + exitStatusHelp,
 	c.Flags().StringVar(&o.out, "out", "", "directory to create (must not exist)")
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "write the deleted objects still in the file's history, as they were before the deletion, instead of the live ones")
 	c.Flags().BoolVar(&o.includeOwned, "include-owned", false, "also write objects a controller owns (Pods of ReplicaSets, Jobs of CronJobs, ...) and Events")
+	completeObjects(c, &o.src, objectArgs{sources: 1, names: -1})
 	return c
 }
 

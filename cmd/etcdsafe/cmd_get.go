@@ -75,6 +75,7 @@ as deleted is an error that says when it was deleted.` + exitStatusHelp,
 	addOutputFlag(c.Flags(), &o.output, "yaml", "json")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "print deleted objects still in the file's history, as they were before the deletion")
+	completeObjects(c, &o.src, objectArgs{sources: 1, names: -1})
 	return c
 }
 

@@ -47,6 +47,7 @@ Without -n, NAME is looked up in every namespace and must be unique.` + exitStat
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	o.render.addFlags(c, false)
 	o.render.raw = true
+	completeObjects(c, &o.list.src, objectArgs{sources: 1, names: 1})
 	return c
 }
 

@@ -98,6 +98,7 @@ newest value, its size, and the encryption-at-rest provider and key name.` + exi
 	o.addFlags(c)
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "list deleted objects still in the file's history")
 	addOutputFlag(c.Flags(), &o.output, "table", "json", "keys")
+	completeObjects(c, &o.src, objectArgs{sources: 1})
 	return c
 }
 

@@ -90,6 +90,7 @@ Secret values (and kubectl's last-applied annotation of a Secret) are shown as
 	addOutputFlag(c.Flags(), &o.output, "text", "json")
 	o.render.addFlags(c, false)
 	o.render.raw = true
+	completeObjects(c, &o.src, objectArgs{sources: -1, slash: true})
 	return c
 }
 

@@ -91,6 +91,8 @@ read, and nothing from it is printed before its SHA-256 trailer, when it has one
 	root.AddCommand(newBackupCmd(), newVerifyCmd(), newListCmd(), newPruneCmd(), newKeygenCmd())
 	root.AddCommand(newRestoreCmd(), newManifestCmd())
 	root.AddCommand(newDiffCmd(), newTimelineCmd(), newDuCmd())
+	root.AddCommand(newVersionCmd(), newCompletionCmd(), newManCmd())
+	root.CompletionOptions.DisableDefaultCmd = true // cmd_completion.go replaces it
 	// cobra's own checks (argument counts, unknown commands) are usage
 	// errors too: exit 2 with the hint, like a bad flag.
 	var wrap func(c *cobra.Command)
