@@ -113,6 +113,18 @@ type Options struct {
 	MarkCompacted bool
 	// InitialMmapSize is bbolt's initial memory map size (0: etcd default).
 	InitialMmapSize uint64
+	// Compact writes the restored db with only the newest revision of
+	// each key (etcd's mvcc compaction at the snapshot's newest revision)
+	// and defragmented, so a snapshot over etcd's quota restores under it.
+	// Without it, a db that is not below the quota is refused
+	// ([ErrOverQuota]).
+	Compact bool
+	// CleanLeases deletes, in the restored db before etcd starts, the keys
+	// that go stale on new hardware: [MasterLeasesPrefix],
+	// [APIServerLeasePrefix] and [NodeLeasePrefix]. The plan lists each
+	// ([Plan.StaleKeys]); the deletions are one etcd write (tombstones at
+	// the snapshot's revision + 1).
+	CleanLeases bool
 	// SkipHashCheck accepts a db without a SHA-256 trailer, or with a
 	// mismatching one.
 	SkipHashCheck bool
@@ -195,9 +207,24 @@ type Plan struct {
 	// MarkCompacted).
 	Revision    int64 `json:"revision"`
 	NewRevision int64 `json:"newRevision"`
-	// MarkCompacted and InitialMmapSize repeat the options.
+	// MarkCompacted, InitialMmapSize, Compact and CleanLeases repeat the
+	// options.
 	MarkCompacted   bool   `json:"markCompacted"`
 	InitialMmapSize uint64 `json:"initialMmapSize,omitempty"`
+	Compact         bool   `json:"compact"`
+	CleanLeases     bool   `json:"cleanLeases"`
+	// Alarms are those raised in the snapshot's cluster. They are never
+	// carried into the restored cluster: Execute clears them from the
+	// restored db (see [AlarmConsequence] for what each would do).
+	Alarms []Alarm `json:"alarms,omitempty"`
+	// Quota is the snapshot's db size against etcd's quota.
+	Quota Quota `json:"quota"`
+	// StaleKeys are the keys CleanLeases deletes.
+	StaleKeys []string `json:"staleKeys,omitempty"`
+	// Blockers are what stops a real restore with these options (and
+	// warnings); only a dry run collects the refusing ones, a real
+	// Prepare fails on the first.
+	Blockers []Blocker `json:"blockers,omitempty"`
 	// Manifest is the static pod manifest used, or nil.
 	Manifest *EtcdManifest `json:"manifest,omitempty"`
 	// Membership is the restored cluster.
@@ -264,7 +291,8 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Source: o.Source, opts: o, MarkCompacted: o.MarkCompacted, InitialMmapSize: o.InitialMmapSize, KubeDir: o.KubeDir}
+	p := &Plan{Source: o.Source, opts: o, MarkCompacted: o.MarkCompacted, InitialMmapSize: o.InitialMmapSize, KubeDir: o.KubeDir,
+		Compact: o.Compact, CleanLeases: o.CleanLeases}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -349,12 +377,23 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 	if p.Revision, err = latestRevision(p.snapPath); err != nil {
 		return nil, p.userPaths(err)
 	}
+	if o.CleanLeases {
+		if p.StaleKeys, err = staleKeys(ctx, p.snapPath); err != nil {
+			return nil, p.userPaths(fmt.Errorf("list stale leases: %w", err))
+		}
+	}
 	p.NewRevision = p.Revision
+	if len(p.StaleKeys) > 0 {
+		p.NewRevision++ // the deletions' revision
+	}
 	if o.MarkCompacted {
-		p.NewRevision = p.Revision + int64(o.BumpRevision)
+		p.NewRevision += int64(o.BumpRevision)
 	}
 
 	if err := p.resolveManifest(o, only, archiveManifest); err != nil {
+		return nil, err
+	}
+	if err := p.facts(); err != nil {
 		return nil, err
 	}
 	if p.Membership, err = ResolveMembership(o.Membership, p.Manifest); err != nil {
@@ -376,10 +415,23 @@ func Prepare(ctx context.Context, o Options) (_ *Plan, err error) {
 		p.Notes = append(p.Notes, fmt.Sprintf("the manifest sets --wal-dir=%s; the WAL is restored inside the data dir instead: remove --wal-dir from the manifest or move member/wal there", p.Manifest.WALDir))
 	}
 	if err := p.checkNotRunning(); err != nil && !o.Force {
+		msg := err.Error() + "; stop etcd first, or pass --force"
+		if err := p.addBlocker(BlockEtcdRunning, true, err, msg); err != nil {
+			return nil, err
+		}
+	}
+	p.checkNewerDataDir()
+	if err := p.checkQuota(); err != nil {
 		return nil, err
 	}
 	if o.KubeDir != "" {
-		if err := p.planKubeDir(only); err != nil {
+		err := p.planKubeDir(only)
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			msg := fmt.Sprintf("%d kube dir files differ from the archive's (%s); compare them, then pass --force to replace them (the old ones are kept)", len(ce.Paths), ce.Error())
+			err = p.addBlocker(BlockKubeConflict, true, err, msg)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -757,6 +809,14 @@ type Result struct {
 	Backup  string `json:"backup,omitempty"`
 	// Duration of the data dir build (etcdutl restore).
 	BuildTime time.Duration `json:"buildTime"`
+	// DBSizeBefore is the snapshot's db size, DBSize the restored db's
+	// (smaller with Compact).
+	DBSizeBefore int64 `json:"dbSizeBefore"`
+	DBSize       int64 `json:"dbSize"`
+	// KeysRemoved counts the keys CleanLeases deleted; AlarmsCleared the
+	// alarms removed from the restored db.
+	KeysRemoved   int `json:"keysRemoved"`
+	AlarmsCleared int `json:"alarmsCleared"`
 	// KubeCreated, KubeReplaced, KubeUnchanged count kube dir entries.
 	KubeCreated   int `json:"kubeCreated"`
 	KubeReplaced  int `json:"kubeReplaced"`
@@ -816,8 +876,15 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	t0 := time.Now()
+	res.DBSizeBefore = p.Quota.DBSize
+	snap := p.snapPath
+	if p.opts.Compact || len(p.StaleKeys) > 0 {
+		if snap, err = p.rewrite(ctx, stage.Path, res); err != nil {
+			return nil, p.userPaths(err)
+		}
+	}
 	err = etcdsnap.NewV3(p.opts.Logger).Restore(etcdsnap.RestoreConfig{
-		SnapshotPath:        p.snapPath,
+		SnapshotPath:        snap,
 		Name:                p.Membership.Name,
 		OutputDataDir:       build,
 		PeerURLs:            p.Membership.PeerURLs,
@@ -830,9 +897,18 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		RevisionBump:    p.opts.BumpRevision,
 		MarkCompacted:   p.opts.MarkCompacted,
 	})
-	res.BuildTime = time.Since(t0)
 	if err != nil {
 		return nil, p.userPaths(fmt.Errorf("build data dir: %w", err))
+	}
+	db := filepath.Join(build, "member", "snap", "db")
+	if len(p.Alarms) > 0 {
+		if res.AlarmsCleared, err = clearAlarms(p.opts.Logger, db); err != nil {
+			return nil, p.userPaths(err)
+		}
+	}
+	res.BuildTime = time.Since(t0)
+	if st, err := os.Stat(db); err == nil {
+		res.DBSize = st.Size()
 	}
 	if err := os.Chmod(build, 0o700); err != nil {
 		return nil, p.userPaths(fmt.Errorf("chmod data dir: %w", err))
@@ -914,7 +990,9 @@ func (p *Plan) NextSteps() []string {
 	}
 	s = append(s, "check it: etcdctl endpoint status (the revision should be above "+fmt.Sprint(p.NewRevision)+")")
 	s = append(s, "restart kube-apiserver, kube-controller-manager and kube-scheduler (move their manifests out of the manifests dir and back), then restart the kubelet on every node ('systemctl restart kubelet')")
-	s = append(s, "delete stale /registry/masterleases/ keys if kube-apiserver endpoints look wrong")
+	if !p.CleanLeases {
+		s = append(s, "delete stale /registry/masterleases/ keys if kube-apiserver endpoints look wrong (or restore with --clean-leases)")
+	}
 	if single {
 		s = append(s, "add the other masters back one at a time: on each, wipe its etcd data dir and join it with 'kubeadm join --control-plane' (or 'etcdctl member add' and --initial-cluster-state=existing)")
 	} else {
