@@ -185,6 +185,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitUsage, []string{"--name, --initial-advertise-peer-urls and --initial-cluster must agree with each other and with etcd's static pod manifest, or etcd crash-loops after the restore"}
 	case errors.Is(err, restore.ErrConflict):
 		return exitFailure, []string{"the files listed differ from the archive; compare them, then rerun with --force to replace them (the old ones are kept as hidden .NAME.etcdsafe-<time> files)"}
+	case errors.Is(err, restore.ErrOverQuota):
+		return exitFailure, []string{"nothing was moved: restore with --compact (only the newest revision of each key, defragmented), or raise --quota-backend-bytes in etcd's manifest (and pass it with --manifest)"}
 	case errors.Is(err, restore.ErrBadManifest):
 		return exitFailure, []string{"edit the manifest by hand, or name another one with --manifest"}
 	case errors.Is(err, restore.ErrNoKubeDir):
