@@ -233,7 +233,10 @@ func printTimeline(out io.Writer, res *timeline.Result) {
 		case v.Before != nil:
 			fmt.Fprintf(out, "   before:  %s (%s), the oldest backup\n", termtext.Clean(v.Before.Backup), v.Before.Time.Format(timeLayout))
 		}
-		if v.SeenIn > 0 {
+		switch {
+		case v.SeenIn == 1:
+			fmt.Fprintf(out, "   seen in: %s\n", termtext.Clean(v.FirstSeen))
+		case v.SeenIn > 1:
 			fmt.Fprintf(out, "   seen in: %s .. %s (%s)\n", termtext.Clean(v.FirstSeen), termtext.Clean(v.LastSeen), plural(v.SeenIn, "backup"))
 		}
 		if v.Restore != nil {
