@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"source":        {"archive", "decode", "inspect", "snapshot"},
 	"kdiff":         {"decode", "inspect", "source"},
 	"timeline":      {"archive", "backup", "decode", "inspect", "keyindex", "source", "store"},
+	"drill":         {"decode", "inspect", "restore", "source"},
 }
 
 func TestImportDirections(t *testing.T) {
