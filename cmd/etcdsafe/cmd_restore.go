@@ -23,6 +23,8 @@ type restoreOptions struct {
 	markCompacted      bool
 	mmap               uint64
 	skipHashCheck      bool
+	compact            bool
+	cleanLeases        bool
 	force, dryRun      bool
 	kubeDir            string
 	only               []string
@@ -67,7 +69,26 @@ cluster (what --force-new-cluster makes) unless --initial-cluster lists several 
 for restoring every master from one snapshot.
 
 The restore refuses while etcd holds DIR's db or listens on the manifest's client URLs,
-unless --force. --dry-run prints the whole plan and changes nothing.
+unless --force.
+
+The plan states the snapshot's alarms and its db size against etcd's quota
+(--quota-backend-bytes of the manifest, else etcd's 2 GiB default). Alarms (NOSPACE,
+CORRUPT) are never carried into the new cluster: etcdutl's restore copies them, so they
+are cleared from the restored db (a NOSPACE snapshot would otherwise start etcd with
+every write refused). A db that is not below the quota is refused: --compact writes the
+restored db with only the newest revision of each key (etcd's own mvcc compaction at the
+snapshot's revision) and defragmented, and the restore fails before anything is moved if
+even that is over the quota. --clean-leases deletes, before etcd starts, what goes stale on
+new hardware: /registry/masterleases/*, kube-apiserver's identity leases
+(kube-system/apiserver-*) and the node heartbeat leases (kube-node-lease); the plan lists
+each key, and the deletions are one etcd write at the snapshot's revision + 1.
+
+--dry-run never refuses and changes nothing: it prints the whole plan, then every blocker
+it found (etcd running, kube dir files that differ, a db over the quota; and, as
+warnings, an existing data dir ahead of the snapshot), then exits with the status the
+same restore without --dry-run would exit with: 0 if it would go ahead, 5 if etcd runs,
+1 for differing kube dir files or a db over the quota. A script can use it as a
+preflight check.
 
 --kube-dir DIR puts the archive's kubernetes/ files back (--only pki,manifests,kubeconfigs
 or all) with modes, owners (as root) and links; files that exist and differ are listed and
@@ -98,6 +119,8 @@ Manifests are written last.` + exitStatusHelp,
 	f.BoolVar(&o.markCompacted, "mark-compacted", restore.DefaultMarkCompacted, "mark revisions before the bump compacted (needs --bump-revision)")
 	f.Uint64Var(&o.mmap, "initial-memory-map-size", 0, "bbolt initial mmap size in bytes, for large dbs (0: etcd default)")
 	f.BoolVar(&o.skipHashCheck, "skip-hash-check", false, "restore a db without (or with a mismatching) SHA-256 trailer")
+	f.BoolVar(&o.compact, "compact", false, "keep only the newest revision of each key and defragment, so an oversized snapshot fits the quota")
+	f.BoolVar(&o.cleanLeases, "clean-leases", false, "delete masterleases, kube-apiserver identity leases and node leases before etcd starts")
 	f.BoolVar(&o.force, "force", false, "restore even if etcd seems to run; replace differing kube dir files")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
 	f.StringVar(&o.kubeDir, "kube-dir", "", "restore the archive's kube dir here (e.g. /etc/kubernetes)")
@@ -154,6 +177,8 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		MarkCompacted:   o.markCompacted,
 		InitialMmapSize: o.mmap,
 		SkipHashCheck:   o.skipHashCheck,
+		Compact:         o.compact,
+		CleanLeases:     o.cleanLeases,
 		Force:           o.force,
 		KubeDir:         o.kubeDir,
 		Only:            o.only,
@@ -171,14 +196,18 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 	}
 	defer plan.Close()
 	if o.json && o.dryRun {
-		return printJSON(out, map[string]any{"plan": plan, "dryRun": true})
+		if err := printJSON(out, map[string]any{"plan": plan, "dryRun": true}); err != nil {
+			return err
+		}
+		return plan.Refusal()
 	}
 	if !o.json {
 		printPlan(out, plan, o.dryRun)
 	}
 	if o.dryRun {
 		fmt.Fprintln(out, "dry run: nothing was changed")
-		return nil
+		// The dry run exits as the real restore would: a preflight check.
+		return plan.Refusal()
 	}
 	res, err := plan.Execute(ctx)
 	if err != nil {
@@ -192,6 +221,17 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		fmt.Fprintf(out, "; the old data dir is %s", termtext.Clean(res.Backup))
 	}
 	fmt.Fprintln(out)
+	fmt.Fprintf(out, "db %s -> %s", humanBytes(res.DBSizeBefore), humanBytes(res.DBSize))
+	if q := plan.Quota; q.Bytes > 0 {
+		fmt.Fprintf(out, " (quota %s, %d%% used)", humanBytes(q.Bytes), res.DBSize*100/q.Bytes)
+	}
+	fmt.Fprintln(out)
+	if res.AlarmsCleared > 0 {
+		fmt.Fprintf(out, "alarms: %d cleared from the restored db\n", res.AlarmsCleared)
+	}
+	if plan.CleanLeases {
+		fmt.Fprintf(out, "stale leases: %d keys deleted\n", res.KeysRemoved)
+	}
 	if plan.KubeDir != "" {
 		fmt.Fprintf(out, "kube dir %s: %d created, %d replaced, %d unchanged\n", termtext.Clean(plan.KubeDir), res.KubeCreated, res.KubeReplaced, res.KubeUnchanged)
 	}
@@ -217,10 +257,13 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 	if p.Archive != nil {
 		w("            archive of %s taken %s from %s, etcd %s", c(p.Archive.Host), p.Archive.Created.Format("2006-01-02 15:04:05Z07:00"), c(p.Archive.Endpoint), c(p.Archive.EtcdVersion))
 	}
-	if p.MarkCompacted {
+	switch {
+	case p.MarkCompacted && len(p.StaleKeys) > 0:
+		w("  revision  %d -> %d (+1 for the lease deletions, +%d), older revisions marked compacted", p.Revision, p.NewRevision, p.NewRevision-p.Revision-1)
+	case p.MarkCompacted:
 		w("  revision  %d -> %d (+%d), older revisions marked compacted", p.Revision, p.NewRevision, p.NewRevision-p.Revision)
-	} else {
-		w("  revision  %d (not bumped: clients that saw newer revisions will misbehave)", p.Revision)
+	default:
+		w("  revision  %d (not bumped: clients that saw newer revisions will misbehave)", p.NewRevision)
 	}
 	if p.Manifest != nil {
 		w("  manifest  %s", c(p.Manifest.Path))
@@ -246,6 +289,36 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 	if p.InitialMmapSize > 0 {
 		w("  mmap      %d bytes", p.InitialMmapSize)
 	}
+	q := p.Quota
+	switch {
+	case q.Bytes == 0:
+		w("  db size   %s (%s in use); quota %s", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), c(q.From))
+	case q.Over && p.Compact:
+		w("  db size   %s (%s in use), over the quota of %s (%s): compacted and defragmented to fit", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
+	case q.Over:
+		w("  db size   %s (%s in use), over the quota of %s (%s): etcd would reject the first write and raise NOSPACE", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
+	default:
+		w("  db size   %s (%s in use) of the quota %s (%s), %d%%", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From), q.DBSize*100/q.Bytes)
+	}
+	if p.Compact {
+		at := p.Revision
+		if len(p.StaleKeys) > 0 {
+			at++ // after the deletions
+		}
+		w("  compact   keep the newest revision of each key (compaction at revision %d), then defragment", at)
+	}
+	if len(p.Alarms) == 0 {
+		w("  alarms    none")
+	}
+	for _, a := range p.Alarms {
+		w("  alarm     %s (raised by member %s): cleared in the restored db; carried over, %s", c(a.Type), c(a.MemberID), restore.AlarmConsequence(a.Type))
+	}
+	if p.CleanLeases {
+		w("  leases    %d stale keys to delete before etcd starts:", len(p.StaleKeys))
+		for _, k := range p.StaleKeys {
+			w("  delete    %s", c(k))
+		}
+	}
 	for _, ch := range p.Checks {
 		w("  checked   %s", c(ch))
 	}
@@ -268,6 +341,13 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 	}
 	for _, n := range p.Notes {
 		w("  note: %s", c(n))
+	}
+	for _, b := range p.Blockers {
+		if b.Refuses {
+			w("  BLOCKER: %s", c(b.Message))
+		} else {
+			w("  WARNING: %s", c(b.Message))
+		}
 	}
 }
 
