@@ -19,6 +19,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/internal/table"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
+	"github.com/etcdsafe/etcdsafe/internal/units"
 	"github.com/etcdsafe/etcdsafe/restore"
 	"github.com/etcdsafe/etcdsafe/source"
 )
@@ -268,16 +269,16 @@ func printDu(cmd *cobra.Command, w io.Writer, path string, u *inspect.Usage, htm
 		{"Revision", fmt.Sprintf("%d (last compaction: %d)", u.Revision, u.CompactRevision)},
 		{"DB size", fmt.Sprintf("%s, in use %s: a defrag would free %s", humanBytes(u.DBSize), humanBytes(u.DBSizeInUse), humanBytes(u.Defrag))},
 		{"Quota", quota},
-		{"Keys", fmt.Sprintf("%s (%s live) in %s records, %s of them tombstones", duhtml.Thousands(u.Total.Keys), duhtml.Thousands(u.Total.LiveKeys),
-			duhtml.Thousands(u.Total.Revisions), duhtml.Thousands(u.Total.Tombstones))},
+		{"Keys", fmt.Sprintf("%s (%s live) in %s records, %s of them tombstones", units.Thousands(u.Total.Keys), units.Thousands(u.Total.LiveKeys),
+			units.Thousands(u.Total.Revisions), units.Thousands(u.Total.Tombstones))},
 		{"Record bytes", fmt.Sprintf("%s: live %s, history %s (%s)", humanBytes(u.Total.Bytes), humanBytes(u.Total.LiveBytes),
 			humanBytes(u.Total.HistoryBytes), pct(u.Total.HistoryBytes, u.Total.Bytes))},
 		{"Compaction", fmt.Sprintf("would free %s in %s records (older versions %s, deleted keys %s, tombstones %s)",
-			humanBytes(u.Compaction.FreeBytes), duhtml.Thousands(u.Compaction.FreeRecords), humanBytes(u.Compaction.OldVersionBytes),
+			humanBytes(u.Compaction.FreeBytes), units.Thousands(u.Compaction.FreeRecords), humanBytes(u.Compaction.OldVersionBytes),
 			humanBytes(u.Compaction.DeletedBytes), humanBytes(u.Compaction.TombstoneBytes))},
 		{"After compact+defrag", "about " + humanBytes(u.Compaction.SizeAfter)},
 		{"Events", fmt.Sprintf("%s (%s of the record bytes) in %s keys", humanBytes(u.Events.Bytes), pct(u.Events.Bytes, u.Total.Bytes),
-			duhtml.Thousands(u.Events.Keys))},
+			units.Thousands(u.Events.Keys))},
 	}
 	if html != "" {
 		summary = append(summary, [2]string{"HTML", html})

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/units"
 	"github.com/etcdsafe/etcdsafe/snapshot"
 )
 
@@ -174,15 +175,5 @@ func orDash(s string) string {
 	return s
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes is units.Bytes under the name the commands use.
+var humanBytes = units.Bytes

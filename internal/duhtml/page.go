@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"strings"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
+	"github.com/etcdsafe/etcdsafe/internal/units"
 )
 
 var (
@@ -148,10 +148,10 @@ func Write(w io.Writer, u *inspect.Usage, o Options) error {
 		o.Top = 20
 	}
 	t, err := template.New("page").Funcs(template.FuncMap{
-		"bytes": HumanBytes,
+		"bytes": units.Bytes,
 		"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", f) },
 		"share": func(part, whole int64) string { return share(part, whole) },
-		"num":   Thousands,
+		"num":   units.Thousands,
 		"top": func(n int, v any) any {
 			switch l := v.(type) {
 			case []inspect.Group:
@@ -192,36 +192,4 @@ func share(part, whole int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
-}
-
-// HumanBytes writes n in binary units ("1.5 MiB").
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// Thousands writes n with commas between groups of three digits.
-func Thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
