@@ -361,7 +361,11 @@ func Run(ctx context.Context, src *source.Source, o Options) (rep *Report, err e
 	for _, a := range al.Alarms {
 		raised = append(raised, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
 	}
-	rep.check("alarms", len(raised) == 0, "the restored etcd came up with %d alarms raised %v", len(raised), raised)
+	if len(raised) == 0 {
+		rep.check("alarms", true, "the restored etcd came up with no alarm raised")
+	} else {
+		rep.check("alarms", false, "the restored etcd came up with alarms raised: %s", strings.Join(raised, ", "))
+	}
 	if quota > 0 && rep.DBSize >= quota {
 		rep.check("quota", false, "the restored db is %d bytes, not below the quota of %d bytes (%s)", rep.DBSize, quota, rep.QuotaSource)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
+	"github.com/etcdsafe/etcdsafe/drill"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
@@ -62,6 +63,8 @@ type backupOptions struct {
 	cluster, tmpDir                     string
 	keep                                archive.RetentionPolicy
 	metricsFile, logFormat, compression string
+	drill                               bool          // drill the archive just written
+	drillIdentity, drillMetrics         string        // its identity file and metrics file
 	objectLock                          string        // "", governance or compliance
 	lockFor                             time.Duration // 0: derived from --keep-*
 	s3                                  s3Flags
@@ -135,6 +138,9 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 			if err := o.validate(cmd); err != nil {
 				return err
 			}
+			if err := o.validateDrill(); err != nil {
+				return err
+			}
 			return runBackup(cmd, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -166,6 +172,9 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	f.IntVar(&o.keep.Weekly, "keep-weekly", 0, "after success, keep the newest backup of each of the last N weeks")
 	f.IntVar(&o.keep.Monthly, "keep-monthly", 0, "after success, keep the newest backup of each of the last N months")
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus textfile-collector metrics here (atomically)")
+	f.BoolVar(&o.drill, "drill", false, "then run a restore drill (see 'etcdsafe drill') on the archive just written, on the first output; a failed drill fails the run (the archive stays)")
+	f.StringVar(&o.drillIdentity, "drill-identity", "", "with --drill: age identity file of the archive's recipient [$ETCDSAFE_IDENTITY] (a passphrase archive uses --passphrase-file)")
+	f.StringVar(&o.drillMetrics, "drill-metrics-file", "", "with --drill: write the drill's metrics here (default: beside --metrics-file, NAME-drill.prom)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.StringVar(&o.compression, "compression", "fastest", "zstd level: fastest, default (zstd -3), better or best")
 	o.s3.register(f)
@@ -247,18 +256,21 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (err error) {
 	log := newLogger(o.logFormat, stderr)
 	var res *backup.Result
+	var drillErr error // the backup's metrics count the backup only
 	defer func() {
 		if err != nil {
 			log.Error("backup failed", "err", err.Error())
 		}
-		if o.metricsFile == "" {
-			return
-		}
-		if merr := backup.WriteMetrics(o.metricsFile, res, err, time.Now()); merr != nil {
-			log.Error("write metrics file", "path", o.metricsFile, "err", merr)
-			if err == nil {
-				err = merr
+		if o.metricsFile != "" {
+			if merr := backup.WriteMetrics(o.metricsFile, res, err, time.Now()); merr != nil {
+				log.Error("write metrics file", "path", o.metricsFile, "err", merr)
+				if err == nil {
+					err = merr
+				}
 			}
+		}
+		if err == nil {
+			err = drillErr
 		}
 	}()
 	bo, err := o.backupOptions(cmd, stdout, stderr, log)
@@ -298,7 +310,44 @@ func runBackup(cmd *cobra.Command, o *backupOptions, stdout, stderr io.Writer) (
 	if err == nil && o.sidecarOut != "" {
 		err = writeSidecarOut(o.sidecarOut, res.Sidecar)
 	}
+	if err == nil && o.drill {
+		drillErr = drillBackup(cmd, o, res.Where, log, stderr)
+	}
 	return err
+}
+
+// validateDrill checks the --drill flags: the drill needs an archive it
+// can open.
+func (o *backupOptions) validateDrill() error {
+	if !o.drill {
+		if o.drillIdentity != "" || o.drillMetrics != "" {
+			return usagef("--drill-identity and --drill-metrics-file need --drill")
+		}
+		return nil
+	}
+	if slices.Contains(o.outs, "-") {
+		return usagef("--drill needs an archive it can read again: not --out -")
+	}
+	if !o.insecure && o.passFile == "" && o.drillIdentity == "" && os.Getenv(envIdentity) == "" && os.Getenv(envPassphrase) == "" {
+		return usagef("--drill needs the archive's identity to open it: --drill-identity FILE (or $%s)", envIdentity)
+	}
+	return nil
+}
+
+// drillBackup runs the restore drill on the archive backup just wrote
+// (where: its path or URL on the first output) and logs the outcome.
+func drillBackup(cmd *cobra.Command, o *backupOptions, where string, log *slog.Logger, stderr io.Writer) error {
+	so := &sourceOptions{decryptionConfig: decryptionConfigDefault(), prefix: "/registry", lockTimeout: 2 * time.Second,
+		identity: o.drillIdentity, passFile: o.passFile, tmpDir: o.tmpDir, allowUnencrypted: o.insecure,
+		s3: s3Flags{endpoint: o.s3.endpoint, region: o.s3.region, profile: o.s3.profile, caFile: o.s3.caFile, virtualHost: o.s3.virtualHost}}
+	rep, err := drillSource(cmd, where, so, drill.DefaultPageSize, drillMetricsFile(o.drillMetrics, o.metricsFile), stderr)
+	if err != nil {
+		log.Error("restore drill failed", "archive", where, "err", cleanMessage(err))
+		return fmt.Errorf("restore drill of %s (the archive is kept): %w", where, err)
+	}
+	log.Info("restore drill passed", "archive", where, "keys", rep.KeysRead, "objects", rep.Objects,
+		"secrets", rep.Secrets, "revision", rep.Revision, "seconds", rep.Duration)
+	return nil
 }
 
 func errOr(err, otherwise error) error {

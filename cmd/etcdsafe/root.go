@@ -13,6 +13,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/archive"
 	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/decode"
+	"github.com/etcdsafe/etcdsafe/drill"
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
@@ -91,6 +92,7 @@ read, and nothing from it is printed before its SHA-256 trailer, when it has one
 	root.AddCommand(newBackupCmd(), newVerifyCmd(), newListCmd(), newPruneCmd(), newKeygenCmd())
 	root.AddCommand(newRestoreCmd(), newManifestCmd())
 	root.AddCommand(newDiffCmd(), newTimelineCmd(), newDuCmd())
+	root.AddCommand(newDrillCmd())
 	root.AddCommand(newVersionCmd(), newCompletionCmd(), newManCmd())
 	root.CompletionOptions.DisableDefaultCmd = true // cmd_completion.go replaces it
 	// cobra's own checks (argument counts, unknown commands) are usage
@@ -205,6 +207,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitKey, []string{"pass the cluster's EncryptionConfiguration with --decryption-config"}
 	case errors.Is(err, decode.ErrDecrypt), errors.Is(err, decode.ErrBadEncryptionConfig):
 		return exitKey, []string{"check that --decryption-config is the file kube-apiserver used when these values were written"}
+	case errors.Is(err, drill.ErrMismatch):
+		return exitIntegrity, []string{"the restored etcd does not serve what the backup holds: do not rely on this backup; take another and drill it"}
 	case errors.Is(err, archive.ErrDirTooLarge):
 		return exitFailure, []string{"leave parts of the kube dir out with --exclude GLOB (repeatable), or back it up with another tool; no snapshot was taken"}
 	case errors.As(err, new(*backup.OutputsError)):
