@@ -12,6 +12,7 @@ BENCH_NIGHTS := .cache/bench-$(BENCH_NIGHTS_SIZE)-nights
 BENCH_DATA  := $(BENCH_DBS) $(BENCH_NEXT) $(BENCH_NIGHTS)/nights.json
 
 .PHONY: all build test test-short test-race e2e demo bench bench-data fuzz lint verify clean
+.PHONY: release man completions
 
 all: build
 
@@ -84,6 +85,30 @@ lint: $(GOLANGCI)
 	cd e2e && ../$(GOLANGCI) run --config ../.golangci.yml ./...
 	$(GO) mod tidy -diff
 	cd e2e && $(GO) mod tidy -diff
+
+NFPM_VERSION := v2.45.2
+NFPM := .cache/tools/nfpm-$(NFPM_VERSION)/nfpm
+
+## nfpm built from its module once, then cached (as golangci-lint)
+$(NFPM):
+	GOBIN=$(abspath $(dir $(NFPM))) GOFLAGS= $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+## release: static linux/amd64 and linux/arm64 binaries, .deb and .rpm packages, completions,
+## man pages and SHA256SUMS in dist/, reproducibly (scripts/release.sh; ARCHES=, FORMATS=, DIST=)
+release: $(NFPM)
+	NFPM=$(NFPM) GO=$(GO) bash scripts/release.sh
+
+## man: the man pages (cobra's doc generator) in dist/man
+man: build
+	rm -rf dist/man.tmp && mkdir -p dist && $(BIN) man dist/man.tmp && rm -rf dist/man && mv dist/man.tmp dist/man
+
+## completions: bash, zsh and fish completion scripts in dist/completions
+completions: build
+	rm -rf dist/completions.tmp && mkdir -p dist/completions.tmp
+	$(BIN) completion bash >dist/completions.tmp/etcdsafe.bash
+	$(BIN) completion zsh >dist/completions.tmp/_etcdsafe
+	$(BIN) completion fish >dist/completions.tmp/etcdsafe.fish
+	rm -rf dist/completions && mv dist/completions.tmp dist/completions
 
 verify: lint test
 
