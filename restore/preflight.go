@@ -16,11 +16,18 @@ import (
 // not set (or 0): 2 GiB (go.etcd.io/etcd/server/v3/storage.DefaultQuotaBytes).
 const DefaultQuotaBytes = 2 << 30
 
+// MaxRequestBytes is etcd's default --max-request-bytes (1.5 MiB), the
+// largest write kube-apiserver may send. etcd refuses a write when the db
+// size plus the write's cost would pass the quota, so a db within this of
+// the quota refuses large writes and raises NOSPACE again: a snapshot
+// taken under NOSPACE is typically there, below the quota itself.
+const MaxRequestBytes = 3 << 19
+
 // Blocker kinds (see [Blocker]).
 const (
 	BlockEtcdRunning  = "etcd-running"   // etcd holds the data dir's db or listens on its client URL
 	BlockKubeConflict = "kube-conflict"  // kube dir files differ from the archive's
-	BlockOverQuota    = "over-quota"     // the db is not below the manifest's quota
+	BlockOverQuota    = "over-quota"     // the db leaves no room for a write under the quota
 	BlockNewerDataDir = "newer-data-dir" // the existing data dir is ahead of the snapshot (a warning)
 )
 
@@ -53,8 +60,8 @@ type Quota struct {
 	// "etcd's default" when no manifest sets it.
 	Bytes int64  `json:"bytes"`
 	From  string `json:"from"`
-	// Over is true when etcd would refuse the first write (DBSize is not
-	// below Bytes) and raise NOSPACE.
+	// Over is true when the db leaves less than [MaxRequestBytes] under
+	// the quota: etcd would refuse writes and raise NOSPACE.
 	Over bool `json:"over"`
 }
 
@@ -129,7 +136,7 @@ func (p *Plan) facts() error {
 	}
 	q := Quota{DBSize: size, DBSizeInUse: inUse}
 	q.Bytes, q.From = quotaOf(p.Manifest)
-	q.Over = q.Bytes > 0 && q.DBSize >= q.Bytes
+	q.Over = q.Bytes > 0 && q.DBSize+MaxRequestBytes > q.Bytes
 	p.Quota = q
 	return nil
 }
@@ -203,8 +210,9 @@ func (p *Plan) checkNewerDataDir() {
 		p.DataDir, rev, p.Revision, rev-p.Revision, p.Backup))
 }
 
-// QuotaError means the db etcd would open is not below its quota: etcd
-// would refuse the first write and raise NOSPACE. It wraps [ErrOverQuota].
+// QuotaError means the db etcd would open leaves less than
+// [MaxRequestBytes] under its quota: etcd would refuse writes and raise
+// NOSPACE. It wraps [ErrOverQuota].
 type QuotaError struct {
 	// Size and Quota are in bytes; From says where the quota comes from.
 	Size, Quota int64
@@ -218,8 +226,12 @@ func (e *QuotaError) Error() string {
 	if e.Compacted {
 		what = "the compacted db"
 	}
-	return fmt.Sprintf("%s is %s, not below etcd's quota of %s (%s): etcd would reject the first write and raise NOSPACE",
-		what, humanBytes(e.Size), humanBytes(e.Quota), e.From)
+	if e.Size >= e.Quota {
+		return fmt.Sprintf("%s is %s, not below etcd's quota of %s (%s): etcd would reject the first write and raise NOSPACE",
+			what, humanBytes(e.Size), humanBytes(e.Quota), e.From)
+	}
+	return fmt.Sprintf("%s is %s, within %s (etcd's largest write) of its quota of %s (%s): etcd would reject large writes and raise NOSPACE again",
+		what, humanBytes(e.Size), humanBytes(MaxRequestBytes), humanBytes(e.Quota), e.From)
 }
 
 // Unwrap returns [ErrOverQuota].

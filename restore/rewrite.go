@@ -202,7 +202,7 @@ func (p *Plan) rewrite(ctx context.Context, stageDir string, res *Result) (strin
 		return "", fmt.Errorf("rewrite the restored db: %w", err)
 	}
 	res.KeysRemoved = rr.Deleted
-	if st, err := os.Stat(prepared); err == nil && p.Quota.Bytes > 0 && st.Size() >= p.Quota.Bytes {
+	if st, err := os.Stat(prepared); err == nil && p.Quota.Bytes > 0 && st.Size()+MaxRequestBytes > p.Quota.Bytes {
 		return "", &QuotaError{Size: st.Size(), Quota: p.Quota.Bytes, From: p.Quota.From, Compacted: p.opts.Compact}
 	}
 	return prepared, nil

@@ -184,6 +184,19 @@ func TestNoSpacePlan(t *testing.T) {
 		t.Fatalf("refused restore wrote %s: %v", dataDir, err)
 	}
 
+	// Below the quota but within etcd's largest write of it, as a real
+	// NOSPACE snapshot usually is: refused all the same.
+	o.Manifest = quotaManifest(t, q.DBSize+1<<20)
+	o.DryRun = true
+	p1, err := Prepare(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p1.Close()
+	if !p1.Quota.Over || !errors.Is(p1.Refusal(), ErrOverQuota) || !strings.Contains(p1.Refusal().Error(), "within 1.5 MiB (1572864 bytes) (etcd's largest write) of its quota") {
+		t.Errorf("db 1 MiB below the quota: %+v, refusal %v", p1.Quota, p1.Refusal())
+	}
+
 	o.DryRun, o.Compact = true, true
 	p2, err := Prepare(t.Context(), o)
 	if err != nil {

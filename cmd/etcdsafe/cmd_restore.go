@@ -75,10 +75,11 @@ The plan states the snapshot's alarms and its db size against etcd's quota
 (--quota-backend-bytes of the manifest, else etcd's 2 GiB default). Alarms (NOSPACE,
 CORRUPT) are never carried into the new cluster: etcdutl's restore copies them, so they
 are cleared from the restored db (a NOSPACE snapshot would otherwise start etcd with
-every write refused). A db that is not below the quota is refused: --compact writes the
+every write refused). A db within 1.5 MiB (etcd's largest write) of the quota, as a
+snapshot taken under NOSPACE is, would raise NOSPACE again, so it is refused: --compact writes the
 restored db with only the newest revision of each key (etcd's own mvcc compaction at the
 snapshot's revision) and defragmented, and the restore fails before anything is moved if
-even that is over the quota. --clean-leases deletes, before etcd starts, what goes stale on
+even that is too close to the quota. --clean-leases deletes, before etcd starts, what goes stale on
 new hardware: /registry/masterleases/*, kube-apiserver's identity leases
 (kube-system/apiserver-*) and the node heartbeat leases (kube-node-lease); the plan lists
 each key, and the deletions are one etcd write at the snapshot's revision + 1.
@@ -87,7 +88,7 @@ each key, and the deletions are one etcd write at the snapshot's revision + 1.
 it found (etcd running, kube dir files that differ, a db over the quota; and, as
 warnings, an existing data dir ahead of the snapshot), then exits with the status the
 same restore without --dry-run would exit with: 0 if it would go ahead, 5 if etcd runs,
-1 for differing kube dir files or a db over the quota. A script can use it as a
+1 for differing kube dir files or a db too close to the quota. A script can use it as a
 preflight check.
 
 --kube-dir DIR puts the archive's kubernetes/ files back (--only pki,manifests,kubeconfigs
@@ -230,7 +231,7 @@ func runRestore(cmd *cobra.Command, o *restoreOptions, src string, out, stderr i
 		fmt.Fprintf(out, "alarms: %d cleared from the restored db\n", res.AlarmsCleared)
 	}
 	if plan.CleanLeases {
-		fmt.Fprintf(out, "stale leases: %d keys deleted\n", res.KeysRemoved)
+		fmt.Fprintf(out, "stale leases: %d deleted\n", res.KeysRemoved)
 	}
 	if plan.KubeDir != "" {
 		fmt.Fprintf(out, "kube dir %s: %d created, %d replaced, %d unchanged\n", termtext.Clean(plan.KubeDir), res.KubeCreated, res.KubeReplaced, res.KubeUnchanged)
@@ -294,9 +295,11 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 	case q.Bytes == 0:
 		w("  db size   %s (%s in use); quota %s", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), c(q.From))
 	case q.Over && p.Compact:
-		w("  db size   %s (%s in use), over the quota of %s (%s): compacted and defragmented to fit", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
-	case q.Over:
+		w("  db size   %s (%s in use), too close to the quota of %s (%s): compacted and defragmented to fit", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
+	case q.Over && q.DBSize >= q.Bytes:
 		w("  db size   %s (%s in use), over the quota of %s (%s): etcd would reject the first write and raise NOSPACE", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
+	case q.Over:
+		w("  db size   %s (%s in use), within %s of the quota of %s (%s): etcd would reject large writes and raise NOSPACE again", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(restore.MaxRequestBytes), humanBytes(q.Bytes), c(q.From))
 	default:
 		w("  db size   %s (%s in use) of the quota %s (%s), %d%%", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From), q.DBSize*100/q.Bytes)
 	}
@@ -314,7 +317,7 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 		w("  alarm     %s (raised by member %s): cleared in the restored db; carried over, %s", c(a.Type), c(a.MemberID), restore.AlarmConsequence(a.Type))
 	}
 	if p.CleanLeases {
-		w("  leases    %d stale keys to delete before etcd starts:", len(p.StaleKeys))
+		w("  leases    %d to delete before etcd starts (stale on new hardware):", len(p.StaleKeys))
 		for _, k := range p.StaleKeys {
 			w("  delete    %s", c(k))
 		}
