@@ -19,6 +19,16 @@ go build -trimpath -o "$bin/etcdsafe" ./cmd/etcdsafe
 # the S3 server of the off-site scenarios (versitygw, built on its first
 # start into .cache/tools by internal/s3test, as for make test)
 go build -trimpath -o "$bin/s3server" ./internal/cmd/s3server
+# the packages of make release for this machine's arch (nfpm built from its
+# module into .cache/tools): TestPackage builds them again and compares the
+# bytes, then unpacks the .deb with dpkg -x and runs its binary
+release=$PWD/.cache/e2e-release
+nfpm=$PWD/.cache/tools/nfpm-$(sed -n 's/^NFPM_VERSION := //p' Makefile)/nfpm
+echo "== e2e: make release for $(go env GOARCH) (.deb, .rpm)"
+rstart=$(date +%s)
+make -s release DIST="$release" ARCHES="$(go env GOARCH)" FORMATS="deb rpm" >.cache/e2e-release.log 2>&1 ||
+	{ tail -30 .cache/e2e-release.log; echo "== e2e: make release failed"; exit 1; }
+echo "== e2e: release built in $(( $(date +%s) - rstart ))s"
 # the du --html page is opened in a real headless Chromium: Debian's
 # package, installed when missing (the test fails, never skips, without it)
 if ! command -v chromium >/dev/null 2>&1; then
@@ -35,9 +45,9 @@ mkdir -p "$artifacts"
 rm -f "$artifacts/du-treemap.png"
 echo "== e2e: tests"
 status=0
-(cd e2e && ETCDSAFE_E2E_BIN="$bin" ETCDSAFE_E2E_ARTIFACTS="$artifacts" ETCDSAFE_E2E_CHROMIUM="$(command -v chromium || true)" \
+(cd e2e && ETCDSAFE_E2E_BIN="$bin" ETCDSAFE_E2E_RELEASE="$release" ETCDSAFE_E2E_NFPM="$nfpm" ETCDSAFE_E2E_ARTIFACTS="$artifacts" ETCDSAFE_E2E_CHROMIUM="$(command -v chromium || true)" \
 	go test -count=1 -timeout 30m -v ./...) >.cache/e2e-last.log 2>&1 || status=$?
-grep -E '^(e2e |--- |FAIL|ok |PASS)|_test.go:[0-9]+: (parity|create-ready|restore|backup|watch|control plane|workload|du-html)' .cache/e2e-last.log || true
+grep -E '^(e2e |--- |FAIL|ok |PASS)|_test.go:[0-9]+: (parity|create-ready|restore|backup|watch|control plane|workload|du-html|release|packaged)' .cache/e2e-last.log || true
 if [ -s "$artifacts/du-treemap.png" ]; then
 	echo "== e2e: artifact: the du --html treemap as Chromium drew it: .cache/artifacts/du-treemap.png"
 fi
