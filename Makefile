@@ -13,6 +13,7 @@ BENCH_DATA  := $(BENCH_DBS) $(BENCH_NEXT) $(BENCH_NIGHTS)/nights.json
 
 .PHONY: all build test test-short test-race e2e demo bench bench-data fuzz lint verify clean
 .PHONY: release man completions
+.PHONY: check-deploy
 
 all: build
 
@@ -83,8 +84,10 @@ $(GOLANGCI):
 lint: $(GOLANGCI)
 	$(GOLANGCI) run ./...
 	cd e2e && ../$(GOLANGCI) run --config ../.golangci.yml ./...
+	cd deploy && ../$(GOLANGCI) run --config ../.golangci.yml ./...
 	$(GO) mod tidy -diff
 	cd e2e && $(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
 
 NFPM_VERSION := v2.45.2
 NFPM := .cache/tools/nfpm-$(NFPM_VERSION)/nfpm
@@ -110,7 +113,16 @@ completions: build
 	$(BIN) completion fish >dist/completions.tmp/etcdsafe.fish
 	rm -rf dist/completions && mv dist/completions.tmp dist/completions
 
-verify: lint test
+## check-deploy: deploy/'s tests (a module of its own): systemd-analyze verify and security on the
+## units (Debian's systemd package installed when missing), the alert rules through Prometheus'
+## parser and rule engine, the CronJob's confinement; the e2e suite dry-runs the manifests
+check-deploy:
+	@command -v systemd-analyze >/dev/null 2>&1 || { echo "== check-deploy: installing systemd (Debian's package) for systemd-analyze"; \
+		mkdir -p .cache; if [ "$$(id -u)" = 0 ]; then { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; } >.cache/check-deploy-apt.log 2>&1 || tail -20 .cache/check-deploy-apt.log; \
+		else echo "== check-deploy: not root: apt-get install systemd yourself"; fi; }
+	cd deploy && $(GO) test -count=1 ./...
+
+verify: lint test check-deploy
 
 clean:
 	rm -rf bin demo-out
