@@ -15,7 +15,8 @@ if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/etcd" ]; then
 	rm -rf "$bin" && mv "$bin.tmp" "$bin"
 	echo "== e2e: built in $(( $(date +%s) - start ))s"
 fi
-go build -trimpath -o "$bin/etcdsafe" ./cmd/etcdsafe
+# static, as the release builds it (and so the release below reuses its compiled packages)
+CGO_ENABLED=0 go build -trimpath -o "$bin/etcdsafe" ./cmd/etcdsafe
 # the S3 server of the off-site scenarios (versitygw, built on its first
 # start into .cache/tools by internal/s3test, as for make test)
 go build -trimpath -o "$bin/s3server" ./internal/cmd/s3server
