@@ -293,15 +293,15 @@ func printPlan(out io.Writer, p *restore.Plan, dryRun bool) {
 	q := p.Quota
 	switch {
 	case q.Bytes == 0:
-		w("  db size   %s (%s in use); quota %s", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), c(q.From))
+		w("  db size   %s; quota %s", humanBytes(q.DBSize), c(q.From))
 	case q.Over && p.Compact:
-		w("  db size   %s (%s in use), too close to the quota of %s (%s): compacted and defragmented to fit", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
+		w("  db size   %s, too close to the quota of %s (%s): compacted and defragmented to fit", humanBytes(q.DBSize), humanBytes(q.Bytes), c(q.From))
 	case q.Over && q.DBSize >= q.Bytes:
-		w("  db size   %s (%s in use), over the quota of %s (%s): etcd would reject the first write and raise NOSPACE", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From))
+		w("  db size   %s, over the quota of %s (%s): etcd would reject the first write and raise NOSPACE", humanBytes(q.DBSize), humanBytes(q.Bytes), c(q.From))
 	case q.Over:
-		w("  db size   %s (%s in use), within %s of the quota of %s (%s): etcd would reject large writes and raise NOSPACE again", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(restore.MaxRequestBytes), humanBytes(q.Bytes), c(q.From))
+		w("  db size   %s, within %s of the quota of %s (%s): etcd would reject large writes and raise NOSPACE again", humanBytes(q.DBSize), humanBytes(restore.MaxRequestBytes), humanBytes(q.Bytes), c(q.From))
 	default:
-		w("  db size   %s (%s in use) of the quota %s (%s), %d%%", humanBytes(q.DBSize), humanBytes(q.DBSizeInUse), humanBytes(q.Bytes), c(q.From), q.DBSize*100/q.Bytes)
+		w("  db size   %s of the quota %s (%s), %d%%", humanBytes(q.DBSize), humanBytes(q.Bytes), c(q.From), q.DBSize*100/q.Bytes)
 	}
 	if p.Compact {
 		at := p.Revision
