@@ -46,6 +46,16 @@
 //     atomically and keeps the previous file as a hidden sibling (the
 //     kubelet would run a visible copy as a second pod).
 //
+//   - The restored cluster comes up writable: alarms in the snapshot are
+//     cleared from the restored db (etcdutl's restore copies them); a db
+//     within [MaxRequestBytes] of etcd's quota is refused unless
+//     [Options.Compact], which compacts and defragments it through etcd's
+//     mvcc and backend code and checks the quota again before any rename.
+//     [Options.CleanLeases] deletes [Plan.StaleKeys] in one mvcc write.
+//   - A dry run fails only on what stops it from making a plan; what a
+//     real restore would refuse after that is a [Blocker], and
+//     [Plan.Refusal] returns the error the real restore would return.
+//
 // Non-guarantees: the kube dir restore is not atomic as a whole (each file
 // is); the WAL always goes inside the data dir (no --wal-dir); the package
 // does not start or stop etcd or the kubelet, and owners are restored only
