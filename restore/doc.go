@@ -17,30 +17,24 @@
 // to "<dir>.etcdsafe-<UTC time>" and the new one into place.
 //
 // Invariants:
-//
 //   - Only an etcd data dir (a directory with member/snap/db) is moved
 //     aside, an empty directory replaced, a missing one created; anything
 //     else at the data dir (a file, a symlink, another directory) is
 //     refused with [ErrNotDataDir] before anything is written.
-//
 //   - The data dir is never taken from a static pod manifest (the
 //     archive's, this host's or --manifest) without the caller naming it:
 //     a dry run shows the manifest's as a candidate, a real one fails with
 //     [ErrDataDirNotConfirmed].
-//
 //   - An unencrypted archive is read only with AllowUnencrypted.
-//
 //   - Plaintext (the extracted snapshot and kube dir, the new data dir
 //     while it is built) lives only in 0700 staging dirs named
 //     ".etcdsafe-restore-*", flocked while in use (internal/fsx.Staging),
 //     beside the data dir or in TmpDir, never in a backup directory. A run
 //     killed at any point leaves at most such a dir, and every Prepare
 //     removes the unlocked ones first.
-//
 //   - The old data dir is never deleted. Interrupted before the first
 //     rename, nothing changed; between the two renames, [Plan.Recover] is
 //     the one rename that puts it back; after them the restore is complete.
-//
 //   - Kube dir entries never escape the kube dir (os.Root, plus a check that
 //     no entry is written through a symlink), every entry the archive holds
 //     is restored whatever its name (temp and backup names are chosen so
@@ -48,18 +42,15 @@
 //     existing file is replaced only with Force, after being renamed to a
 //     hidden sibling. Manifests are written last, so static pods start
 //     with their files in place.
-//
 //   - [EditForceNewCluster] changes exactly the one flag's line, writes
 //     atomically and keeps the previous file as a hidden sibling (the
 //     kubelet would run a visible copy as a second pod).
-//
 //   - The restored cluster comes up writable: alarms in the snapshot are
 //     cleared from the restored db (etcdutl's restore copies them); a db
 //     within [MaxRequestBytes] of etcd's quota is refused unless
 //     [Options.Compact], which compacts and defragments it through etcd's
 //     mvcc and backend code and checks the quota again before any rename.
 //     [Options.CleanLeases] deletes [Plan.StaleKeys] in one mvcc write.
-//
 //   - A dry run fails only on what stops it from making a plan; what a
 //     real restore would refuse after that is a [Blocker], and
 //     [Plan.Refusal] returns the error the real restore would return.
