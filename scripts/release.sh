@@ -2,8 +2,9 @@
 # make release: static linux binaries, .deb and .rpm packages (nfpm, from
 # packaging/nfpm.yaml), shell completions, man pages and SHA256SUMS, in $DIST.
 #
-#   DIST     output dir (default dist); replaced as a whole once everything
-#            is built: a failed run leaves the previous release, or nothing
+#   DIST     output dir (default dist), outside the tree or ignored by git;
+#            replaced as a whole once everything is built: a failed run
+#            leaves the previous release, or nothing
 #   ARCHES   default "amd64 arm64"
 #   FORMATS  default "deb rpm"
 #   NFPM     the nfpm binary (the Makefile builds it from its Go module)
@@ -22,6 +23,10 @@ ARCHES=${ARCHES:-amd64 arm64}
 FORMATS=${FORMATS:-deb rpm}
 : "${NFPM:?NFPM must name the nfpm binary (make release builds it)}"
 NFPM=$(realpath "$NFPM")
+top=$(git rev-parse --show-toplevel)
+case "$(realpath -m "$DIST")/" in
+"$top"/*) git check-ignore -q "${DIST%/}/SHA256SUMS" || { echo "release: DIST=$DIST is in the tree and not ignored by git: the build would see it as a change" >&2; exit 2; } ;;
+esac
 
 commit=$(git rev-parse HEAD)
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)
@@ -37,7 +42,10 @@ else
 fi
 
 start=$(date +%s)
-out=$(mktemp -d "${DIST%/}.tmp.XXXXXX")
+# built outside the tree: a file the build adds to it would mark the tree
+# modified (vcs.modified in the binary), and the next build's bytes with it;
+# for the same reason DIST must be outside the tree or ignored by git
+out=$(mktemp -d "${TMPDIR:-/tmp}/etcdsafe-release.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 mkdir -p "$out/completions" "$out/man"
 
@@ -71,6 +79,7 @@ done
 (cd "$out" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs sha256sum >SHA256SUMS)
 chmod 0755 "$out"
 rm -rf "$DIST"
+mkdir -p "$(dirname "$DIST")"
 mv "$out" "$DIST"
 trap - EXIT
 echo "release $VERSION ($pkg_version) in $DIST/ in $(( $(date +%s) - start ))s:"
