@@ -96,12 +96,12 @@ func (o *Object) Label() string {
 	return o.kindLabel() + " " + o.Name
 }
 
-// maskNote is what replaces a Secret's value.
 // IsEvent says whether o is an Event (core or events.k8s.io).
 func (o *Object) IsEvent() bool {
 	return o.Kind == "Event" && (o.group == "" || o.group == "events.k8s.io")
 }
 
+// maskNote is what replaces a Secret's value.
 func maskNote(n int, state string) string {
 	if state == "" {
 		return fmt.Sprintf("(masked, %d bytes)", n)
