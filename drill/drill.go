@@ -378,7 +378,6 @@ func Run(ctx context.Context, src *source.Source, o Options) (rep *Report, err e
 		return rep, err
 	}
 	causes = append(causes, rc...)
-	entries = nil
 	rep.check("keys", rep.Missing == 0 && rep.Extra == 0 && rep.KeysRead == rep.Keys,
 		"%d keys read back, %d in the snapshot: %d missing, %d extra", rep.KeysRead, rep.Keys, rep.Missing, rep.Extra)
 	rep.check("values", rep.Different == 0, "%d keys differ in value, revision or version", rep.Different)

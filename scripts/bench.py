@@ -15,7 +15,7 @@ and follow one object over the nights of --nights DIR (nights.json names it),
 backed up by this run's binary into 30 archives with their key indexes.
 
 usage: bench.py [--only ROWS] [--nights DIR] SNAPSHOT [SNAPSHOT...]   (env RUNS, default 3)
-  --only diff,du,timeline   run only the rows whose command is listed (status, ls, get,
+  --only diff,du,timeline   run only the rows whose command is listed (status, ls, get, drill,
                             history, backup, verify, restore, s3, dump, diff, du, timeline,
                             index: the archive + index sizes), into bench/report-only.md/.json
   --nights DIR              the nightly snapshots of the timeline rows (required for them)
@@ -28,7 +28,7 @@ os.chdir(ROOT)
 WORK = tempfile.mkdtemp(prefix="bench-", dir=".cache")
 # the row groups --only takes: a row's first word, "s3" for the S3 rows,
 # "index" for the archive and index sizes
-GROUPS = ("status", "ls", "get", "history", "backup", "verify", "restore", "s3", "dump", "diff", "du", "timeline", "index")
+GROUPS = ("status", "ls", "get", "history", "backup", "verify", "restore", "drill", "s3", "dump", "diff", "du", "timeline", "index")
 ONLY = None    # None: every row; else a set of GROUPS
 NIGHTS = None  # directory of night-NN.db and nights.json
 
@@ -310,6 +310,18 @@ def bench_snapshot(db):
         f"--initial-cluster m1={peer} --bump-revision 1000000000 --mark-compacted",
         ("max_ratio", 1.1), setup=lambda: [shutil.rmtree(p, ignore_errors=True) for p in [rd] + glob.glob(rd + ".etcdsafe-*")],
         cmp_setup=rm(ud), rate=by_mib)
+    # drill: the archive restored into a private dir (one level down, as
+    # restore's data dirs), etcd started on it, every key read back and
+    # every object decoded; next to a restore of the same archive, the part
+    # of a drill every restore does too
+    if want("drill"):
+        ensure_archives()
+    dd = os.path.join(WORK, "restore", "drill-restored")
+    row("drill (restore, start etcd, read back and decode every key)",
+        f"{es} drill {arch} -i {key} {enc} --tmp-dir {os.path.join(WORK, 'restore')} -o json",
+        "restore FILE (same archive, bump 1e9, mark compacted)",
+        f"{es} restore {arch} -i {key} --data-dir {dd} --name m1 --initial-advertise-peer-urls {peer} --json",
+        cmp_setup=lambda: [shutil.rmtree(p, ignore_errors=True) for p in [dd] + glob.glob(dd + ".etcdsafe-*")], rate=by_mib)
     # S3: backup, verify and restore with a bucket on a local versitygw in
     # place of the local directory or file, each next to the same command
     # on the local one. The server's data is on the same disk as WORK.
