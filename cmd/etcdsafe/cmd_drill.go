@@ -76,6 +76,9 @@ damaged source, exit 3; a wrong key for the archive or for encrypted values exit
 
 func runDrill(cmd *cobra.Command, o *drillOptions, path string, out, stderr io.Writer) error {
 	rep, err := drillSource(cmd, path, &o.src, o.pageSize, o.metricsFile, stderr)
+	if cmd.Context().Err() != nil && err != nil {
+		return err // interrupted: no verdict to print
+	}
 	if rep != nil || err == nil {
 		if o.output == "json" {
 			v := struct {
