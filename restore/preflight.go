@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/etcdsafe/etcdsafe/decode"
+	"github.com/etcdsafe/etcdsafe/internal/units"
 )
 
 // DefaultQuotaBytes is etcd's backend quota when --quota-backend-bytes is
@@ -239,14 +240,8 @@ var ErrOverQuota = errors.New("the db is over etcd's quota")
 
 // humanBytes prints n in binary units with the exact count.
 func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+	if n < 1024 {
+		return units.Bytes(n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTP"[exp], n)
+	return fmt.Sprintf("%s (%d bytes)", units.Bytes(n), n)
 }
