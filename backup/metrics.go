@@ -1,17 +1,10 @@
 package backup
 
 import (
-	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
-	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/internal/textfile"
 )
 
 // Metric names written by [WriteMetrics] (Prometheus textfile collector).
@@ -27,24 +20,17 @@ const (
 	MetricOutputsFailed = "etcdsafe_backup_last_run_outputs_failed"
 )
 
-var metrics = []struct {
-	name string
-	typ  dto.MetricType
-	help string
-}{
-	{MetricLastSuccess, dto.MetricType_GAUGE, "Unix time the last successful backup finished."},
-	{MetricDuration, dto.MetricType_GAUGE, "Duration of the last successful backup in seconds."},
-	{MetricArchiveBytes, dto.MetricType_GAUGE, "Size of the last successful backup archive in bytes."},
-	{MetricDBBytes, dto.MetricType_GAUGE, "Size of the etcd snapshot in the last successful backup in bytes."},
-	{MetricRevision, dto.MetricType_GAUGE, "etcd revision of the last successful backup."},
-	{MetricLastRun, dto.MetricType_GAUGE, "Unix time the last backup run ended, successful or not."},
-	{MetricLastRunOK, dto.MetricType_GAUGE, "1 if the last backup run succeeded, else 0."},
-	{MetricFailures, dto.MetricType_COUNTER, "Failed backup runs, counted across runs through this file."},
-	{MetricOutputsFailed, dto.MetricType_GAUGE, "Outputs of the last run that did not get its archive while another output did (0 when it went everywhere or nowhere: see last_run_success)."},
+var metrics = []textfile.Metric{
+	{Name: MetricLastSuccess, Help: "Unix time the last successful backup finished."},
+	{Name: MetricDuration, Help: "Duration of the last successful backup in seconds."},
+	{Name: MetricArchiveBytes, Help: "Size of the last successful backup archive in bytes."},
+	{Name: MetricDBBytes, Help: "Size of the etcd snapshot in the last successful backup in bytes."},
+	{Name: MetricRevision, Help: "etcd revision of the last successful backup."},
+	{Name: MetricLastRun, Help: "Unix time the last backup run ended, successful or not."},
+	{Name: MetricLastRunOK, Help: "1 if the last backup run succeeded, else 0."},
+	{Name: MetricFailures, Help: "Failed backup runs, counted across runs through this file.", Counter: true},
+	{Name: MetricOutputsFailed, Help: "Outputs of the last run that did not get its archive while another output did (0 when it went everywhere or nowhere: see last_run_success)."},
 }
-
-// maxMetricsFile bounds the previous metrics file read back.
-const maxMetricsFile = 1 << 20
 
 // WriteMetrics rewrites the metrics file at path atomically (mode 0644:
 // the node exporter often runs as another user; nothing secret is in it),
@@ -55,7 +41,7 @@ const maxMetricsFile = 1 << 20
 // failed while another took the archive makes the run a failure, and is
 // counted in [MetricOutputsFailed].
 func WriteMetrics(path string, res *Result, runErr error, now time.Time) error {
-	prev := readMetrics(path)
+	prev := textfile.Read(path)
 	vals := map[string]float64{}
 	for _, k := range []string{MetricLastSuccess, MetricDuration, MetricArchiveBytes, MetricDBBytes, MetricRevision, MetricFailures} {
 		vals[k] = prev[k]
@@ -79,51 +65,8 @@ func WriteMetrics(path string, res *Result, runErr error, now time.Time) error {
 		vals[MetricFailures]++
 		vals[MetricLastRunOK] = 0
 	}
-	var b bytes.Buffer
-	for _, m := range metrics {
-		mf := &dto.MetricFamily{Name: &m.name, Help: &m.help, Type: m.typ.Enum()}
-		v := vals[m.name]
-		if m.typ == dto.MetricType_COUNTER {
-			mf.Metric = []*dto.Metric{{Counter: &dto.Counter{Value: &v}}}
-		} else {
-			mf.Metric = []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}
-		}
-		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-			return fmt.Errorf("write metrics: %w", err)
-		}
-	}
-	if err := fsx.WriteFileAtomic(path, b.Bytes(), 0o644); err != nil {
+	if err := textfile.Write(path, metrics, vals); err != nil {
 		return fmt.Errorf("write metrics: %w", err)
 	}
 	return nil
-}
-
-// readMetrics returns the values of a previous metrics file: what the
-// parser read before any error; a missing or oversized file yields none.
-func readMetrics(path string) map[string]float64 {
-	out := map[string]float64{}
-	f, err := os.Open(path)
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxMetricsFile+1))
-	if err != nil || len(b) > maxMetricsFile {
-		return out
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, _ := p.TextToMetricFamilies(bytes.NewReader(b))
-	for name, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Gauge != nil:
-				out[name] = m.GetGauge().GetValue()
-			case m.Counter != nil:
-				out[name] = m.GetCounter().GetValue()
-			case m.Untyped != nil:
-				out[name] = m.GetUntyped().GetValue()
-			}
-		}
-	}
-	return out
 }
