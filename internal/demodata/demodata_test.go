@@ -13,14 +13,15 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/kubestore"
 )
 
-func TestFill(t *testing.T) {
-	t.Parallel()
+// filled starts an embedded etcd and fills it with the demo cluster.
+func filled(t *testing.T) (context.Context, *etcdtest.Server, *kubestore.Writer, Summary) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("embedded etcd skipped under -short")
 	}
 	s := etcdtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	w, err := kubestore.New(s.Client, WriterOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +30,12 @@ func TestFill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fill: %v", err)
 	}
+	return ctx, s, w, sum
+}
+
+func TestFill(t *testing.T) {
+	t.Parallel()
+	ctx, s, _, sum := filled(t)
 	kinds := map[string]int{}
 	for _, o := range sum.Objects {
 		kinds[o.Kind]++
@@ -92,20 +99,7 @@ func TestFill(t *testing.T) {
 
 func TestNextDay(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("embedded etcd skipped under -short")
-	}
-	s := etcdtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	w, err := kubestore.New(s.Client, WriterOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := Fill(ctx, s.Client, w)
-	if err != nil {
-		t.Fatalf("Fill: %v", err)
-	}
+	ctx, s, w, sum := filled(t)
 	const renewals = 50
 	day, err := NextDay(ctx, w, renewals)
 	if err != nil {
