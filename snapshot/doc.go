@@ -18,6 +18,14 @@
 // cannot open it, [NewestRevision] reads the newest revision from a few
 // pages through any io.ReaderAt.
 //
+// [Connect] dials one live member; when the etcd client cannot connect it
+// probes the endpoint itself (TCP, a TLS handshake with the same
+// configuration, an HTTP/2 preface) and returns a [*DialError] whose
+// [Cause] names what is wrong (an unknown CA, a rejected client
+// certificate, a certificate that does not name the host, http against
+// https, nothing listening, another service on the port), not the
+// client's "context deadline exceeded".
+//
 // Non-guarantees: the trailer proves the stream was not damaged in transit
 // or at rest; it is not a signature and says nothing about who wrote it.
 package snapshot
