@@ -49,6 +49,9 @@ type Options struct {
 	Endpoints   []string
 	TLS         TLSFiles
 	DialTimeout time.Duration
+	// CommandTimeout bounds the status request that proves a member
+	// answers (5s when 0); the snapshot stream is not bounded by it.
+	CommandTimeout time.Duration
 
 	// KubeDir is the control plane's config directory to archive ("" for
 	// none), less the paths Excludes matches (see archive.Writer.AddDir).

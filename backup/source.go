@@ -13,7 +13,6 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
@@ -156,8 +155,8 @@ func connect(ctx context.Context, o *Options) (*clientv3.Client, string, *client
 		if ep == "" {
 			continue
 		}
-		cfg := clientv3.Config{Endpoints: []string{ep}, DialTimeout: o.DialTimeout, Logger: zap.NewNop(), Context: ctx}
-		if strings.HasPrefix(ep, "https://") {
+		co := snapshot.ConnectOptions{Endpoint: ep, DialTimeout: o.DialTimeout, CommandTimeout: o.CommandTimeout}
+		if strings.HasPrefix(ep, "https://") || strings.HasPrefix(ep, "unixs://") {
 			for _, f := range []string{o.TLS.CACert, o.TLS.Cert, o.TLS.Key} {
 				if _, err := os.Stat(f); err != nil {
 					return nil, "", nil, fmt.Errorf("etcd client certificate files: %w", err)
@@ -167,19 +166,14 @@ func connect(ctx context.Context, o *Options) (*clientv3.Client, string, *client
 			if err != nil {
 				return nil, "", nil, fmt.Errorf("load etcd client certificates: %w", err)
 			}
-			cfg.TLS = tlsCfg
+			co.TLS = tlsCfg
 		}
-		c, err := clientv3.New(cfg)
+		c, st, err := snapshot.Connect(ctx, co)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
-			continue
-		}
-		sctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
-		st, err := c.Status(sctx, ep)
-		cancel()
-		if err != nil {
-			_ = c.Close()
-			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+			if ctx.Err() != nil {
+				return nil, "", nil, ctx.Err()
+			}
+			errs = append(errs, err) // a *snapshot.DialError names the endpoint
 			continue
 		}
 		return c, ep, st, nil
