@@ -22,6 +22,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/drill"
 	"github.com/etcdsafe/etcdsafe/internal/fsx"
+	"github.com/etcdsafe/etcdsafe/snapshot"
 	"github.com/etcdsafe/etcdsafe/store"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
@@ -51,7 +52,7 @@ var (
 
 type backupOptions struct {
 	endpoints, cacert, cert, key        string // live source
-	dialTimeout                         time.Duration
+	dialTimeout, commandTimeout         time.Duration
 	fromDB, fromDataDir                 string // offline sources
 	kubeDir                             string
 	excludes, recipients, recipFiles    []string
@@ -81,14 +82,21 @@ tar + zstd + age. The archive opens with stock tools:
   age -d -i key.txt ARCHIVE | zstd -d | tar -x
 
 The snapshot comes from a live member through the Maintenance API over TLS with client
-certificates (flags or ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, as for
-etcdctl), or offline from a db file (--from-db) or the data dir of a stopped member
+certificates (flags or ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY,
+ETCDCTL_DIAL_TIMEOUT, ETCDCTL_COMMAND_TIMEOUT, as for etcdctl; a flag wins over its
+variable), or offline from a db file (--from-db) or the data dir of a stopped member
 (--from-data-dir). A live snapshot is spooled first, so that its SHA-256 trailer is checked
 before the backup counts: into a private 0700 dir under --tmp-dir (default: the system temp
 dir, never the output dir), encrypted on its way to disk with a random key held only in
 memory, so a run killed at any point leaves no plaintext behind; the next run removes what
 killed runs left. A db file without a trailer (a copy of member/snap/db) is checked page by
 page before it is archived; a damaged one is refused (exit 3).
+
+A member that cannot be reached is probed (TCP, a TLS handshake with the same certificates,
+an HTTP/2 preface) and the error names why, with a hint: an unknown CA (--cacert), a client
+certificate the server rejects or misses (--cert, --key), a certificate that does not name
+the endpoint's host, http:// against TLS or https:// against plain HTTP, nothing listening,
+another service on the port, a name that does not resolve, no answer in time (exit 1).
 
 --out DIR names the archive <cluster or host>-<UTC time>.tar.zst.age and writes a small
 unencrypted sidecar <archive>.json (time, host, revision, sizes, the archive's SHA-256 and
@@ -135,6 +143,9 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.applyEnv(cmd)
+			if err := o.applyTimeoutEnv(cmd); err != nil {
+				return err
+			}
 			if err := o.validate(cmd); err != nil {
 				return err
 			}
@@ -149,7 +160,8 @@ ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
 	f.StringVar(&o.cacert, "cacert", defaultCACert, "CA bundle to verify the etcd server [$ETCDCTL_CACERT]")
 	f.StringVar(&o.cert, "cert", defaultCert, "client certificate [$ETCDCTL_CERT]")
 	f.StringVar(&o.key, "key", defaultKey, "client certificate key [$ETCDCTL_KEY]")
-	f.DurationVar(&o.dialTimeout, "dial-timeout", 5*time.Second, "timeout for connecting to etcd")
+	f.DurationVar(&o.dialTimeout, "dial-timeout", defaultDialTimeout, "timeout for connecting to etcd [$ETCDCTL_DIAL_TIMEOUT]")
+	f.DurationVar(&o.commandTimeout, "command-timeout", defaultCommandTimeout, "timeout for etcd's status request; the snapshot stream is not bounded [$ETCDCTL_COMMAND_TIMEOUT]")
 	f.StringVar(&o.fromDB, "from-db", "", "archive this db or snapshot file instead of asking a live etcd")
 	f.StringVar(&o.fromDataDir, "from-data-dir", "", "archive member/snap/db of this stopped member's data dir")
 	f.StringVar(&o.kubeDir, "kube-dir", defaultKubeDir, `control plane config directory to include ("" for none)`)
@@ -396,7 +408,8 @@ func (o *backupOptions) backupOptions(cmd *cobra.Command, stdout, stderr io.Writ
 	}
 	host, _ := os.Hostname()
 	bo := backup.Options{
-		DB: o.fromDB, DataDir: o.fromDataDir, Endpoints: strings.Split(o.endpoints, ","), DialTimeout: o.dialTimeout,
+		DB: o.fromDB, DataDir: o.fromDataDir, Endpoints: strings.Split(o.endpoints, ","),
+		DialTimeout: o.dialTimeout, CommandTimeout: o.commandTimeout,
 		TLS:     backup.TLSFiles{CACert: o.cacert, Cert: o.cert, Key: o.key},
 		KubeDir: o.kubeDir, KubeDirOptional: !cmd.Flags().Changed("kube-dir"), Excludes: o.excludes,
 		Recipients: recips, Fingerprints: fps, Insecure: o.insecure, NoIndex: o.noIndex,
@@ -503,4 +516,66 @@ func parseDays(s string) (time.Duration, error) {
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// Connection timeouts; the command timeout is etcdctl's default.
+const (
+	defaultDialTimeout    = 5 * time.Second // etcdctl: 2s; a nightly run on a loaded master may wait longer
+	defaultCommandTimeout = 5 * time.Second
+)
+
+// applyTimeoutEnv fills --dial-timeout and --command-timeout from
+// etcdctl's variables (duration strings such as 5s) unless the flag was
+// given.
+func (o *backupOptions) applyTimeoutEnv(cmd *cobra.Command) error {
+	for _, e := range []struct {
+		flag, env string
+		dst       *time.Duration
+	}{
+		{"dial-timeout", "ETCDCTL_DIAL_TIMEOUT", &o.dialTimeout},
+		{"command-timeout", "ETCDCTL_COMMAND_TIMEOUT", &o.commandTimeout},
+	} {
+		v := os.Getenv(e.env)
+		if v == "" || cmd.Flags().Changed(e.flag) {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return usagef("%s=%q: want a positive duration such as 5s or 500ms", e.env, v)
+		}
+		*e.dst = d
+	}
+	if o.dialTimeout <= 0 || o.commandTimeout <= 0 {
+		return usagef("--dial-timeout and --command-timeout must be positive")
+	}
+	return nil
+}
+
+// dialHint says what to check for the cause a probe of etcd found.
+func dialHint(c snapshot.Cause) string {
+	switch c {
+	case snapshot.CauseUnknownAuthority:
+		return "--cacert (or $ETCDCTL_CACERT) must be the CA that signed etcd's serving certificate (kubeadm: " + defaultCACert + ")"
+	case snapshot.CauseHostname:
+		return "connect by a name or IP that etcd's serving certificate holds (openssl x509 -noout -ext subjectAltName -in /etc/kubernetes/pki/etcd/server.crt); kubeadm's hold 127.0.0.1, localhost and the node's own address"
+	case snapshot.CauseServerCert:
+		return "etcd's serving certificate has expired or is not yet valid: check the clock and 'kubeadm certs check-expiration'"
+	case snapshot.CauseClientCertRejected:
+		return "--cert and --key (or $ETCDCTL_CERT, $ETCDCTL_KEY) must be a client certificate signed by etcd's CA and not expired (kubeadm: " + defaultCert + ")"
+	case snapshot.CauseClientCertRequired:
+		return "etcd wants a client certificate: pass --cert and --key (or $ETCDCTL_CERT, $ETCDCTL_KEY)"
+	case snapshot.CausePlainServer:
+		return "this etcd serves plain HTTP: use an http:// endpoint"
+	case snapshot.CauseTLSServer:
+		return "this etcd serves TLS: use an https:// endpoint with --cacert, --cert and --key"
+	case snapshot.CauseRefused:
+		return "is etcd running, and is this its client port? (2379 by default: --listen-client-urls in etcd's manifest)"
+	case snapshot.CauseNotEtcd:
+		return "another service answers on this port: check the port in --endpoints (etcd's client port is 2379 by default; 2380 is the peer port)"
+	case snapshot.CauseDNS:
+		return "check the host name in --endpoints, or give an IP address"
+	case snapshot.CauseTimeout:
+		return "nothing answered within --dial-timeout: a wrong address, a firewall, or an overloaded etcd; raise --dial-timeout (or $ETCDCTL_DIAL_TIMEOUT) if etcd is only slow"
+	}
+	return "check --endpoints and the certificates; 'etcdctl endpoint health' with the same flags may tell more"
 }

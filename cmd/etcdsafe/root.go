@@ -156,6 +156,7 @@ func classify(ctx context.Context, err error) (int, []string) {
 	var se *inspect.SelectionError // TYPE/NAME/-n that select nothing sensible
 	var pe *partialError
 	var kms *decode.KMSError
+	var dial *snapshot.DialError // a live etcd that cannot be reached, and why
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupted, nil
@@ -219,6 +220,8 @@ func classify(ctx context.Context, err error) (int, []string) {
 		return exitIntegrity, []string{"the object's bytes differ from what the server recorded when it was written: use another backup"}
 	case errors.Is(err, s3store.ErrUnreachable), errors.Is(err, s3store.ErrNoBucket), errors.Is(err, s3store.ErrDenied):
 		return exitFailure, nil // the message carries the hint
+	case errors.As(err, &dial):
+		return exitFailure, []string{dialHint(dial.Cause)}
 	case errors.Is(err, os.ErrNotExist):
 		return exitFailure, nil
 	}
