@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
 	"k8s.io/apiserver/pkg/storage/value"
 	aestransformer "k8s.io/apiserver/pkg/storage/value/encrypt/aes"
+	"k8s.io/apiserver/pkg/storage/value/encrypt/envelope/kmsv2"
 	"k8s.io/apiserver/pkg/storage/value/encrypt/secretbox"
+	kmsservice "k8s.io/kms/pkg/service"
 	"sigs.k8s.io/yaml"
 )
 
@@ -100,13 +103,18 @@ func EncryptionHeaderLen(v []byte) int {
 	return off
 }
 
-// KMSError says which KMS provider encrypted a value.
+// KMSError says which KMS provider encrypted a value that no KMS plugin
+// was reached for: KMS v1 (unsupported), or a KMS v2 provider with no
+// [KMSConnector] or no endpoint known for its plugin.
 type KMSError struct {
 	Info EncryptionInfo
 }
 
 func (e *KMSError) Error() string {
-	return fmt.Sprintf("value is encrypted by KMS %s provider %q: only its KMS plugin can decrypt it, etcdsafe cannot do so offline", e.Info.Version, e.Info.KeyName)
+	if e.Info.Version == "v1" {
+		return fmt.Sprintf("value is encrypted by KMS v1 provider %q: KMS v1 is deprecated (off by default since Kubernetes 1.29) and etcdsafe does not support it; only KMS v2 values can be decrypted", e.Info.KeyName)
+	}
+	return fmt.Sprintf("value is encrypted by KMS %s provider %q: only its KMS plugin can decrypt it, and no endpoint for that plugin is known", e.Info.Version, e.Info.KeyName)
 }
 
 // Unwrap returns [ErrKMS].
@@ -119,7 +127,11 @@ type Decrypter struct {
 	// it (the same key name can appear under several resources with
 	// different secrets; each is tried in order).
 	byPrefix map[string][]value.Transformer
-	kms      map[string]bool // KMS provider names in the config
+	kms      map[string]string // KMS v2 provider name in the config -> endpoint
+
+	kmsConn KMSConnector
+	kmsMu   sync.Mutex
+	kmsT    map[string]value.Transformer // by provider name, made on first use
 }
 
 func (d *Decrypter) String() string {
@@ -155,7 +167,7 @@ func ParseEncryptionConfig(data []byte) (*Decrypter, error) {
 	if cfg.Kind != "" && cfg.Kind != "EncryptionConfiguration" {
 		return nil, fmt.Errorf("%w: kind is %q, want EncryptionConfiguration", ErrBadEncryptionConfig, cfg.Kind)
 	}
-	d := &Decrypter{byPrefix: map[string][]value.Transformer{}, kms: map[string]bool{}}
+	d := &Decrypter{byPrefix: map[string][]value.Transformer{}, kms: map[string]string{}}
 	for ri, rc := range cfg.Resources {
 		for pi, p := range rc.Providers {
 			where := fmt.Sprintf("resources[%d].providers[%d]", ri, pi)
@@ -194,7 +206,9 @@ func ParseEncryptionConfig(data []byte) (*Decrypter, error) {
 					d.add("secretbox", k.Name, secretbox.NewSecretboxTransformer(key))
 				}
 			case p.KMS != nil:
-				d.kms[p.KMS.Name] = true
+				if p.KMS.APIVersion == "v2" {
+					d.kms[p.KMS.Name] = p.KMS.Endpoint
+				}
 			}
 		}
 	}
@@ -239,7 +253,8 @@ func (d *Decrypter) Decrypt(key, val []byte) ([]byte, EncryptionInfo, error) {
 		return val, info, nil
 	}
 	if info.Provider == "kms" {
-		return nil, info, &KMSError{Info: info}
+		out, err := d.decryptKMS(key, val[info.HeaderLen:], info)
+		return out, info, err
 	}
 	if info.Provider == "unknown" {
 		return nil, info, &FormatError{What: "encrypted value", Reason: "malformed k8s:enc: prefix", Err: ErrDecrypt}
@@ -270,4 +285,128 @@ func encTransform(t value.Transformer, payload, key []byte) (out []byte, stale b
 		}
 	}()
 	return t.TransformFromStorage(context.Background(), payload, value.DefaultContext(key))
+}
+
+// KMSPlugin is the one call of a KMS v2 plugin decoding needs: unwrapping a
+// data key (or data key seed). It is the Decrypt method of
+// k8s.io/kms/pkg/service.Service, the plugin API kube-apiserver calls.
+// It must be safe for concurrent use. Its errors should say which plugin
+// failed (its endpoint) and must never contain the key.
+type KMSPlugin interface {
+	Decrypt(ctx context.Context, uid string, req *kmsservice.DecryptRequest) ([]byte, error)
+}
+
+// KMSConnector gives the plugin of a KMS v2 provider. endpoint is the
+// provider's endpoint in the EncryptionConfiguration, "" when the config
+// does not name the provider. Plugin returns (nil, nil) when it knows no
+// plugin for it; the values then fail with a [*KMSError]. It is called at
+// most once per provider, on its first value. Decode does no I/O itself:
+// the connector (package kms) reaches the plugin.
+type KMSConnector interface {
+	Plugin(provider, endpoint string) (KMSPlugin, error)
+}
+
+// KMSPluginError is a KMS v2 plugin that could not unwrap a data key:
+// unreachable (no socket, not serving), or refusing (a key it does not
+// have). It never holds the key or the value.
+type KMSPluginError struct {
+	Provider    string // the provider's name
+	Endpoint    string // the plugin's endpoint, as dialled
+	Unreachable bool   // the plugin did not answer, rather than refused
+	Err         error  // the plugin's (gRPC) error
+}
+
+func (e *KMSPluginError) Error() string {
+	if e.Unreachable {
+		return fmt.Sprintf("KMS v2 plugin of provider %q at %s is unreachable: %v", e.Provider, e.Endpoint, e.Err)
+	}
+	return fmt.Sprintf("KMS v2 plugin of provider %q at %s refused to decrypt the data key: %v", e.Provider, e.Endpoint, e.Err)
+}
+
+// Unwrap returns [ErrKMS] for an unreachable plugin (only it can decrypt
+// the value) and [ErrDecrypt] for a refusal (a wrong key), with Err.
+func (e *KMSPluginError) Unwrap() []error {
+	if e.Unreachable {
+		return []error{ErrKMS, e.Err}
+	}
+	return []error{ErrDecrypt, e.Err}
+}
+
+// WithKMS makes d decrypt KMS v2 values with the plugins c gives, and
+// returns d (a new empty Decrypter when d is nil, for values of KMS v2
+// providers only). Call it before d is used.
+func (d *Decrypter) WithKMS(c KMSConnector) *Decrypter {
+	if d == nil {
+		d = &Decrypter{byPrefix: map[string][]value.Transformer{}, kms: map[string]string{}}
+	}
+	d.kmsConn = c
+	return d
+}
+
+// decryptKMS opens a "k8s:enc:kms:v2:NAME:" value with kube-apiserver's
+// own KMS v2 envelope transformer (k8s.io/apiserver's kmsv2): it decodes
+// the EncryptedObject, asks the plugin to unwrap its data key (or seed, for
+// HKDF-derived keys) once per distinct encrypted key (its DEK cache), and
+// opens the data with AES-GCM, the etcd key as additional data.
+func (d *Decrypter) decryptKMS(key, payload []byte, info EncryptionInfo) ([]byte, error) {
+	if info.Version != "v2" || d == nil || d.kmsConn == nil {
+		return nil, &KMSError{Info: info}
+	}
+	t, err := d.kmsTransformer(info.KeyName)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, &KMSError{Info: info}
+	}
+	out, _, err := encTransform(t, payload, key)
+	if err != nil {
+		var pe *KMSPluginError
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
+		// the transformer's messages name no secret but add nothing either
+		return nil, fmt.Errorf("%w (provider %s)", ErrDecrypt, info)
+	}
+	return out, nil
+}
+
+// kmsTransformer returns the envelope transformer of provider, nil when no
+// plugin is known for it.
+func (d *Decrypter) kmsTransformer(provider string) (value.Transformer, error) {
+	d.kmsMu.Lock()
+	defer d.kmsMu.Unlock()
+	if t, ok := d.kmsT[provider]; ok {
+		return t, nil
+	}
+	p, err := d.kmsConn.Plugin(provider, d.kms[provider])
+	if err != nil {
+		return nil, err
+	}
+	var t value.Transformer
+	if p != nil {
+		// reads never use the state but for a staleness flag we ignore
+		state := func() (kmsv2.State, error) { return kmsv2.State{}, nil }
+		t = kmsv2.NewEnvelopeTransformer(kmsReader{p}, provider, state, "etcdsafe")
+	}
+	if d.kmsT == nil {
+		d.kmsT = map[string]value.Transformer{}
+	}
+	d.kmsT[provider] = t
+	return t, nil
+}
+
+// errKMSReadOnly: etcdsafe never encrypts.
+var errKMSReadOnly = errors.New("etcdsafe only decrypts")
+
+// kmsReader is a [KMSPlugin] as the kmsservice.Service the envelope
+// transformer takes; reads call only Decrypt.
+type kmsReader struct{ KMSPlugin }
+
+func (kmsReader) Encrypt(context.Context, string, []byte) (*kmsservice.EncryptResponse, error) {
+	return nil, errKMSReadOnly
+}
+
+func (kmsReader) Status(context.Context) (*kmsservice.StatusResponse, error) {
+	return nil, errKMSReadOnly
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// DecryptionConfigPath is the file DecryptionConfig was read from, or
 	// the file to read; it names the config in errors.
 	DecryptionConfigPath string
+	// KMS, when set, reaches the KMS v2 plugins that decrypt kms values
+	// (see package kms); nil leaves them undecrypted ([decode.ErrKMS]).
+	// The caller closes it after [Source.Close].
+	KMS decode.KMSConnector
 	// Prefix is kube-apiserver's --etcd-prefix ("/registry"); a trailing
 	// slash is dropped.
 	Prefix string
@@ -201,6 +205,9 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 			return nil, fmt.Errorf("%s is damaged: %w (%w)", name, snapshot.ErrTrailerMismatch, err)
 		}
 		return nil, err
+	}
+	if o.KMS != nil {
+		dcr = dcr.WithKMS(o.KMS)
 	}
 	s := &Source{Snapshot: snap, Decoder: decode.NewDecoder(dcr), Table: decode.BuiltinResources(),
 		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, EtcdManifest: etcdPod, Manifest: manifest, cleanup: cleanup}

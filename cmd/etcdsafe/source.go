@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -14,6 +15,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
 	"github.com/etcdsafe/etcdsafe/keyindex"
+	"github.com/etcdsafe/etcdsafe/kms"
 	"github.com/etcdsafe/etcdsafe/source"
 	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
@@ -21,6 +23,7 @@ import (
 // sourceOptions are the flags every read command shares.
 type sourceOptions struct {
 	decryptionConfig string
+	kmsSocket        string
 	prefix           string
 	lockTimeout      time.Duration
 	check            bool
@@ -36,6 +39,8 @@ type sourceOptions struct {
 func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.decryptionConfig, "decryption-config", decryptionConfigDefault(),
 		"EncryptionConfiguration file with the keys of values encrypted at rest (env ETCDSAFE_DECRYPTION_CONFIG)")
+	fs.StringVar(&o.kmsSocket, "kms-socket", "",
+		"unix socket of the KMS v2 plugin that decrypts kms values (overrides the endpoints of --decryption-config)")
 	fs.StringVar(&o.prefix, "etcd-prefix", "/registry", "kube-apiserver's --etcd-prefix")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", 2*time.Second, "how long to wait for a db another process holds")
 	fs.BoolVar(&o.check, "check", false, "also run bbolt's page check over the whole file (the only check a db without SHA-256 trailer can have)")
@@ -51,6 +56,9 @@ func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 // bucket, its sidecar beside it.
 func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Source, error) {
 	stderr := cmd.ErrOrStderr()
+	if p, ok := strings.CutPrefix(o.kmsSocket, "unix://"); !ok && strings.Contains(o.kmsSocket, "://") || ok && p == "" {
+		return nil, usagef("--kms-socket %q: want a unix socket path or unix:///path", o.kmsSocket)
+	}
 	var in *source.Input
 	if s3store.IsURL(path) {
 		obj, err := openObject(cmd.Context(), &o.s3, path)
@@ -61,6 +69,9 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 		in = &source.Input{R: obj.r, Sidecar: obj.sidecar}
 	}
 	return source.Open(cmd.Context(), path, source.Options{
+		// the connector dials a plugin on the first kms value only; its
+		// connection lasts as long as the process
+		KMS:                  kms.NewConnector(kms.Options{Socket: o.kmsSocket}),
 		DecryptionConfigPath: o.decryptionConfig, Prefix: o.prefix, LockTimeout: o.lockTimeout, Check: o.check,
 		Identities:       func() ([]age.Identity, error) { return readIdentities(o.identity, o.passFile, stderr) },
 		AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir, Stdin: cmd.InOrStdin(), Input: in,

@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"kdiff":         {"decode", "inspect", "source"},
 	"timeline":      {"archive", "backup", "decode", "inspect", "keyindex", "source", "store"},
 	"drill":         {"decode", "inspect", "restore", "source"},
+	"kms":           {"decode"},
 }
 
 func TestImportDirections(t *testing.T) {

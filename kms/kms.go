@@ -1,0 +1,164 @@
+package kms
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	kmsapi "k8s.io/kms/apis/v2"
+	kmsservice "k8s.io/kms/pkg/service"
+
+	"github.com/etcdsafe/etcdsafe/decode"
+)
+
+// DefaultTimeout is the time a plugin has for one Decrypt call, as
+// kube-apiserver's default kms timeout (3s).
+const DefaultTimeout = 3 * time.Second
+
+// ErrEndpoint is returned for an endpoint that is not a unix socket.
+var ErrEndpoint = errors.New("KMS v2 plugin endpoint must be a unix socket (unix:///path)")
+
+// Options configure a [Connector].
+type Options struct {
+	// Socket, when set, is the plugin socket of every KMS v2 provider
+	// (a path or unix:///path), overriding the config's endpoints.
+	Socket string
+	// Timeout bounds each Decrypt call; 0 means [DefaultTimeout].
+	Timeout time.Duration
+}
+
+// Connector dials KMS v2 plugins for decode. Close it to close their
+// connections. It is safe for concurrent use.
+type Connector struct {
+	opts  Options
+	mu    sync.Mutex
+	conns []*grpc.ClientConn
+}
+
+// NewConnector returns a Connector; it dials nothing yet.
+func NewConnector(o Options) *Connector {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return &Connector{opts: o}
+}
+
+var _ decode.KMSConnector = (*Connector)(nil)
+
+// Plugin returns the plugin of provider: at the Socket override if set,
+// else at endpoint, else none (nil, nil). The connection is made on the
+// first call.
+func (c *Connector) Plugin(provider, endpoint string) (decode.KMSPlugin, error) {
+	if c.opts.Socket != "" {
+		endpoint = c.opts.Socket
+	}
+	if endpoint == "" {
+		return nil, nil
+	}
+	path, err := socketPath(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("KMS v2 provider %q: endpoint %q: %w", provider, endpoint, err)
+	}
+	conn, err := grpc.NewClient("passthrough:///kms",
+		grpc.WithAuthority("localhost"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("KMS v2 provider %q: %w", provider, err)
+	}
+	c.mu.Lock()
+	c.conns = append(c.conns, conn)
+	c.mu.Unlock()
+	return &plugin{provider: provider, endpoint: "unix://" + path, timeout: c.opts.Timeout,
+		client: kmsapi.NewKeyManagementServiceClient(conn)}, nil
+}
+
+// Close closes every connection the Connector made.
+func (c *Connector) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, conn := range c.conns {
+		errs = append(errs, conn.Close())
+	}
+	c.conns = nil
+	return errors.Join(errs...)
+}
+
+// socketPath is the file of a "unix:///path" endpoint, or of a bare path.
+// kube-apiserver accepts only unix endpoints for KMS plugins.
+func socketPath(endpoint string) (string, error) {
+	p, ok := strings.CutPrefix(endpoint, "unix://")
+	if !ok && strings.Contains(endpoint, "://") || p == "" {
+		return "", ErrEndpoint
+	}
+	return p, nil
+}
+
+// plugin is one provider's plugin.
+type plugin struct {
+	provider, endpoint string
+	timeout            time.Duration
+	client             kmsapi.KeyManagementServiceClient
+	calls              singleflight.Group
+}
+
+// Decrypt asks the plugin to unwrap a data key. Overlapping calls for the
+// same encrypted key share one RPC.
+func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.DecryptRequest) ([]byte, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s:%d:", len(req.KeyID), req.KeyID, len(req.Ciphertext))
+	h.Write(req.Ciphertext)
+	for _, k := range sortedKeys(req.Annotations) {
+		fmt.Fprintf(h, "%d:%s:%d:", len(k), k, len(req.Annotations[k]))
+		h.Write(req.Annotations[k])
+	}
+	v, err, _ := p.calls.Do(string(h.Sum(nil)), func() (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+		resp, err := p.client.Decrypt(ctx, &kmsapi.DecryptRequest{
+			Ciphertext: req.Ciphertext, Uid: uid, KeyId: req.KeyID, Annotations: req.Annotations,
+		})
+		if err != nil {
+			return nil, p.error(err)
+		}
+		return resp.Plaintext, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+// error turns a gRPC error into a [*decode.KMSPluginError]: Unavailable
+// and DeadlineExceeded are a plugin that did not answer.
+func (p *plugin) error(err error) error {
+	st := status.Convert(err)
+	unreachable := st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
+	msg := st.Message()
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	return &decode.KMSPluginError{Provider: p.provider, Endpoint: p.endpoint, Unreachable: unreachable,
+		Err: fmt.Errorf("%s: %s", st.Code(), msg)}
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	return slices.Sorted(maps.Keys(m))
+}
