@@ -35,16 +35,9 @@ const (
 	exitInterrupted = 130
 )
 
-const exitStatusHelp = `
-EXIT STATUS
-  0    success
-  1    failure (some objects could not be decoded, I/O errors, bugs)
-  2    usage error
-  3    integrity: truncated, corrupted or mismatching input
-  4    wrong or missing decryption key
-  5    locked: a running etcd holds the db (use a copy or a snapshot), or another
-       etcdsafe backup/prune holds the output directory
-  130  interrupted`
+// exitStatusHelp is the EXIT STATUS block of the root command: every code.
+// Each command lists its own (see exitstatus.go).
+var exitStatusHelp = exitStatus(exitRead...)
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -113,7 +106,10 @@ read, and nothing from it is printed before its SHA-256 trailer, when it has one
 		if check := c.Args; check != nil {
 			c.Args = func(c *cobra.Command, args []string) error {
 				if err := check(c, args); err != nil {
-					return usageError{err}
+					if errors.As(err, new(usageError)) {
+						return err
+					}
+					return usagef("%s: %w; usage: %s", c.CommandPath(), err, c.UseLine())
 				}
 				return nil
 			}
