@@ -22,7 +22,7 @@ type getOptions struct {
 	listOptions
 	render   renderOptions
 	selector string
-	output   string
+	output   outputSpec
 	key      string
 	deleted  bool
 }
@@ -48,11 +48,20 @@ Without -n, a NAME is looked up in every namespace. Several objects print as a Y
 --deleted prints objects that were deleted but whose last value is still in the file's
 history (deleted after the last compaction), as they were just before the deletion:
 create-ready, to put a deleted object back. Without it, a named object that the file shows
-as deleted is an error that says when it was deleted.` + exitStatusHelp,
+as deleted is an error that says when it was deleted.
+
+-o name, wide, jsonpath=..., go-template=... and custom-columns=... (and their -file=PATH
+forms) print as kubectl's do: name as deployment.apps/api; wide as a table per kind (pods:
+status, IP, node, images; deployments: replicas, containers, images, selector; see
+docs/JSON.md), of the objects as served (--raw); jsonpath and go-template see the object
+asked for by name, otherwise a List of all of them. A template that does not parse or run
+is a usage error.` + exitStatusHelp,
 		Example: `  etcdsafe get snapshot.db deployment/api -n payments > api.yaml && kubectl create -f api.yaml
   etcdsafe get snapshot.db secrets -n payments --decryption-config /etc/kubernetes/encryption-config.yaml
   etcdsafe get snapshot.db cm -A -l app=api -o json --raw
   etcdsafe get snapshot.db deploy/api --revision 228
+  etcdsafe get snapshot.db pods -A -o wide
+  etcdsafe get snapshot.db deploy -n payments -o jsonpath='{.items[*].spec.template.spec.containers[*].image}'
   etcdsafe get snapshot.db --key compact_rev_key
   etcdsafe get snapshot.db deploy/api -n payments --deleted | kubectl create -f -`,
 		Args: cobra.RangeArgs(1, 100),
@@ -72,7 +81,7 @@ as deleted is an error that says when it was deleted.` + exitStatusHelp,
 	o.addFlags(c)
 	o.render.addFlags(c, true)
 	c.Flags().StringVarP(&o.selector, "selector", "l", "", "label selector (app=api,tier!=db)")
-	addOutputFlag(c.Flags(), &o.output, "yaml", "json")
+	addObjectOutputFlag(c.Flags(), &o.output, "yaml", "json", "name", "wide", "jsonpath", "go-template", "custom-columns")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "print deleted objects still in the file's history, as they were before the deletion")
 	completeObjects(c, &o.src, objectArgs{sources: 1, names: -1})
@@ -113,7 +122,10 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	if what.Resource != nil {
 		ro.Present.AsGroup = what.Resource.Group // events.k8s.io views core Events in its schema
 	}
-	g := &getPrint{s: s, ro: ro, labels: sel, p: newPrinter(out, o.output, len(what.Names) == 1 || o.key != ""),
+	if o.output.format == "wide" {
+		ro.Present.Raw = true // wide shows status, node and IP: the object as served
+	}
+	g := &getPrint{s: s, ro: ro, labels: sel, p: newObjectOutput(out, o.output, len(what.Names) == 1 || o.key != ""),
 		fails: fails, stderr: cmd.ErrOrStderr()}
 	found := 0
 	pl := par.NewOrdered(ctx, renderWorkers(), g.work, g.emit)
@@ -193,7 +205,7 @@ type getPrint struct {
 	s      *source.Source
 	ro     source.RenderOptions
 	labels labels.Selector // -l, nil = every object
-	p      *printer
+	p      objectOutput
 	fails  *failures
 	stderr io.Writer
 }
@@ -233,7 +245,7 @@ func (g *getPrint) emit(r *getResult) error {
 	case r.unselected:
 		return nil
 	}
-	return g.p.write(r.obj, r.b, r.encErr)
+	return g.p.write(r.e, r.obj, r.b, r.encErr)
 }
 
 func revLabel(rev int64) string {

@@ -3,12 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/inspect"
@@ -66,7 +67,7 @@ func (o *listOptions) entries(ctx context.Context, res *inspect.Selector, args [
 type lsOptions struct {
 	listOptions
 	deleted bool
-	output  string
+	output  outputSpec
 }
 
 func newLsCmd() *cobra.Command {
@@ -82,10 +83,19 @@ are listed. --deleted lists objects that were deleted but whose last value is st
 file's history (deleted after the last compaction).
 
 Columns: namespace, name, kind, apiVersion (as the API serves it), the revision of the
-newest value, its size, and the encryption-at-rest provider and key name.` + exitStatusHelp,
+newest value, its size, and the encryption-at-rest provider and key name. -o wide adds the
+revision that created the key, its version (writes since), its lease and the etcd key.
+
+-o json prints a List (apiVersion v1, kind List) whose items describe the keys: apiVersion,
+kind, metadata.name and metadata.namespace of the object (absent for keys that hold none),
+and the etcd fields key, resource, createRevision, modRevision, version, size, encryption,
+lease, deletedRevision (docs/JSON.md). -o name prints deployment.apps/api (the key for keys
+that hold no object); jsonpath=..., go-template=... and custom-columns=... see that List, as
+kubectl's do.` + exitStatusHelp,
 		Example: `  etcdsafe ls snapshot.db deployments -n payments
   etcdsafe ls snapshot.db secrets -A -o keys
   etcdsafe ls snapshot.db configmaps --deleted
+  etcdsafe ls snapshot.db pods -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,REV:.modRevision
   etcdsafe ls /var/lib/etcd --prefix /registry/ranges/`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -97,25 +107,50 @@ newest value, its size, and the encryption-at-rest provider and key name.` + exi
 	}
 	o.addFlags(c)
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "list deleted objects still in the file's history")
-	addOutputFlag(c.Flags(), &o.output, "table", "json", "keys")
+	addObjectOutputFlag(c.Flags(), &o.output, "table", "json", "keys", "name", "wide", "jsonpath", "go-template", "custom-columns")
 	completeObjects(c, &o.src, objectArgs{sources: 1})
 	return c
 }
 
+// lsRow is one key of ls; object is its -o json shape.
 type lsRow struct {
-	Key             string `json:"key"`
-	Namespace       string `json:"namespace,omitempty"`
-	Name            string `json:"name,omitempty"`
-	Resource        string `json:"resource,omitempty"`
-	Kind            string `json:"kind,omitempty"`
-	APIVersion      string `json:"apiVersion,omitempty"`
-	CreateRevision  int64  `json:"createRevision"`
-	ModRevision     int64  `json:"modRevision"`
-	Version         int64  `json:"version"`
-	Size            int    `json:"size"`
-	Encryption      string `json:"encryption"`
-	Lease           int64  `json:"lease,omitempty"`
-	DeletedRevision int64  `json:"deletedRevision,omitempty"`
+	Key             string
+	Namespace       string
+	Name            string
+	Resource        string
+	Kind            string
+	APIVersion      string
+	CreateRevision  int64
+	ModRevision     int64
+	Version         int64
+	Size            int
+	Encryption      string
+	Lease           int64
+	DeletedRevision int64
+}
+
+// object is the row as an item of ls's List (docs/JSON.md): the object's
+// apiVersion, kind and metadata as kubectl's templates expect them, and
+// the etcd fields. A key that holds no object has no apiVersion, kind or
+// metadata.
+func (r lsRow) object() *unstructured.Unstructured {
+	m := map[string]any{"key": r.Key, "createRevision": r.CreateRevision, "modRevision": r.ModRevision,
+		"version": r.Version, "size": int64(r.Size), "encryption": r.Encryption}
+	if r.Kind != "" {
+		m["apiVersion"], m["kind"], m["resource"] = r.APIVersion, r.Kind, r.Resource
+		md := map[string]any{"name": r.Name}
+		if r.Namespace != "" {
+			md["namespace"] = r.Namespace
+		}
+		m["metadata"] = md
+	}
+	if r.Lease != 0 {
+		m["lease"] = r.Lease
+	}
+	if r.DeletedRevision != 0 {
+		m["deletedRevision"] = r.DeletedRevision
+	}
+	return &unstructured.Unstructured{Object: m}
 }
 
 func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.Writer) (err error) {
@@ -135,10 +170,10 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	}
 	// Rows are made on the fly from the index entries: nothing per row
 	// is kept.
-	each := func(fn func(lsRow) error) error {
+	each := func(fn func(inspect.Entry, lsRow) error) error {
 		for i, e := range entries {
 			if ki, ok := res.Keep(&sel, &entries[i]); ok {
-				if err := fn(newLsRow(e, ki, ki.Name != "" || ki.Resource.Kind != "")); err != nil {
+				if err := fn(e, newLsRow(e, ki, ki.Name != "" || ki.Resource.Kind != "")); err != nil {
 					return err
 				}
 			}
@@ -147,23 +182,18 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	}
 	bw := bufio.NewWriterSize(out, 64<<10)
 	n := 0
-	switch o.output {
-	case "json":
-		sep := "[\n"
-		err = each(func(r lsRow) error {
-			b, err := json.MarshalIndent(r, "  ", "  ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(bw, "%s  %s", sep, b)
-			sep = ",\n"
+	switch o.output.format {
+	case "json", "name", "jsonpath", "go-template", "custom-columns":
+		p := newObjectOutput(bw, o.output, false)
+		err = each(func(e inspect.Entry, r lsRow) error {
 			n++
-			return nil
+			obj := r.object()
+			b, err := p.encode(obj)
+			return p.write(e, obj, b, err)
 		})
-		if n == 0 {
-			fmt.Fprint(bw, "[")
+		if err == nil {
+			err = p.close()
 		}
-		fmt.Fprint(bw, "\n]\n")
 	case "keys":
 		clean := func(k string) string { return k } // raw for scripts
 		if isTerminal(out0) {
@@ -181,7 +211,7 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 			}
 		}
 	default:
-		n, err = writeLsTable(cmd.Context(), bw, res, &sel, entries, o.deleted)
+		n, err = writeLsTable(cmd.Context(), bw, res, &sel, entries, o.deleted, o.output.format == "wide")
 	}
 	if err != nil {
 		return err
@@ -189,7 +219,7 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if n == 0 && o.output == "table" {
+	if n == 0 && (o.output.format == "table" || o.output.format == "wide") {
 		fmt.Fprintln(cmd.ErrOrStderr(), emptySelection(&sel, o.deleted, o.revision))
 	}
 	return fails.err()
@@ -243,16 +273,23 @@ func newLsRow(e inspect.Entry, ki decode.KeyInfo, known bool) lsRow {
 	return r
 }
 
-// lsHeader names the table's columns; DELETED-AT is shown with --deleted.
-var lsHeader = []string{"NAMESPACE", "NAME", "KIND", "APIVERSION", "REVISION", "SIZE", "ENCRYPTION", "DELETED-AT"}
+// lsHeader names the table's columns; DELETED-AT is shown with --deleted,
+// lsWide's with -o wide.
+var (
+	lsHeader = []string{"NAMESPACE", "NAME", "KIND", "APIVERSION", "REVISION", "SIZE", "ENCRYPTION", "DELETED-AT"}
+	lsWide   = []string{"CREATED", "VERSION", "LEASE", "KEY"}
+)
 
 // writeLsTable prints the entries the selection keeps as a table. Rows
 // are made on the fly from the entries, twice (widths, then lines): ls -A
 // of a 1M-key file prints 1M lines without keeping anything per row.
-func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *inspect.Selection, entries []inspect.Entry, deleted bool) (int, error) {
-	header := lsHeader[:7]
+func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *inspect.Selection, entries []inspect.Entry, deleted, wide bool) (int, error) {
+	header := slices.Clone(lsHeader[:7])
 	if deleted {
-		header = lsHeader
+		header = append(header, lsHeader[7])
+	}
+	if wide {
+		header = append(header, lsWide...)
 	}
 	return table.Print(ctx, w, len(entries), table.Options{Header: header, Workers: renderWorkers(),
 		Row: func(i int, c []table.Cell) bool {
@@ -272,8 +309,17 @@ func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *
 			}
 			c[0], c[1], c[2], c[3] = table.Text(orDash(ns)), table.Text(name), table.Text(kind), api
 			c[4], c[5], c[6] = table.Int(e.ModRevision), table.Int(int64(e.ValueSize)), table.Text(e.Encryption())
+			k := 7
 			if deleted {
-				c[7] = table.Int(e.DeletedRevision)
+				c[k] = table.Int(e.DeletedRevision)
+				k++
+			}
+			if wide {
+				lease := table.Text("-")
+				if e.Lease != 0 {
+					lease = table.Text(fmt.Sprintf("%x", e.Lease))
+				}
+				c[k], c[k+1], c[k+2], c[k+3] = table.Int(e.CreateRevision), table.Int(e.Version), lease, table.Text(e.Key)
 			}
 			return true
 		}})
