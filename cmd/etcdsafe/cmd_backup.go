@@ -132,7 +132,7 @@ checked with 'verify --quick' like any other: name it ARCHIVE.json beside where 
 is kept as ARCHIVE.
 
 Passphrases come from --passphrase-file FILE, a terminal prompt (--passphrase-file tty) or
-ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatusHelp,
+ETCDSAFE_PASSPHRASE, never from a flag value.` + exitStatus(exitOK, exitFailure, exitUsage, exitIntegrity, exitLocked, exitInterrupted),
 		Example: `  etcdsafe keygen -o /root/etcd-backup.key       # once; keep the key off the cluster
   etcdsafe backup -r age1pq1... --out /var/backups/etcd --keep-daily 7 --keep-weekly 4 \
     --metrics-file /var/lib/node_exporter/etcdsafe.prom

@@ -22,7 +22,7 @@ never.
 
 The .deb and .rpm packages install the scripts where each shell finds them:
 /usr/share/bash-completion/completions/etcdsafe, /usr/share/zsh/vendor-completions/_etcdsafe
-and /usr/share/fish/vendor_completions.d/etcdsafe.fish.` + exitStatusHelp,
+and /usr/share/fish/vendor_completions.d/etcdsafe.fish.` + exitStatus(exitLocal...),
 		Example: `  source <(etcdsafe completion bash)
   etcdsafe completion zsh > "${fpath[1]}/_etcdsafe"
   etcdsafe completion fish > ~/.config/fish/completions/etcdsafe.fish`,

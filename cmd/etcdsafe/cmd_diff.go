@@ -71,7 +71,7 @@ size, encryption and sha256 for keys compared as bytes, undecoded, diff; omitted
 (added, deleted, changed, noiseOnly, unchanged, skipped, compared).
 
 --exit-code exits 1 when the sources differ and 0 when they do not, as 'git diff
---exit-code'; errors keep their own codes.` + exitStatusHelp,
+--exit-code'; errors keep their own codes.` + exitStatusWith(map[int]string{exitFailure: "the sources differ (with --exit-code), or a failure"}, exitRead...),
 		Example: `  etcdsafe diff monday.db tuesday.db --decryption-config /etc/kubernetes/encryption-config.yaml
   etcdsafe diff backups/mon.tar.zst.age backups/tue.tar.zst.age -i key.txt --stat
   etcdsafe diff a.db b.db deployments -n payments

@@ -54,7 +54,7 @@ etcdsafe_drill_last_duration_seconds for the textfile collector, atomically; an
 interrupted drill writes none.
 
 A failed check or blocker exits 1; keys or values that differ from the snapshot, or a
-damaged source, exit 3; a wrong key for the archive or for encrypted values exits 4.` + exitStatusHelp,
+damaged source, exit 3; a wrong key for the archive or for encrypted values exits 4.` + exitStatus(exitRead...),
 		Example: `  etcdsafe drill /var/backups/etcd/prod-20261202T030000Z.tar.zst.age -i /root/etcd-backup.key \
       --metrics-file /var/lib/node_exporter/etcdsafe-drill.prom
   etcdsafe drill s3://backups/etcd/prod/m1/m1-20261202T030000Z.tar.zst.age -i key.txt -o json

@@ -55,7 +55,7 @@ against the quota: a defrag gives them back.
 every list holds the --top biggest. --html FILE also writes one self-contained page (no
 network: everything inline) with a treemap of resource -> namespace -> object by bytes and
 the tables; it is written atomically, mode 0600, and an existing FILE is kept unless
---force.` + exitStatusHelp,
+--force.` + exitStatus(exitRead...),
 		Example: `  etcdsafe du snapshot.db
   etcdsafe du /var/backups/etcd/prod-20261202T030000Z.tar.zst.age -i key.txt --html du.html
   etcdsafe du s3://backups/etcd/prod-20261202T030000Z.tar.zst.age -i key.txt

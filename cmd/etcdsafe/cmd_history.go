@@ -28,7 +28,7 @@ func newHistoryCmd() *cobra.Command {
 		Long: `Print every revision of one object that the snapshot still holds (etcd keeps old revisions
 until compaction): the first in full, then a unified YAML diff between consecutive revisions,
 and the deletion if there is one. Objects are shown as the API server would serve them.
-Without -n, NAME is looked up in every namespace and must be unique.` + exitStatusHelp,
+Without -n, NAME is looked up in every namespace and must be unique.` + exitStatus(exitRead...),
 		Example: `  etcdsafe history snapshot.db deployment/api -n payments
   etcdsafe history snapshot.db configmap/tmp-debug -n payments`,
 		Args: cobra.RangeArgs(1, 3),

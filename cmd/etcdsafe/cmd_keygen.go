@@ -25,7 +25,7 @@ func newKeygenCmd() *cobra.Command {
 mode 0600 (an existing file is never replaced) and the recipient is printed on stdout; without
 -o the identity file goes to stdout and the recipient to stderr, as age-keygen does.
 The file works with 'age -d -i FILE' (age v1.3 or later for post-quantum keys).
-Keep the identity off the cluster; give 'backup -r' only the recipient.` + exitStatusHelp,
+Keep the identity off the cluster; give 'backup -r' only the recipient.` + exitStatus(exitLocal...),
 		Example: `  etcdsafe keygen -o /root/etcd-backup.key
   etcdsafe backup -r "$(etcdsafe keygen -o key.txt)" --out /var/backups/etcd`,
 		Args: cobra.NoArgs,

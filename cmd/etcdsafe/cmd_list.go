@@ -36,7 +36,7 @@ list s3://BUCKET/PREFIX shows a fleet: the archives directly under PREFIX and un
 prefix one level down (backup --out s3://BUCKET/PREFIX writes under PREFIX/<cluster or
 host>/), one cluster after the other, each newest first, with the object lock of each
 archive (LOCK: its mode and end, or - for none or one that has ended). NAME is the key
-below PREFIX.` + exitStatusHelp,
+below PREFIX.` + exitStatus(exitOK, exitFailure, exitUsage, exitIntegrity, exitInterrupted),
 		Example: `  etcdsafe list /var/backups/etcd
   etcdsafe list /var/backups/etcd -o json | jq '.[0].archive'
   etcdsafe list s3://etcd-backups/fleet --s3-endpoint https://minio.example.com:9000`,

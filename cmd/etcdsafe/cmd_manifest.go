@@ -35,7 +35,7 @@ copied to the hidden .NAME.etcdsafe-<UTC time> beside it (hidden, so the kubelet
 run it as a second pod). Nothing is written if the flag is already as asked.
 
 --force-new-cluster makes etcd drop every other member on start. Remove it (--off) as soon
-as the member is up, or each restart forgets members added since.` + exitStatusHelp,
+as the member is up, or each restart forgets members added since.` + exitStatus(exitLocal...),
 		Example: `  etcdsafe manifest force-new-cluster --on
   etcdsafe manifest force-new-cluster --off /etc/kubernetes/manifests/etcd.yaml`,
 		Args: cobra.MaximumNArgs(1),

@@ -46,7 +46,7 @@ with the lock's end, never an error: a later prune removes it once the lock has 
 bucket has no lock file: prune aborts the incomplete multipart uploads of killed backups
 only once they are older than --partials-older-than (default 24h), so that it never takes
 the upload of a backup running on another master; 0s aborts every incomplete upload under
-the prefix at once, running ones included.` + exitStatusHelp,
+the prefix at once, running ones included.` + exitStatus(exitOK, exitFailure, exitUsage, exitLocked, exitInterrupted),
 		Example: `  etcdsafe prune /var/backups/etcd --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
   etcdsafe prune s3://etcd-backups/fleet --keep-daily 30 --keep-monthly 12`,
 		Args: cobra.ExactArgs(1),

@@ -94,7 +94,7 @@ preflight check.
 --kube-dir DIR puts the archive's kubernetes/ files back (--only pki,manifests,kubeconfigs
 or all) with modes, owners (as root) and links; files that exist and differ are listed and
 left alone unless --force, which keeps each old one as a hidden .NAME.etcdsafe-<time>.
-Manifests are written last.` + exitStatusHelp,
+Manifests are written last.` + exitStatus(exitRead...),
 		Example: `  etcdsafe restore backup.age -i key.txt --data-dir /var/lib/etcd --kube-dir /etc/kubernetes --dry-run
   etcdsafe restore s3://backups/prod/m1/m1-20260501T020000Z.tar.zst.age -i key.txt --data-dir /var/lib/etcd --kube-dir /etc/kubernetes
   ssh backup-host cat m1.tar.zst.age | etcdsafe restore - -i key.txt --data-dir /var/lib/etcd

@@ -28,7 +28,7 @@ func newStatusCmd() *cobra.Command {
 consistent index and term, members, alarms, live keys, revisions, tombstones, db size and
 space in use, and whether the SHA-256 trailer is present and matches. The hash and key count
 are computed as 'etcdutl snapshot status' computes them. --check runs bbolt's full
-consistency check.` + exitStatusHelp,
+consistency check.` + exitStatus(exitRead...),
 		Example: `  etcdsafe status /var/backups/etcd/snapshot.db
   etcdsafe status /var/lib/etcd --check -o json`,
 		Args: cobra.ExactArgs(1),

@@ -57,7 +57,7 @@ and its archive read whole; an archive that disagrees with its index is an error
 --no-index reads every archive whole.
 
 Secret values (and kubectl's last-applied annotation of a Secret) are shown as
-"(masked, N bytes, changed|unchanged)" unless --show-secrets.` + exitStatusHelp,
+"(masked, N bytes, changed|unchanged)" unless --show-secrets.` + exitStatus(exitRead...),
 		Example: `  etcdsafe timeline /var/backups/etcd deployment/api -n payments -i key.txt
   etcdsafe timeline s3://etcd-backups/fleet/prod secret/db-creds -n app -i key.txt -o json
   etcdsafe timeline old.tar.zst.age /var/backups/etcd configmap/settings -n app -i key.txt`,

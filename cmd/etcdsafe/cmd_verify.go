@@ -49,7 +49,7 @@ the archive; besides the archive's SHA-256 against the sidecar beside it, the se
 full-object CRC-32C is checked when it keeps one. --quick reads no content there: it
 compares the object's size and the metadata backup stored with it (time, host, cluster,
 revision) with the sidecar. - reads an archive from standard input (it has no sidecar).
-Credentials come from the AWS chain (environment, profiles, web identity, instance role).` + exitStatusHelp,
+Credentials come from the AWS chain (environment, profiles, web identity, instance role).` + exitStatus(exitOK, exitFailure, exitUsage, exitIntegrity, exitKey, exitInterrupted),
 		Example: `  etcdsafe verify /var/backups/etcd/m0-20260501T020000Z.tar.zst.age -i /root/etcd-backup.key
   etcdsafe verify --quick /var/backups/etcd/m0-20260501T020000Z.tar.zst.age
   etcdsafe verify s3://backups/prod/m0/m0-20260501T020000Z.tar.zst.age -i /root/etcd-backup.key`,

@@ -33,7 +33,7 @@ func newVersionCmd() *cobra.Command {
 release build), whether the tree had uncommitted changes, the Go toolchain and platform, and
 the versions of the modules that decide what etcdsafe reads and writes: etcd's server (the
 db format), k8s.io/apimachinery (object decoding), age (archive encryption) and the AWS S3
-client. Include it in bug reports.` + exitStatusHelp,
+client. Include it in bug reports.` + exitStatus(exitLocal...),
 		Example: `  etcdsafe version
   etcdsafe version -o json | jq -r .commit`,
 		Args: cobra.NoArgs,
