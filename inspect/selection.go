@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/etcdsafe/etcdsafe/decode"
 )
 
@@ -24,6 +27,14 @@ type Selection struct {
 	Namespace string
 	// RawPrefix is a raw etcd key prefix, given instead of a TYPE.
 	RawPrefix string
+	// Labels is a label selector (-l); nil = every object. [Selector.Keep]
+	// does not apply it (the labels are in the value): see
+	// [Selector.MatchLabels].
+	Labels labels.Selector
+	// Fields is a field selector on metadata.name and metadata.namespace
+	// ([FieldSelectorFields]); nil = every object. [Selector.Keep] applies
+	// it: it leaves out the keys that are not objects.
+	Fields fields.Selector
 }
 
 // SelectArgs is a kubectl-like command line for [Selector.Select].
@@ -194,17 +205,21 @@ func (r *Selector) learnCRD(e Entry) {
 // match more than sel: filter the entries with [Selector.Keep].
 func (r *Selector) Query(sel *Selection, rev int64, deleted bool) Query {
 	q := Query{Revision: rev, Deleted: deleted}
+	ns := sel.Namespace
+	if ns == "" && sel.Fields != nil && sel.Resource != nil && sel.Resource.Namespaced {
+		ns, _ = sel.Fields.RequiresExactMatch("metadata.namespace") // a narrower walk; Keep checks it
+	}
 	switch {
 	case sel.RawPrefix != "":
 		q.Prefixes = [][]byte{[]byte(sel.RawPrefix)}
 	case sel.Resource == nil:
 		// everything, special keys such as compact_rev_key included
-	case len(sel.Names) > 0 && sel.Namespace != "" || len(sel.Names) > 0 && !sel.Resource.Namespaced:
+	case len(sel.Names) > 0 && ns != "" || len(sel.Names) > 0 && !sel.Resource.Namespaced:
 		for _, n := range sel.Names {
-			q.Prefixes = append(q.Prefixes, []byte(r.o.Table.KeyPrefix(r.o.Prefix, *sel.Resource, sel.Namespace)+n))
+			q.Prefixes = append(q.Prefixes, []byte(r.o.Table.KeyPrefix(r.o.Prefix, *sel.Resource, ns)+n))
 		}
 	default:
-		q.Prefixes = [][]byte{[]byte(r.o.Table.KeyPrefix(r.o.Prefix, *sel.Resource, sel.Namespace))}
+		q.Prefixes = [][]byte{[]byte(r.o.Table.KeyPrefix(r.o.Prefix, *sel.Resource, ns))}
 	}
 	return q
 }
@@ -215,6 +230,10 @@ func (r *Selector) Query(sel *Selection, rev int64, deleted bool) Query {
 // the namespaced objects of that namespace.
 func (r *Selector) Keep(sel *Selection, e *Entry) (decode.KeyInfo, bool) {
 	ki, ok := r.o.Table.ForKey(r.o.Prefix, e.Key)
+	if sel.Fields != nil && (!ok || ki.Name == "" ||
+		!sel.Fields.Matches(fields.Set{"metadata.name": ki.Name, "metadata.namespace": ki.Namespace})) {
+		return ki, false
+	}
 	if sel.Resource == nil || sel.RawPrefix != "" {
 		return ki, sel.Namespace == "" || ok && ki.Namespace == sel.Namespace
 	}
