@@ -20,6 +20,7 @@ CGO_ENABLED=0 go build -trimpath -o "$bin/etcdsafe" ./cmd/etcdsafe
 # the S3 server of the off-site scenarios (versitygw, built on its first
 # start into .cache/tools by internal/s3test, as for make test)
 go build -trimpath -o "$bin/s3server" ./internal/cmd/s3server
+go build -trimpath -o "$bin/kmsplugin" ./internal/cmd/kmsplugin
 # the packages of make release for this machine's arch (nfpm built from its
 # module into .cache/tools): TestPackage builds them again and compares the
 # bytes, then unpacks the .deb with dpkg -x and runs its binary
@@ -48,7 +49,7 @@ echo "== e2e: tests"
 status=0
 (cd e2e && ETCDSAFE_E2E_BIN="$bin" ETCDSAFE_E2E_RELEASE="$release" ETCDSAFE_E2E_NFPM="$nfpm" ETCDSAFE_E2E_ARTIFACTS="$artifacts" ETCDSAFE_E2E_CHROMIUM="$(command -v chromium || true)" \
 	go test -count=1 -timeout 30m -v ./...) >.cache/e2e-last.log 2>&1 || status=$?
-grep -E '^(e2e |--- |FAIL|ok |PASS)|_test.go:[0-9]+: (parity|create-ready|restore|backup|watch|control plane|workload|du-html|release|packaged)' .cache/e2e-last.log || true
+grep -E '^(e2e |--- |FAIL|ok |PASS)|_test.go:[0-9]+: (parity|create-ready|restore|backup|watch|control plane|workload|du-html|release|packaged|kms)' .cache/e2e-last.log || true
 if [ -s "$artifacts/du-treemap.png" ]; then
 	echo "== e2e: artifact: the du --html treemap as Chromium drew it: .cache/artifacts/du-treemap.png"
 fi

@@ -34,6 +34,9 @@ type Options struct {
 	// Secret seeds the wrapping key; plugins with other secrets refuse
 	// each other's data keys.
 	Secret string
+	// OnDecrypt, when set, is called after each Decrypt call with the
+	// number served so far (from the plugin's goroutines).
+	OnDecrypt func(n int64)
 }
 
 // Plugin is a running KMS v2 plugin.
@@ -61,7 +64,7 @@ func Start(socket string, o Options) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{keyID: o.KeyID, aead: aead}
+	svc := &service{keyID: o.KeyID, aead: aead, onDecrypt: o.OnDecrypt}
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
 		return nil, fmt.Errorf("kms test plugin: %w", err)
@@ -90,6 +93,8 @@ type service struct {
 	keyID    string
 	aead     cipher.AEAD
 	decrypts atomic.Int64
+
+	onDecrypt func(int64)
 }
 
 const annotation = "version.kmstest.etcdsafe.io"
@@ -107,12 +112,15 @@ func (s *service) Encrypt(_ context.Context, _ string, data []byte) (*kmsservice
 }
 
 func (s *service) Decrypt(_ context.Context, _ string, req *kmsservice.DecryptRequest) ([]byte, error) {
-	s.decrypts.Add(1)
-	n := s.aead.NonceSize()
-	if len(req.Ciphertext) < n {
+	n := s.decrypts.Add(1)
+	if s.onDecrypt != nil {
+		s.onDecrypt(n)
+	}
+	ns := s.aead.NonceSize()
+	if len(req.Ciphertext) < ns {
 		return nil, errors.New("ciphertext too short")
 	}
-	out, err := s.aead.Open(nil, req.Ciphertext[:n], req.Ciphertext[n:], []byte(req.KeyID))
+	out, err := s.aead.Open(nil, req.Ciphertext[:ns], req.Ciphertext[ns:], []byte(req.KeyID))
 	if err != nil {
 		return nil, fmt.Errorf("key %q cannot unwrap this data key", s.keyID)
 	}
