@@ -378,7 +378,7 @@ func (o *kubeOutput) close() error {
 	var b bytes.Buffer
 	var err error
 	if o.spec.path != nil {
-		err = o.spec.path.JSONPath.Execute(&b, obj.Object)
+		err = o.spec.path.Execute(&b, obj.Object) // jsonpath's own Execute: PrintObj's error quotes the object
 	} else {
 		err = o.spec.tmpl.PrintObj(obj, &b)
 	}
