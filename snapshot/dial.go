@@ -18,6 +18,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 )
 
 // Cause is what [Probe] found wrong with an etcd endpoint.
@@ -87,13 +89,20 @@ type DialError struct {
 	Endpoint string
 	Cause    Cause
 	Err      error
+	// Timeout is the dial timeout [Connect] waited, for [CauseTimeout]'s
+	// message (0: not known).
+	Timeout time.Duration
 }
 
 func (e *DialError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("%s: %s", e.Endpoint, e.Cause)
+	what := e.Cause.String()
+	if e.Cause == CauseTimeout && e.Timeout > 0 {
+		what = fmt.Sprintf("%s within %v", what, e.Timeout)
 	}
-	return fmt.Sprintf("%s: %s (%s)", e.Endpoint, e.Cause, oneLine(e.Err))
+	if e.Err == nil {
+		return fmt.Sprintf("%s: %s", e.Endpoint, what)
+	}
+	return fmt.Sprintf("%s: %s (%s)", e.Endpoint, what, oneLine(e.Err))
 }
 
 func (e *DialError) Unwrap() error { return e.Err }
@@ -127,25 +136,64 @@ func Connect(ctx context.Context, o ConnectOptions) (*clientv3.Client, *clientv3
 	dial, command := orDefault(o.DialTimeout), orDefault(o.CommandTimeout)
 	cfg := clientv3.Config{Endpoints: []string{o.Endpoint}, DialTimeout: dial, Logger: zap.NewNop(), Context: ctx, TLS: o.TLS}
 	c, err := clientv3.New(cfg)
-	if err == nil {
-		sctx, cancel := context.WithTimeout(ctx, command)
-		var st *clientv3.StatusResponse
-		st, err = c.Status(sctx, o.Endpoint)
-		cancel()
-		if err == nil {
-			return c, st, nil
-		}
-		_ = c.Close()
+	if err != nil {
+		return nil, nil, probeAfter(ctx, o, dial, err)
 	}
+	if err := waitReady(ctx, c.ActiveConnection(), o, dial); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, command)
+	st, err := c.Status(sctx, o.Endpoint)
+	cancel()
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, probeAfter(ctx, o, dial, err)
+	}
+	return c, st, nil
+}
+
+// waitReady waits up to dial for the client's connection to be ready (the
+// client connects lazily, so the first request would otherwise wait the
+// command timeout). When the connection fails, a probe tells why at once;
+// a probe that finds nothing wrong lets it retry until the timeout.
+func waitReady(ctx context.Context, conn *grpc.ClientConn, o ConnectOptions, dial time.Duration) error {
+	dctx, cancel := context.WithTimeout(ctx, dial)
+	defer cancel()
+	conn.Connect()
+	for {
+		s := conn.GetState()
+		switch s {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure:
+			if de := Probe(dctx, o.Endpoint, o.TLS); de != nil && de.Cause != CauseTimeout {
+				de.Timeout = dial
+				return de
+			}
+		}
+		if !conn.WaitForStateChange(dctx, s) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return probeAfter(ctx, o, dial, fmt.Errorf("connection %s after %v", strings.ToLower(s.String()), dial))
+		}
+	}
+}
+
+// probeAfter probes the endpoint after the client failed with err, and
+// returns the probe's cause, or err when the probe finds none.
+func probeAfter(ctx context.Context, o ConnectOptions, dial time.Duration, err error) error {
 	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
+		return ctx.Err()
 	}
 	pctx, cancel := context.WithTimeout(ctx, dial)
 	defer cancel()
 	if de := Probe(pctx, o.Endpoint, o.TLS); de != nil {
-		return nil, nil, de
+		de.Timeout = dial
+		return de
 	}
-	return nil, nil, &DialError{Endpoint: o.Endpoint, Cause: CauseUnknown, Err: err}
+	return &DialError{Endpoint: o.Endpoint, Cause: CauseUnknown, Err: err}
 }
 
 func orDefault(d time.Duration) time.Duration {
@@ -207,7 +255,7 @@ func Probe(ctx context.Context, endpoint string, tlsCfg *tls.Config) *DialError 
 			_ = c2.Close()
 			switch c {
 			case CauseUnknown:
-				return fail(CausePlainServer, err)
+				return fail(CausePlainServer, fmt.Errorf("TLS handshake: %w; plain HTTP/2 is answered", err))
 			case CauseNotEtcd:
 				return fail(CauseNotEtcd, err)
 			}
@@ -252,7 +300,7 @@ func probePlain(ctx context.Context, conn net.Conn, network, addr, host string, 
 		herr := tc.HandshakeContext(ctx)
 		_ = tc.Close()
 		if herr == nil || tlsCause(herr) != CauseUnknown {
-			return fail(CauseTLSServer, err)
+			return fail(CauseTLSServer, fmt.Errorf("plain HTTP/2: %w; a TLS handshake is answered", err))
 		}
 		return fail(CauseNotEtcd, err)
 	}
