@@ -8,11 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"k8s.io/apiserver/pkg/storage/value"
 	aestransformer "k8s.io/apiserver/pkg/storage/value/encrypt/aes"
 	"k8s.io/apiserver/pkg/storage/value/encrypt/secretbox"
+	kmsservice "k8s.io/kms/pkg/service"
+
+	"github.com/etcdsafe/etcdsafe/internal/kmstest"
 )
 
 var (
@@ -211,5 +215,147 @@ func TestSniffEncryption(t *testing.T) {
 		if got, want := EncryptionHeaderLen([]byte(tc.v)), tc.want.HeaderLen; got != want {
 			t.Errorf("EncryptionHeaderLen(%.40q) = %d, want %d", tc.v, got, want)
 		}
+	}
+}
+
+// fakeKMS is an in-process KMS v2 plugin: it "wraps" a data key by
+// prefixing it, and counts its calls. No I/O: decode's side of the plugin
+// interface alone.
+type fakeKMS struct {
+	calls   atomic.Int64
+	refuse  error // returned by Decrypt when set
+	plugins atomic.Int64
+	none    bool // Plugin knows no plugin
+	connErr error
+	gotEP   string
+}
+
+func (f *fakeKMS) Plugin(_, endpoint string) (KMSPlugin, error) {
+	f.plugins.Add(1)
+	f.gotEP = endpoint
+	if f.none || f.connErr != nil {
+		return nil, f.connErr
+	}
+	return f, nil
+}
+
+func (f *fakeKMS) Encrypt(_ context.Context, _ string, dek []byte) (*kmsservice.EncryptResponse, error) {
+	return &kmsservice.EncryptResponse{Ciphertext: append([]byte("wrapped:"), dek...), KeyID: "k1"}, nil
+}
+
+func (f *fakeKMS) Decrypt(_ context.Context, _ string, req *kmsservice.DecryptRequest) ([]byte, error) {
+	f.calls.Add(1)
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
+	dek, ok := bytes.CutPrefix(req.Ciphertext, []byte("wrapped:"))
+	if !ok {
+		return nil, errors.New("not wrapped here")
+	}
+	return dek, nil
+}
+
+func (f *fakeKMS) Status(context.Context) (*kmsservice.StatusResponse, error) {
+	return &kmsservice.StatusResponse{Version: "v2", Healthz: "ok", KeyID: "k1"}, nil
+}
+
+// TestDecryptKMS: KMS v2 values written by kube-apiserver's envelope
+// transformer open through the connector's plugin, one Decrypt call per
+// data key; each way of failing keeps its error class.
+func TestDecryptKMS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := []byte(`apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - kms:
+          apiVersion: v2
+          name: vault
+          endpoint: unix:///run/vault.sock
+      - kms:
+          name: old
+          endpoint: unix:///run/old.sock
+`)
+	plain := []byte(`{"kind":"Secret","data":{"a":"secret payload"}}`)
+	writer := &fakeKMS{}
+	values := map[string][]byte{}
+	for _, seed := range []bool{false, true} {
+		w, err := kmstest.NewWriter(ctx, writer, "vault", seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			key := fmt.Sprintf("/registry/secrets/ns/%v-%d", seed, i)
+			if values[key], err = w.Encrypt(ctx, key, plain); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	one := values["/registry/secrets/ns/false-0"]
+
+	t.Run("two data keys, two calls", func(t *testing.T) {
+		t.Parallel()
+		f := &fakeKMS{}
+		d, err := ParseEncryptionConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = d.WithKMS(f)
+		for key, v := range values {
+			got, info, err := d.Decrypt([]byte(key), v)
+			if err != nil || !bytes.Equal(got, plain) || info.String() != "kms:v2:vault" {
+				t.Fatalf("%s: %v %s", key, err, info)
+			}
+		}
+		if f.calls.Load() != 2 || f.plugins.Load() != 1 || f.gotEP != "unix:///run/vault.sock" {
+			t.Errorf("%d Decrypt calls, %d Plugin calls, endpoint %q; want 2, 1, unix:///run/vault.sock", f.calls.Load(), f.plugins.Load(), f.gotEP)
+		}
+	})
+	pluginErr := &KMSPluginError{Provider: "vault", Endpoint: "unix:///run/vault.sock", Err: errors.New("PermissionDenied: no")}
+	tests := []struct {
+		name     string
+		kms      KMSConnector // nil: no WithKMS
+		key      string
+		val      []byte
+		want     error
+		contains string
+	}{
+		{"no connector", nil, "/registry/secrets/ns/false-0", one, ErrKMS, "no endpoint"},
+		{"no plugin known", &fakeKMS{none: true}, "/registry/secrets/ns/false-0", one, ErrKMS, `KMS v2 provider "vault"`},
+		{"connector fails", &fakeKMS{connErr: errors.New("bad endpoint")}, "/registry/secrets/ns/false-0", one, nil, "bad endpoint"},
+		{"plugin refuses", &fakeKMS{refuse: pluginErr}, "/registry/secrets/ns/false-0", one, ErrDecrypt, "unix:///run/vault.sock refused"},
+		{"plugin fails plainly", &fakeKMS{refuse: errors.New("boom")}, "/registry/secrets/ns/false-0", one, ErrDecrypt, "kms:v2:vault"},
+		{"other etcd key", &fakeKMS{}, "/registry/secrets/ns/moved", one, ErrDecrypt, "kms:v2:vault"},
+		{"kms v1", &fakeKMS{}, "/registry/secrets/ns/false-0", append([]byte("k8s:enc:kms:v1:old:"), one[len("k8s:enc:kms:v2:vault:"):]...), ErrKMS, "KMS v1 is deprecated"},
+		{"not an EncryptedObject", &fakeKMS{}, "/registry/secrets/ns/false-0", []byte("k8s:enc:kms:v2:vault:\xff\xff"), ErrDecrypt, "kms:v2:vault"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := ParseEncryptionConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.kms != nil {
+				d = d.WithKMS(tc.kms)
+			}
+			got, _, err := d.Decrypt([]byte(tc.key), tc.val)
+			if err == nil || got != nil {
+				t.Fatalf("decrypted: err %v", err)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("err %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.contains) || strings.Contains(err.Error(), "secret payload") {
+				t.Errorf("err %q: want it to contain %q and no value", err, tc.contains)
+			}
+		})
+	}
+	// a nil Decrypter with a connector opens KMS values only
+	f := &fakeKMS{}
+	if got, _, err := (*Decrypter)(nil).WithKMS(f).Decrypt([]byte("/registry/secrets/ns/true-3"), values["/registry/secrets/ns/true-3"]); err != nil || !bytes.Equal(got, plain) || f.gotEP != "" {
+		t.Errorf("nil decrypter with KMS: %v, endpoint %q", err, f.gotEP)
 	}
 }
