@@ -14,6 +14,8 @@
 // never a key or a value. Dialling is lazy: a missing socket fails on the
 // first value, not in [Connector.Plugin].
 //
-// Non-guarantees: a plugin that hangs is given [Options.Timeout] per call;
-// nothing here retries.
+// A plugin found unreachable (no socket, not serving, no answer within
+// [Options.Timeout]) stays so for the Connector's life: later values fail at
+// once with the same error, so a hung plugin costs one timeout per run, not
+// one per Secret. Non-guarantees: nothing here retries.
 package kms

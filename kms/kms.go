@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -117,11 +118,17 @@ type plugin struct {
 	timeout            time.Duration
 	client             kmsapi.KeyManagementServiceClient
 	calls              singleflight.Group
+	// down is the first unreachable error: later calls return it at once,
+	// so that a hung plugin costs one timeout per run, not one per value
+	down atomic.Pointer[decode.KMSPluginError]
 }
 
 // Decrypt asks the plugin to unwrap a data key. Overlapping calls for the
 // same encrypted key share one RPC.
 func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.DecryptRequest) ([]byte, error) {
+	if e := p.down.Load(); e != nil {
+		return nil, e
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%d:%s:%d:", len(req.KeyID), req.KeyID, len(req.Ciphertext))
 	h.Write(req.Ciphertext)
@@ -136,7 +143,11 @@ func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.Decryp
 			Ciphertext: req.Ciphertext, Uid: uid, KeyId: req.KeyID, Annotations: req.Annotations,
 		})
 		if err != nil {
-			return nil, p.error(err)
+			e := p.error(err)
+			if e.Unreachable {
+				p.down.CompareAndSwap(nil, e)
+			}
+			return nil, e
 		}
 		return resp.Plaintext, nil
 	})
@@ -148,7 +159,7 @@ func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.Decryp
 
 // error turns a gRPC error into a [*decode.KMSPluginError]: Unavailable
 // and DeadlineExceeded are a plugin that did not answer.
-func (p *plugin) error(err error) error {
+func (p *plugin) error(err error) *decode.KMSPluginError {
 	st := status.Convert(err)
 	unreachable := st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
 	msg := st.Message()

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/internal/kmstest"
@@ -184,5 +186,42 @@ func TestKMSErrors(t *testing.T) {
 				t.Errorf("error holds the value: %v", err)
 			}
 		})
+	}
+}
+
+// TestHungPlugin: a socket that accepts and never answers costs one
+// timeout for the whole run, not one per value.
+func TestHungPlugin(t *testing.T) {
+	t.Parallel()
+	dir := sockDir(t)
+	right := startPlugin(t, filepath.Join(dir, "right.sock"), kmstest.Options{Secret: "right"})
+	vals := write(t, right, "vault", 5, false)
+	hung := filepath.Join(dir, "hung.sock")
+	ln, err := net.Listen("unix", hung)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	const timeout = 300 * time.Millisecond
+	c := kms.NewConnector(kms.Options{Socket: hung, Timeout: timeout})
+	t.Cleanup(func() { _ = c.Close() })
+	dec := decode.NewDecoder((*decode.Decrypter)(nil).WithKMS(c))
+	start := time.Now()
+	for _, v := range vals {
+		if _, err := dec.Decode(v.key, v.val); !errors.Is(err, decode.ErrKMS) || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("err %v, want an unreachable plugin", err)
+		}
+	}
+	if d := time.Since(start); d < timeout || d > 3*timeout {
+		t.Errorf("%d values took %v with a %v timeout: want one timeout in all", len(vals), d, timeout)
 	}
 }
