@@ -43,10 +43,15 @@ controllers recreate them. --include-owned writes them too.
 
 --deleted writes, instead of the live objects, the objects that were deleted but whose last
 value is still in the file's history (deleted after the last compaction), as they were just
-before the deletion.` + exitStatusHelp,
+before the deletion.
+
+TYPE may name several types (deploy,svc) or all (kubectl's set); -l and --field-selector
+select as kubectl's do. A NAME the file does not hold is an error (exit 1) that says when
+it was deleted, if the file shows it; the others are written.` + exitStatus(exitRead...),
 		Example: `  etcdsafe dump snapshot.db --out ./payments -n payments --decryption-config enc.yaml
   kubectl create -f ./payments/payments/deployments.apps/
-  etcdsafe dump snapshot.db --out ./deleted-last-night -A --deleted`,
+  etcdsafe dump snapshot.db --out ./deleted-last-night -A --deleted
+  etcdsafe dump snapshot.db --out ./api all -l app=api -n payments`,
 		Args: cobra.RangeArgs(1, 100),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(args[1:]); err != nil {
@@ -82,7 +87,15 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	defer s.Close()
 	defer func() { err = s.Settle(ctx, err) }()
 	res := newSelector(cmd, s, fails)
-	sel, entries, err := o.entries(ctx, res, args, o.deleted)
+	sels, err := o.selections(ctx, res, args)
+	if err != nil {
+		return err
+	}
+	entries, err := o.kept(ctx, res, sels, o.deleted)
+	if err != nil {
+		return err
+	}
+	missing, err := notFound(ctx, res, sels, entries, o.revision, o.deleted)
 	if err != nil {
 		return err
 	}
@@ -105,11 +118,8 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 			return ctx.Err()
 		}
 		prog.update(i)
-		ki, ok := res.Keep(&sel, &entries[i])
-		if !ok {
-			continue
-		}
-		if ki.Name == "" || ki.Resource.Internal {
+		ki, ok := res.KeyInfo(&entries[i])
+		if !ok || ki.Name == "" || ki.Resource.Internal {
 			d.skipped++ // not an object of a known resource, or apiserver bookkeeping
 			continue
 		}
@@ -136,7 +146,10 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 		fmt.Fprintf(stderr, " (left out %s owned by a controller or Events: --include-owned writes them)", plural(d.owned, "object"))
 	}
 	fmt.Fprintln(stderr)
-	return fails.err()
+	if len(entries) == 0 && len(missing) == 0 {
+		fmt.Fprintln(stderr, emptySelections(ctx, res, sels, o.deleted, o.revision))
+	}
+	return result(fails, missing)
 }
 
 // ownedOrEvent says which objects dump leaves out without --include-owned.

@@ -20,11 +20,10 @@ import (
 
 type getOptions struct {
 	listOptions
-	render   renderOptions
-	selector string
-	output   outputSpec
-	key      string
-	deleted  bool
+	render  renderOptions
+	output  outputSpec
+	key     string
+	deleted bool
 }
 
 func newGetCmd() *cobra.Command {
@@ -55,7 +54,14 @@ forms) print as kubectl's do: name as deployment.apps/api; wide as a table per k
 status, IP, node, images; deployments: replicas, containers, images, selector; see
 docs/JSON.md), of the objects as served (--raw); jsonpath and go-template see the object
 asked for by name, otherwise a List of all of them. A template that does not parse or run
-is a usage error.` + exitStatusHelp,
+is a usage error.
+
+TYPE may name several types (deploy,svc) or all (kubectl's set: pods, services, daemonsets,
+deployments, replicasets, statefulsets, jobs, cronjobs, replicationcontrollers,
+horizontalpodautoscalers). Each NAME the file does not hold is an error (exit 1) that says
+when it was deleted, if the file shows it; the others are printed. -l selects by label
+(decoding the objects the other parts select), --field-selector by metadata.name and
+metadata.namespace, as kubectl's do.` + exitStatus(exitRead...),
 		Example: `  etcdsafe get snapshot.db deployment/api -n payments > api.yaml && kubectl create -f api.yaml
   etcdsafe get snapshot.db secrets -n payments --decryption-config /etc/kubernetes/encryption-config.yaml
   etcdsafe get snapshot.db cm -A -l app=api -o json --raw
@@ -80,7 +86,6 @@ is a usage error.` + exitStatusHelp,
 	}
 	o.addFlags(c)
 	o.render.addFlags(c, true)
-	c.Flags().StringVarP(&o.selector, "selector", "l", "", "label selector (app=api,tier!=db)")
 	addObjectOutputFlag(c.Flags(), &o.output, "yaml", "json", "name", "wide", "jsonpath", "go-template", "custom-columns")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "print deleted objects still in the file's history, as they were before the deletion")
@@ -91,12 +96,6 @@ is a usage error.` + exitStatusHelp,
 func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out io.Writer) (err error) {
 	ctx := cmd.Context()
 	fails := &failures{w: cmd.ErrOrStderr()}
-	var sel labels.Selector
-	if o.selector != "" {
-		if sel, err = labels.Parse(o.selector); err != nil {
-			return usagef("-l: %v", err)
-		}
-	}
 	s, err := openSource(cmd, path, &o.src)
 	if err != nil {
 		return err
@@ -105,44 +104,66 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	defer func() { err = s.Settle(ctx, err) }()
 	out = s.Gate(ctx, out)
 	res := newSelector(cmd, s, fails)
-	var what inspect.Selection
-	q := inspect.Query{Exact: []byte(o.key), Revision: o.revision, Deleted: o.deleted}
+	var sels []inspect.Selection
 	if o.key == "" {
-		if what, err = o.selection(ctx, res, args); err != nil {
+		if sels, err = o.selections(ctx, res, args); err != nil {
 			return err
 		}
-		q = res.Query(&what, o.revision, o.deleted)
 	}
-	entries, err := res.Index(ctx, q)
-	if err != nil {
-		return err
-	}
-
 	ro := o.render.options(nil)
-	if what.Resource != nil {
-		ro.Present.AsGroup = what.Resource.Group // events.k8s.io views core Events in its schema
+	if len(sels) == 1 && sels[0].Resource != nil {
+		ro.Present.AsGroup = sels[0].Resource.Group // events.k8s.io views core Events in its schema
 	}
 	if o.output.format == "wide" {
 		ro.Present.Raw = true // wide shows status, node and IP: the object as served
 	}
-	g := &getPrint{s: s, ro: ro, labels: sel, p: newObjectOutput(out, o.output, len(what.Names) == 1 || o.key != ""),
-		fails: fails, stderr: cmd.ErrOrStderr()}
-	found := 0
+	single := o.key != "" || len(sels) == 1 && len(sels[0].Names) == 1
+	g := &getPrint{s: s, ro: ro, p: newObjectOutput(out, o.output, single), fails: fails, stderr: cmd.ErrOrStderr()}
+	if len(sels) > 0 {
+		g.labels = sels[0].Labels // the same in each; matched after decoding, once
+	}
 	pl := par.NewOrdered(ctx, renderWorkers(), g.work, g.emit)
 	defer pl.Stop()
-	for i, e := range entries {
-		if i&0xff == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if o.key == "" {
-			if _, ok := res.Keep(&what, &entries[i]); !ok {
-				continue
+	submit := func(entries []inspect.Entry, sel *inspect.Selection) ([]inspect.Entry, error) {
+		var named []inspect.Entry // the entries of named objects, for notFound
+		for i, e := range entries {
+			if i&0xff == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if sel != nil {
+				if _, ok := res.Keep(sel, &entries[i]); !ok {
+					continue
+				}
+				if len(sel.Names) > 0 {
+					named = append(named, e)
+				}
+			}
+			if err := pl.Submit(e); err != nil {
+				return nil, err
 			}
 		}
-		found++
-		if err := pl.Submit(e); err != nil {
+		return named, nil
+	}
+	var named []inspect.Entry
+	if o.key != "" {
+		entries, err := res.Index(ctx, inspect.Query{Exact: []byte(o.key), Revision: o.revision, Deleted: o.deleted})
+		if err == nil {
+			_, err = submit(entries, nil)
+		}
+		if err != nil {
 			return err
 		}
+	}
+	for i := range sels {
+		entries, err := res.Index(ctx, res.Query(&sels[i], o.revision, o.deleted))
+		if err != nil {
+			return err
+		}
+		n, err := submit(entries, &sels[i])
+		if err != nil {
+			return err
+		}
+		named = append(named, n...)
 	}
 	if err := pl.Finish(); err != nil {
 		return err
@@ -150,27 +171,26 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	if err := g.p.close(); err != nil {
 		return err
 	}
-	if found == 0 {
-		deleted := ""
-		if o.deleted {
-			deleted = " among the deleted objects still in the file's history"
-		} else if o.key != "" || len(what.Names) > 0 {
-			if deleted, err = deletedNote(ctx, res, &what, q); err != nil {
+	if o.key != "" {
+		if g.found > 0 {
+			return fails.err()
+		}
+		deleted := " among the deleted objects still in the file's history"
+		if !o.deleted {
+			if deleted, err = deletedNote(ctx, res, &inspect.Selection{}, inspect.Query{Exact: []byte(o.key), Revision: o.revision}); err != nil {
 				return err
 			}
 		}
-		switch {
-		case o.key != "":
-			return fmt.Errorf("key %q not found (at revision %s)%s", o.key, revLabel(o.revision), deleted)
-		case len(what.Names) > 0:
-			return fmt.Errorf("%s %q not found%s (at revision %s)%s", what.Resource.Plural, what.Names, nsLabel(what.Namespace), revLabel(o.revision), deleted)
-		case o.deleted:
-			fmt.Fprintln(cmd.ErrOrStderr(), "No matching deleted objects found in the file's history.")
-		default:
-			fmt.Fprintln(cmd.ErrOrStderr(), "No matching objects found.")
-		}
+		return fmt.Errorf("key %q not found (at revision %s)%s", o.key, revLabel(o.revision), deleted)
 	}
-	return fails.err()
+	missing, err := notFound(ctx, res, sels, named, o.revision, o.deleted)
+	if err != nil {
+		return err
+	}
+	if g.found == 0 && len(missing) == 0 && fails.n == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), emptySelections(ctx, res, sels, o.deleted, o.revision))
+	}
+	return result(fails, missing)
 }
 
 // deletedNote tells, for a selection that found no live object, when the
@@ -205,6 +225,7 @@ type getPrint struct {
 	s      *source.Source
 	ro     source.RenderOptions
 	labels labels.Selector // -l, nil = every object
+	found  int             // objects printed
 	p      objectOutput
 	fails  *failures
 	stderr io.Writer
@@ -238,6 +259,7 @@ func (g *getPrint) emit(r *getResult) error {
 	}
 	switch {
 	case errors.Is(r.err, source.ErrNotObject):
+		g.found++
 		return g.p.printKey(r.e, g.s)
 	case r.err != nil:
 		g.fails.add(r.e.Key, r.err)
@@ -245,6 +267,7 @@ func (g *getPrint) emit(r *getResult) error {
 	case r.unselected:
 		return nil
 	}
+	g.found++
 	return g.p.write(r.e, r.obj, r.b, r.encErr)
 }
 

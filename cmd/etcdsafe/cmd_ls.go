@@ -24,6 +24,7 @@ type listOptions struct {
 	all       bool
 	prefix    string
 	revision  int64
+	sel       selectFlags // -l, --field-selector
 }
 
 func (o *listOptions) addFlags(c *cobra.Command) {
@@ -32,6 +33,7 @@ func (o *listOptions) addFlags(c *cobra.Command) {
 	c.Flags().BoolVarP(&o.all, "all-namespaces", "A", false, "every namespace (the default when -n is not given)")
 	c.Flags().StringVar(&o.prefix, "prefix", "", "raw etcd key prefix instead of TYPE (e.g. /registry/ranges/)")
 	c.Flags().Int64Var(&o.revision, "revision", 0, "the state as of this etcd revision (default: newest)")
+	o.sel.addFlags(c)
 }
 
 func (o *listOptions) validate(args []string) error {
@@ -53,17 +55,6 @@ func (o *listOptions) selection(ctx context.Context, res *inspect.Selector, args
 	return res.Select(ctx, inspect.SelectArgs{Args: args, Namespace: o.namespace, Prefix: o.prefix, Revision: o.revision})
 }
 
-// entries walks the file once for the keys of the selection (live, or
-// deleted with deleted set), unfiltered: see [inspect.Selector.Keep].
-func (o *listOptions) entries(ctx context.Context, res *inspect.Selector, args []string, deleted bool) (inspect.Selection, []inspect.Entry, error) {
-	sel, err := o.selection(ctx, res, args)
-	if err != nil {
-		return sel, nil, err
-	}
-	entries, err := res.Entries(ctx, &sel, o.revision, deleted)
-	return sel, entries, err
-}
-
 type lsOptions struct {
 	listOptions
 	deleted bool
@@ -73,7 +64,7 @@ type lsOptions struct {
 func newLsCmd() *cobra.Command {
 	o := &lsOptions{}
 	c := &cobra.Command{
-		Use:   "ls SOURCE [TYPE[/NAME]]",
+		Use:   "ls SOURCE [TYPE[,TYPE...][/NAME] | TYPE NAME...]",
 		Short: "List the keys and objects in a snapshot",
 		Long: `List objects like 'kubectl get': TYPE is a plural, singular, short name or kind, optionally
 with its group (deployments.apps, cert, certificates.cert-manager.io); custom resources are
@@ -91,13 +82,18 @@ kind, metadata.name and metadata.namespace of the object (absent for keys that h
 and the etcd fields key, resource, createRevision, modRevision, version, size, encryption,
 lease, deletedRevision (docs/JSON.md). -o name prints deployment.apps/api (the key for keys
 that hold no object); jsonpath=..., go-template=... and custom-columns=... see that List, as
-kubectl's do.` + exitStatusHelp,
+kubectl's do.
+
+TYPE may name several types (deploy,svc) or all (kubectl's set), and names after it (TYPE
+NAME...; each one missing is an error, exit 1). -l selects by label, decoding only the
+objects the other parts select; --field-selector selects by metadata.name and
+metadata.namespace from the keys alone.` + exitStatus(exitRead...),
 		Example: `  etcdsafe ls snapshot.db deployments -n payments
   etcdsafe ls snapshot.db secrets -A -o keys
   etcdsafe ls snapshot.db configmaps --deleted
   etcdsafe ls snapshot.db pods -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,REV:.modRevision
   etcdsafe ls /var/lib/etcd --prefix /registry/ranges/`,
-		Args: cobra.RangeArgs(1, 2),
+		Args: cobra.RangeArgs(1, 100),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(args[1:]); err != nil {
 				return err
@@ -164,10 +160,28 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	out0 := out
 	out = s.Gate(cmd.Context(), out)
 	res := newSelector(cmd, s, fails)
-	sel, entries, err := o.entries(cmd.Context(), res, args, o.deleted)
+	ctx := cmd.Context()
+	sels, err := o.selections(ctx, res, args)
 	if err != nil {
 		return err
 	}
+	var sel inspect.Selection // the zero selection keeps every entry
+	var entries []inspect.Entry
+	if len(sels) == 1 && sels[0].Labels == nil {
+		// one walk, filtered as it is printed: nothing is copied
+		sel = sels[0]
+		entries, err = res.Entries(ctx, &sel, o.revision, o.deleted)
+	} else {
+		entries, err = o.kept(ctx, res, sels, o.deleted)
+	}
+	if err != nil {
+		return err
+	}
+	missing, err := notFound(ctx, res, sels, entries, o.revision, o.deleted)
+	if err != nil {
+		return err
+	}
+
 	// Rows are made on the fly from the index entries: nothing per row
 	// is kept.
 	each := func(fn func(inspect.Entry, lsRow) error) error {
@@ -219,10 +233,10 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if n == 0 && (o.output.format == "table" || o.output.format == "wide") {
-		fmt.Fprintln(cmd.ErrOrStderr(), emptySelection(&sel, o.deleted, o.revision))
+	if n == 0 && len(missing) == 0 && (o.output.format == "table" || o.output.format == "wide") {
+		fmt.Fprintln(cmd.ErrOrStderr(), emptySelections(ctx, res, sels, o.deleted, o.revision))
 	}
-	return fails.err()
+	return result(fails, missing)
 }
 
 // emptySelection says what matched nothing: the type, the names, the
@@ -248,6 +262,7 @@ func emptySelection(sel *inspect.Selection, deleted bool, rev int64) string {
 	if len(sel.Names) > 0 {
 		b.WriteString(" named " + termtext.Clean(strings.Join(sel.Names, ", ")))
 	}
+	b.WriteString(selectionLabel(sel))
 	if sel.Namespace != "" {
 		b.WriteString(" in namespace " + termtext.Clean(sel.Namespace))
 	}
