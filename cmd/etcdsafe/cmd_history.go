@@ -18,6 +18,7 @@ type historyOptions struct {
 	list   listOptions
 	render renderOptions
 	key    string
+	output string
 }
 
 func newHistoryCmd() *cobra.Command {
@@ -28,9 +29,11 @@ func newHistoryCmd() *cobra.Command {
 		Long: `Print every revision of one object that the snapshot still holds (etcd keeps old revisions
 until compaction): the first in full, then a unified YAML diff between consecutive revisions,
 and the deletion if there is one. Objects are shown as the API server would serve them.
-Without -n, NAME is looked up in every namespace and must be unique.` + exitStatus(exitRead...),
+Without -n, NAME is looked up in every namespace and must be unique. -o json and -o yaml print
+the revisions as one document, each object whole (docs/JSON.md).` + exitStatus(exitRead...),
 		Example: `  etcdsafe history snapshot.db deployment/api -n payments
-  etcdsafe history snapshot.db configmap/tmp-debug -n payments`,
+  etcdsafe history snapshot.db configmap/tmp-debug -n payments
+  etcdsafe history snapshot.db deploy/api -n payments -o json | jq '.revisions[].object.spec.replicas'`,
 		Args: cobra.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.list.validate(nil); err != nil {
@@ -47,6 +50,7 @@ Without -n, NAME is looked up in every namespace and must be unique.` + exitStat
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	o.render.addFlags(c, false)
 	o.render.raw = true
+	addOutputFlag(c.Flags(), &o.output, "text", "json", "yaml")
 	completeObjects(c, &o.list.src, objectArgs{sources: 1, names: 1})
 	return c
 }
@@ -82,6 +86,12 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 	fails.addProblems(problems)
 	if len(recs) == 0 {
 		return fmt.Errorf("key %s has no revisions in this file", key)
+	}
+	if o.output != "text" {
+		if err := writeHistoryDoc(out, o.output, key, s, recs, &o.render, cmd.ErrOrStderr(), fails); err != nil {
+			return err
+		}
+		return fails.err()
 	}
 	fmt.Fprintf(out, "# %s: %d revision(s) in this file\n", key, len(recs))
 	prev := ""

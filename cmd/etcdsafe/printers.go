@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -502,5 +503,68 @@ func (o *kubeOutput) writeWide(e inspect.Entry, b []byte) error {
 	}
 	row = bytes.TrimSuffix(row, []byte("\n"))
 	_, err := fmt.Fprintf(o.tw, "%s\t%d\n", row, e.ModRevision)
+	return err
+}
+
+// historyRevision is one revision of history -o json|yaml (docs/JSON.md).
+type historyRevision struct {
+	Revision       int64          `json:"revision"`
+	Event          string         `json:"event"` // created, updated, deleted
+	Version        int64          `json:"version,omitempty"`
+	CreateRevision int64          `json:"createRevision,omitempty"`
+	Object         map[string]any `json:"object,omitempty"` // as the API served it (history's --raw)
+	Value          *string        `json:"value,omitempty"`  // a value that holds no object, as text
+	Error          string         `json:"error,omitempty"`  // why the value could not be shown
+}
+
+// writeHistoryDoc prints history's revisions as one JSON or YAML document:
+// {key, revisions}. A revision that cannot be rendered has its error,
+// and counts among fails.
+func writeHistoryDoc(out io.Writer, format, key string, s *source.Source, recs []inspect.Record, ro *renderOptions, stderr io.Writer, fails *failures) error {
+	revs := make([]historyRevision, 0, len(recs))
+	for _, rec := range recs {
+		r := historyRevision{Revision: rec.Rev.Main, Event: "updated"}
+		switch {
+		case rec.Rev.Tombstone:
+			r.Event = "deleted"
+			revs = append(revs, r)
+			continue
+		case rec.Version == 1:
+			r.Event = "created"
+		}
+		r.Version, r.CreateRevision = rec.Version, rec.CreateRevision
+		obj, notes, err := s.RenderRecord(rec, ro.options(nil))
+		printNotes(stderr, string(rec.Key), notes)
+		switch {
+		case errors.Is(err, source.ErrNotObject):
+			v := string(rec.Value)
+			r.Value = &v
+		case err != nil:
+			fails.add(fmt.Sprintf("%s@%d", key, rec.Rev.Main), err)
+			r.Error = cleanMessage(err)
+		default:
+			r.Object = obj.Object
+		}
+		revs = append(revs, r)
+	}
+	doc := struct {
+		Key       string            `json:"key"`
+		Revisions []historyRevision `json:"revisions"`
+	}{key, revs}
+	if format == "json" {
+		return printJSON(out, doc)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if b, err = marshalYAML(m); err != nil {
+		return err
+	}
+	_, err = out.Write(b)
 	return err
 }
