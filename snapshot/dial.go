@@ -82,6 +82,12 @@ func (c Cause) String() string {
 	return fmt.Sprintf("cause(%d)", int(c))
 }
 
+// mayHeal tells whether a retry may succeed without changing the
+// endpoint or the certificates.
+func (c Cause) mayHeal() bool {
+	return c == CauseRefused || c == CauseTimeout || c == CauseDNS || c == CauseUnknown
+}
+
 // DialError is a failed connection to one etcd endpoint with the cause a
 // probe of the endpoint found. Err is what the probe (or, for
 // [CauseUnknown], the etcd client) saw.
@@ -155,8 +161,9 @@ func Connect(ctx context.Context, o ConnectOptions) (*clientv3.Client, *clientv3
 
 // waitReady waits up to dial for the client's connection to be ready (the
 // client connects lazily, so the first request would otherwise wait the
-// command timeout). When the connection fails, a probe tells why at once;
-// a probe that finds nothing wrong lets it retry until the timeout.
+// command timeout). When the connection fails, a probe tells why at once
+// if the cause cannot heal by itself; otherwise the client retries until
+// the timeout.
 func waitReady(ctx context.Context, conn *grpc.ClientConn, o ConnectOptions, dial time.Duration) error {
 	dctx, cancel := context.WithTimeout(ctx, dial)
 	defer cancel()
@@ -167,7 +174,10 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn, o ConnectOptions, dia
 		case connectivity.Ready:
 			return nil
 		case connectivity.TransientFailure:
-			if de := Probe(dctx, o.Endpoint, o.TLS); de != nil && de.Cause != CauseTimeout {
+			// A wrong certificate or scheme does not heal: say so now.
+			// Nothing listening or no answer may (etcd restarting): the
+			// client retries until the dial timeout.
+			if de := Probe(dctx, o.Endpoint, o.TLS); de != nil && !de.Cause.mayHeal() {
 				de.Timeout = dial
 				return de
 			}

@@ -528,6 +528,9 @@ const (
 // etcdctl's variables (duration strings such as 5s) unless the flag was
 // given.
 func (o *backupOptions) applyTimeoutEnv(cmd *cobra.Command) error {
+	if o.fromDB != "" || o.fromDataDir != "" {
+		return nil // no live etcd: the variables do not apply
+	}
 	for _, e := range []struct {
 		flag, env string
 		dst       *time.Duration
