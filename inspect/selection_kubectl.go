@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/agnivade/levenshtein"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -182,41 +183,67 @@ func (r *Selector) MatchLabels(ctx context.Context, sel *Selection, entries []En
 		return entries, nil
 	}
 	keep := make([]bool, len(entries))
-	errs := make([]error, len(entries))
-	par.Do(len(entries), workers, func(i int) {
-		if i&0xff == 0 && ctx.Err() != nil {
-			return
-		}
-		keep[i], errs[i] = r.matchLabels(sel.Labels, &entries[i])
+	bad, err := r.EachObject(ctx, entries, workers, func(i int, obj *unstructured.Unstructured) {
+		keep[i] = obj != nil && sel.Labels.Matches(labels.Set(obj.GetLabels()))
 	})
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	var out []Entry
 	for i := range entries {
-		if errs[i] != nil {
-			r.problem(entries[i].Key, errs[i])
-		} else if keep[i] {
+		if keep[i] && !bad[i] {
 			out = append(out, entries[i])
 		}
 	}
 	return out, nil
 }
 
-func (r *Selector) matchLabels(ls labels.Selector, e *Entry) (bool, error) {
+// EachObject decodes the newest value of each entry on workers goroutines
+// and calls fn with its index and the object as stored (nil for a value
+// that is not an object: text, empty); fn must be safe for concurrent use
+// and touch only what belongs to its index. A value that cannot be decoded
+// is told to OnProblem with its key, in order, after all are done, and
+// marked in bad; fn is not called for it.
+func (r *Selector) EachObject(ctx context.Context, entries []Entry, workers int, fn func(i int, obj *unstructured.Unstructured)) (bad []bool, err error) {
+	errs := make([]error, len(entries))
+	par.Do(len(entries), workers, func(i int) {
+		if i&0xff == 0 && ctx.Err() != nil {
+			return
+		}
+		obj, err := r.object(&entries[i])
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		fn(i, obj)
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	bad = make([]bool, len(entries))
+	for i := range entries {
+		if errs[i] != nil {
+			bad[i] = true
+			r.problem(entries[i].Key, errs[i])
+		}
+	}
+	return bad, nil
+}
+
+func (r *Selector) object(e *Entry) (*unstructured.Unstructured, error) {
 	rec, err := r.snap.Get(e.Rev)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	switch decode.SniffEncoding(rec.Value) {
 	case decode.EncodingText, decode.EncodingEmpty:
-		return false, nil
+		return nil, nil
 	}
 	v, err := r.o.Decoder.Decode(rec.Key, rec.Value)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return ls.Matches(labels.Set(v.Object.GetLabels())), nil
+	return v.Object, nil
 }
 
 // KeyInfo returns what e's key says about its object, and whether the key
