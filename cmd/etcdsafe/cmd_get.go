@@ -21,6 +21,7 @@ import (
 type getOptions struct {
 	listOptions
 	render  renderOptions
+	sortBy  *inspect.SortBy // --sort-by, nil = key order
 	output  outputSpec
 	key     string
 	deleted bool
@@ -88,6 +89,7 @@ metadata.namespace, as kubectl's do.` + exitStatus(exitRead...),
 	o.render.addFlags(c, true)
 	addObjectOutputFlag(c.Flags(), &o.output, "yaml", "json", "name", "wide", "jsonpath", "go-template", "custom-columns")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
+	addSortByFlag(c, &o.sortBy)
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "print deleted objects still in the file's history, as they were before the deletion")
 	completeObjects(c, &o.src, objectArgs{sources: 1, names: -1})
 	return c
@@ -154,16 +156,35 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			return err
 		}
 	}
+	var all []inspect.Entry // with --sort-by: every selection's entries, sorted together
 	for i := range sels {
 		entries, err := res.Index(ctx, res.Query(&sels[i], o.revision, o.deleted))
 		if err != nil {
 			return err
+		}
+		if o.sortBy != nil {
+			for j := range entries {
+				if _, ok := res.Keep(&sels[i], &entries[j]); ok {
+					all = append(all, entries[j])
+				}
+			}
+			continue
 		}
 		n, err := submit(entries, &sels[i])
 		if err != nil {
 			return err
 		}
 		named = append(named, n...)
+	}
+	if o.sortBy != nil {
+		named = all
+		sorted, err := res.Sort(ctx, o.sortBy, all, renderWorkers())
+		if err == nil {
+			_, err = submit(sorted, nil)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if err := pl.Finish(); err != nil {
 		return err

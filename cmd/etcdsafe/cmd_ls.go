@@ -57,8 +57,10 @@ func (o *listOptions) selection(ctx context.Context, res *inspect.Selector, args
 
 type lsOptions struct {
 	listOptions
-	deleted bool
-	output  outputSpec
+	sortBy     *inspect.SortBy // --sort-by, nil = key order
+	showLabels bool
+	deleted    bool
+	output     outputSpec
 }
 
 func newLsCmd() *cobra.Command {
@@ -103,6 +105,8 @@ metadata.namespace from the keys alone.` + exitStatus(exitRead...),
 	}
 	o.addFlags(c)
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "list deleted objects still in the file's history")
+	c.Flags().BoolVar(&o.showLabels, "show-labels", false, "a LABELS column, as kubectl's (decodes the objects listed)")
+	addSortByFlag(c, &o.sortBy)
 	addObjectOutputFlag(c.Flags(), &o.output, "table", "json", "keys", "name", "wide", "jsonpath", "go-template", "custom-columns")
 	completeObjects(c, &o.src, objectArgs{sources: 1})
 	return c
@@ -167,7 +171,7 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	}
 	var sel inspect.Selection // the zero selection keeps every entry
 	var entries []inspect.Entry
-	if len(sels) == 1 && sels[0].Labels == nil {
+	if len(sels) == 1 && sels[0].Labels == nil && o.sortBy == nil && !o.showLabels {
 		// one walk, filtered as it is printed: nothing is copied
 		sel = sels[0]
 		entries, err = res.Entries(ctx, &sel, o.revision, o.deleted)
@@ -180,6 +184,17 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 	missing, err := notFound(ctx, res, sels, entries, o.revision, o.deleted)
 	if err != nil {
 		return err
+	}
+	if o.sortBy != nil {
+		if entries, err = res.Sort(ctx, o.sortBy, entries, renderWorkers()); err != nil {
+			return err
+		}
+	}
+	var labelCol []string // --show-labels: the objects' labels as kubectl shows them
+	if o.showLabels {
+		if labelCol, err = showLabels(ctx, res, entries); err != nil {
+			return err
+		}
 	}
 
 	// Rows are made on the fly from the index entries: nothing per row
@@ -225,7 +240,7 @@ func runLs(cmd *cobra.Command, o *lsOptions, path string, args []string, out io.
 			}
 		}
 	default:
-		n, err = writeLsTable(cmd.Context(), bw, res, &sel, entries, o.deleted, o.output.format == "wide")
+		n, err = writeLsTable(cmd.Context(), bw, res, &sel, entries, o.deleted, o.output.format == "wide", labelCol)
 	}
 	if err != nil {
 		return err
@@ -298,13 +313,16 @@ var (
 // writeLsTable prints the entries the selection keeps as a table. Rows
 // are made on the fly from the entries, twice (widths, then lines): ls -A
 // of a 1M-key file prints 1M lines without keeping anything per row.
-func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *inspect.Selection, entries []inspect.Entry, deleted, wide bool) (int, error) {
+func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *inspect.Selection, entries []inspect.Entry, deleted, wide bool, labels []string) (int, error) {
 	header := slices.Clone(lsHeader[:7])
 	if deleted {
 		header = append(header, lsHeader[7])
 	}
 	if wide {
 		header = append(header, lsWide...)
+	}
+	if labels != nil {
+		header = append(header, "LABELS")
 	}
 	return table.Print(ctx, w, len(entries), table.Options{Header: header, Workers: renderWorkers(),
 		Row: func(i int, c []table.Cell) bool {
@@ -335,6 +353,10 @@ func writeLsTable(ctx context.Context, w io.Writer, res *inspect.Selector, sel *
 					lease = table.Text(fmt.Sprintf("%x", e.Lease))
 				}
 				c[k], c[k+1], c[k+2], c[k+3] = table.Int(e.CreateRevision), table.Int(e.Version), lease, table.Text(e.Key)
+				k += 4
+			}
+			if labels != nil {
+				c[k] = table.Text(labels[i])
 			}
 			return true
 		}})

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
@@ -131,4 +133,45 @@ func result(fails *failures, missing []error) error {
 		fmt.Fprintf(fails.w, "etcdsafe: error: %s\n", cleanMessage(err))
 	}
 	return missing[len(missing)-1]
+}
+
+// sortByValue is --sort-by, parsed when the flag is: a bad path is a flag
+// error (exit 2) before SOURCE is opened.
+type sortByValue struct {
+	s    **inspect.SortBy
+	text string
+}
+
+func (v *sortByValue) String() string { return v.text }
+func (v *sortByValue) Type() string   { return "jsonpath" }
+func (v *sortByValue) Set(text string) error {
+	s, err := inspect.ParseSortBy(text)
+	if err != nil {
+		return err
+	}
+	*v.s, v.text = s, text
+	return nil
+}
+
+func addSortByFlag(c *cobra.Command, s **inspect.SortBy) {
+	c.Flags().Var(&sortByValue{s: s}, "sort-by", "sort by a JSONPath over each object, as kubectl's ('{.metadata.creationTimestamp}', .spec.replicas); decodes the objects selected")
+}
+
+// showLabels is the LABELS column of ls --show-labels: each entry's
+// labels as kubectl prints them ("<none>" for none or a key that holds no
+// object).
+func showLabels(ctx context.Context, res *inspect.Selector, entries []inspect.Entry) ([]string, error) {
+	col := make([]string, len(entries))
+	bad, err := res.EachObject(ctx, entries, renderWorkers(), func(i int, obj *unstructured.Unstructured) {
+		col[i] = "<none>"
+		if obj != nil {
+			col[i] = labels.FormatLabels(obj.GetLabels())
+		}
+	})
+	for i := range bad {
+		if bad[i] {
+			col[i] = "<unreadable>"
+		}
+	}
+	return col, err
 }
