@@ -82,6 +82,9 @@ metadata.namespace, as kubectl's do.` + exitStatus(exitRead...),
 			if o.key != "" && (len(args) > 1 || o.prefix != "") {
 				return usagef("--key excludes TYPE and --prefix")
 			}
+			if o.key != "" && (o.sel.labels != "" || o.sel.fields != "" || o.sortBy != nil) {
+				return usagef("--key excludes -l, --field-selector and --sort-by: it names one key")
+			}
 			return runGet(cmd, o, args[0], args[1:], cmd.OutOrStdout())
 		},
 	}
