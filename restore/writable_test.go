@@ -159,8 +159,8 @@ func TestNoSpacePlan(t *testing.T) {
 	if len(p.Alarms) != 1 || p.Alarms[0].Type != "NOSPACE" {
 		t.Errorf("alarms %+v, want one NOSPACE", p.Alarms)
 	}
-	q := p.Quota
-	if q.Bytes != noSpaceQuota || !strings.Contains(q.From, man) || !q.Over || q.DBSize < noSpaceQuota || q.DBSize%4096 != 0 {
+	q := p.Quota // within one request of the quota, under or over: see TestNoSpaceRestoreCompact
+	if q.Bytes != noSpaceQuota || !strings.Contains(q.From, man) || !q.Over || q.DBSize <= noSpaceQuota-MaxRequestBytes || q.DBSize%4096 != 0 {
 		t.Errorf("quota %+v", q)
 	}
 	if !slices.Equal(p.StaleKeys, f.stale) {
@@ -230,7 +230,10 @@ func TestNoSpaceRestoreCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("db %d -> %d bytes, %d keys removed, %d alarms cleared", res.DBSizeBefore, res.DBSize, res.KeysRemoved, res.AlarmsCleared)
-	if res.DBSizeBefore < noSpaceQuota || res.DBSize >= noSpaceQuota/2 || res.KeysRemoved != len(f.stale) || res.AlarmsCleared != 1 {
+	// etcd raises NOSPACE when a write would pass the quota: the db is
+	// then within one request of it, under or over (its pages grow in
+	// steps, with the commit timing)
+	if res.DBSizeBefore <= noSpaceQuota-MaxRequestBytes || res.DBSize >= noSpaceQuota/2 || res.KeysRemoved != len(f.stale) || res.AlarmsCleared != 1 {
 		t.Errorf("result %+v", res)
 	}
 	// The restored db, read offline: no alarm, one record per live key,
