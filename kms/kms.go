@@ -118,6 +118,12 @@ type plugin struct {
 	timeout            time.Duration
 	client             kmsapi.KeyManagementServiceClient
 	calls              singleflight.Group
+	// done holds the data keys unwrapped so far, by request digest: a value
+	// decoded just after the call for its key returned (singleflight then
+	// has forgotten it, and the envelope transformer's own cache is not yet
+	// filled) must not cost a second call. At most maxDone are kept.
+	done  sync.Map
+	ndone atomic.Int64
 	// down is the first unreachable error: later calls return it at once,
 	// so that a hung plugin costs one timeout per run, not one per value
 	down atomic.Pointer[decode.KMSPluginError]
@@ -136,7 +142,14 @@ func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.Decryp
 		fmt.Fprintf(h, "%d:%s:%d:", len(k), k, len(req.Annotations[k]))
 		h.Write(req.Annotations[k])
 	}
-	v, err, _ := p.calls.Do(string(h.Sum(nil)), func() (any, error) {
+	digest := string(h.Sum(nil))
+	if v, ok := p.done.Load(digest); ok {
+		return v.([]byte), nil
+	}
+	v, err, _ := p.calls.Do(digest, func() (any, error) {
+		if v, ok := p.done.Load(digest); ok {
+			return v, nil
+		}
 		ctx, cancel := context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 		resp, err := p.client.Decrypt(ctx, &kmsapi.DecryptRequest{
@@ -149,6 +162,9 @@ func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.Decryp
 			}
 			return nil, e
 		}
+		if p.ndone.Add(1) <= maxDone {
+			p.done.Store(digest, resp.Plaintext)
+		}
 		return resp.Plaintext, nil
 	})
 	if err != nil {
@@ -156,6 +172,10 @@ func (p *plugin) Decrypt(ctx context.Context, uid string, req *kmsservice.Decryp
 	}
 	return v.([]byte), nil
 }
+
+// maxDone bounds the data keys a plugin remembers (a cluster rotates its
+// keys, it does not hold thousands).
+const maxDone = 4096
 
 // error turns a gRPC error into a [*decode.KMSPluginError]: Unavailable
 // and DeadlineExceeded are a plugin that did not answer.
