@@ -46,35 +46,12 @@ func clientTLS(t *testing.T, ca, cert, key string) *tls.Config {
 // target: the same server reached by another address.
 func forward(t *testing.T, host, target string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	addr, stop, err := etcdtest.Forward(host, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { _ = c.Close() }()
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer func() { _ = u.Close() }()
-				go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-				_, _ = io.Copy(c, u)
-			}()
-		}
-	}()
-	return l.Addr().String()
+	t.Cleanup(stop)
+	return addr
 }
 
 // closedPort is a 127.0.0.1 port nothing listens on.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -85,32 +84,8 @@ func cmdForward(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: forward HOST TARGET")
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(args[0], "0"))
+	addr, stop, err := etcdtest.Forward(args[0], args[1])
 	ts.Check(err)
-	target := args[1]
-	var wg sync.WaitGroup
-	ts.Defer(func() { _ = l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { _ = c.Close() }()
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer func() { _ = u.Close() }()
-				go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-				_, _ = io.Copy(c, u)
-			}()
-		}
-	}()
-	ts.Setenv("FORWARD_ADDR", l.Addr().String())
+	ts.Defer(stop)
+	ts.Setenv("FORWARD_ADDR", addr)
 }
