@@ -61,8 +61,10 @@ func indexReference(t *testing.T, s *Snapshot, q Query) []Entry {
 // Index against the reference on its snapshot, serial and with every
 // parallel path forced: many walkers on a small file, a shared slice too
 // short (walkers fall back to blocks), parallel sorting of small slices.
+//
+// Not parallel: it sets the package's tuning knobs, which every other
+// Index call reads (under -race, TestBumpedRestore's Index raced with it).
 func TestIndexMatchesReference(t *testing.T) {
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("embedded etcd: skipped with -short")
 	}
