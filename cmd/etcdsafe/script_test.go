@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,30 +251,10 @@ func cmdDeadend(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: deadend")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := etcdtest.Silent()
 	ts.Check(err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	ts.Defer(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	ts.Setenv("DEADEND", l.Addr().String())
+	ts.Defer(stop)
+	ts.Setenv("DEADEND", addr)
 }
 
 // cmdWaitfile: waitfile PATH waits (up to 30 s) until PATH exists and is
