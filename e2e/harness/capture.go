@@ -87,7 +87,8 @@ func hasVerb(verbs []string, v string) bool {
 }
 
 // WriteAPI writes dir/<name>.json as a v1 List for every listing with items,
-// managedFields removed (kubectl hides them).
+// as served: managedFields included (`kubectl get -o json
+// --show-managed-fields`).
 func WriteAPI(dir string, ls []Listing) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
@@ -98,9 +99,6 @@ func WriteAPI(dir string, ls []Listing) error {
 		}
 		items := make([]any, 0, len(l.Items))
 		for _, it := range l.Items {
-			if md, ok := it["metadata"].(map[string]any); ok {
-				delete(md, "managedFields")
-			}
 			items = append(items, it)
 		}
 		b, err := json.MarshalIndent(map[string]any{"apiVersion": "v1", "kind": "List", "items": items, "metadata": map[string]any{"resourceVersion": ""}}, "", "    ")

@@ -1,4 +1,4 @@
-module github.com/etcdsafe/etcdsafe/e2e/mksnapshot
+module github.com/etcdsafe/etcdsafe/e2e/oldcp/k8s1.33
 
 go 1.26.0
 
