@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/version"
 )
 
 // PresentOptions says how an object is shown.
@@ -18,7 +19,10 @@ type PresentOptions struct {
 	StorageVersion bool
 	// ShowManagedFields keeps metadata.managedFields, which kubectl hides.
 	ShowManagedFields bool
-	Clean             CleanOptions
+	// ServedBy is the kube-apiserver version whose serialization Raw
+	// reproduces (see [ServingChanges]); nil is this build's.
+	ServedBy *version.Version
+	Clean    CleanOptions
 	// AsGroup is the API group the object was asked for, when it matters:
 	// /registry/events holds core/v1 Events, which events.k8s.io serves in
 	// its own schema.
@@ -59,5 +63,6 @@ func Present(v *Value, modRevision int64, opts PresentOptions) (obj *unstructure
 	if modRevision > 0 {
 		obj.SetResourceVersion(strconv.FormatInt(modRevision, 10))
 	}
+	servedBy(obj, opts.ServedBy)
 	return obj, notes, nil
 }

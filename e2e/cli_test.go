@@ -99,7 +99,15 @@ func jsonDiff(path string, a, b any) []string {
 		}
 		sort.Strings(sorted)
 		for _, k := range sorted {
-			out = append(out, jsonDiff(path+"."+k, am[k], bm[k])...)
+			av, ain := am[k]
+			bv, bin := bm[k]
+			if ain != bin {
+				// an absent field and a null one are not the same bytes
+				as, bs := presence(av, ain), presence(bv, bin)
+				out = append(out, fmt.Sprintf("%s.%s: api=%.200s etcdsafe=%.200s", path, k, as, bs))
+				continue
+			}
+			out = append(out, jsonDiff(path+"."+k, av, bv)...)
 		}
 		return out
 	}
@@ -118,6 +126,15 @@ func jsonDiff(path string, a, b any) []string {
 		return []string{fmt.Sprintf("%s: api=%.200s etcdsafe=%.200s", path, as, bs)}
 	}
 	return nil
+}
+
+// presence is v as JSON, or "(absent)".
+func presence(v any, present bool) []byte {
+	if !present {
+		return []byte("(absent)")
+	}
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // normNum makes int64 (from client-go's unstructured) and float64 (from
@@ -148,6 +165,7 @@ func TestJSONDiff(t *testing.T) {
 	}{
 		{"same value, other number type", map[string]any{"spec": map[string]any{"n": 3.0, "l": []any{"x"}}}, 0},
 		{"changed number", map[string]any{"spec": map[string]any{"n": 4.0, "l": []any{"x"}}}, 1},
+		{"null against absent", map[string]any{"spec": map[string]any{"n": 3.0, "l": []any{"x"}, "t": nil}}, 1},
 		{"extra field and changed list", map[string]any{"spec": map[string]any{"n": 3.0, "l": []any{"y"}}, "status": map[string]any{}}, 2},
 	}
 	for _, tc := range cases {

@@ -134,6 +134,10 @@ type Source struct {
 	// static pod manifest, whose flags say its quota), nil when the
 	// source is no archive or the archive holds none.
 	EtcdManifest []byte
+	// APIServerManifest is the archive's
+	// kubernetes/manifests/kube-apiserver.yaml, nil when the source is no
+	// archive or the archive holds none.
+	APIServerManifest []byte
 	// Manifest is the archive's verified MANIFEST.json (its cluster and
 	// member IDs when the backup was taken from a live member), nil when
 	// the source is no archive.
@@ -174,7 +178,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 	if path == "-" && o.Input == nil {
 		name = "standard input"
 	}
-	dbPath, cleanup, etcdPod, manifest := path, func() {}, []byte(nil), (*archive.Manifest)(nil)
+	dbPath, cleanup, etcdPod, apiPod, manifest := path, func() {}, []byte(nil), []byte(nil), (*archive.Manifest)(nil)
 	defer func() {
 		if err != nil {
 			cleanup()
@@ -186,7 +190,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 		if err != nil {
 			return nil, err
 		}
-		dbPath, cleanup, etcdPod, manifest = st.dbPath, st.cleanup, st.etcdPod, st.manifest
+		dbPath, cleanup, etcdPod, apiPod, manifest = st.dbPath, st.cleanup, st.etcdPod, st.apiPod, st.manifest
 		if st.archive && dcr == nil && st.encConfig != nil {
 			// the cluster's own keys, from the backed-up kube dir
 			if dcr, err = decode.ParseEncryptionConfig(st.encConfig); err != nil {
@@ -210,7 +214,7 @@ func Open(ctx context.Context, path string, o Options) (_ *Source, err error) {
 		dcr = dcr.WithKMS(o.KMS)
 	}
 	s := &Source{Snapshot: snap, Decoder: decode.NewDecoder(dcr), Table: decode.BuiltinResources(),
-		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, EtcdManifest: etcdPod, Manifest: manifest, cleanup: cleanup}
+		Prefix: strings.TrimSuffix(o.Prefix, "/"), Name: name, Archive: k == kindArchive, EtcdManifest: etcdPod, APIServerManifest: apiPod, Manifest: manifest, cleanup: cleanup}
 	s.integ = startIntegrity(ctx, snap, name, o.Check)
 	if !snapshot.HasTrailerSize(snap.FileSize) && !o.Check && o.OnUnchecked != nil {
 		why := "has no SHA-256 trailer (a copy of member/snap/db)"

@@ -59,7 +59,7 @@ func makeArchive(t *testing.T, id *archive.Identity) string {
 	mustWrite(t, filepath.Join(kube, "aaa-decoy.yaml"), bytes.Replace(enc, []byte("name: key1"), []byte("name: decoy"), 1))
 	mustWrite(t, filepath.Join(kube, "encryption-config.yaml"), enc)
 	mustWrite(t, filepath.Join(kube, "manifests", "kube-apiserver.yaml"),
-		[]byte("spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --encryption-provider-config=/etc/kubernetes/encryption-config.yaml\n"))
+		[]byte("spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --encryption-provider-config=/etc/kubernetes/encryption-config.yaml\n    image: registry.k8s.io/kube-apiserver:v1.31.4\n    name: kube-apiserver\n"))
 	opts := archive.WriterOptions{Insecure: id == nil, Manifest: archive.Manifest{Tool: "etcdsafe"}}
 	if id != nil {
 		recips, err := archive.ParseRecipients([]string{id.Recipient()})

@@ -27,6 +27,7 @@ type staged struct {
 	encConfig []byte // nil when the archive holds none
 	encName   string // its path inside the archive
 	etcdPod   []byte // the archive's kubernetes/manifests/etcd.yaml, if any
+	apiPod    []byte // its kubernetes/manifests/kube-apiserver.yaml, if any
 	manifest  *archive.Manifest
 	cleanup   func()
 }
@@ -112,6 +113,7 @@ func (ss *staged) extractArchive(ctx context.Context, src io.Reader, x archive.E
 	}
 	ss.encConfig, ss.encName = encryptionConfig(res.Kept)
 	ss.etcdPod = res.Kept["manifests/etcd.yaml"]
+	ss.apiPod = res.Kept["manifests/kube-apiserver.yaml"]
 	ss.manifest = res.Manifest
 	return nil
 }

@@ -60,11 +60,15 @@ it was deleted, if the file shows it; the others are written.` + exitStatus(exit
 			if o.out == "" {
 				return usagef("dump needs --out DIR")
 			}
+			if err := o.render.validateServerVersion(o.render.raw); err != nil {
+				return err
+			}
 			return runDump(cmd, o, args[0], args[1:])
 		},
 	}
 	o.addFlags(c)
 	o.render.addFlags(c, true)
+	o.render.addServerVersionFlag(c)
 	c.Flags().StringVar(&o.out, "out", "", "directory to create (must not exist)")
 	c.Flags().BoolVar(&o.deleted, "deleted", false, "write the deleted objects still in the file's history, as they were before the deletion, instead of the live ones")
 	c.Flags().BoolVar(&o.includeOwned, "include-owned", false, "also write objects a controller owns (Pods of ReplicaSets, Jobs of CronJobs, ...) and Events")
@@ -109,6 +113,11 @@ func runDump(cmd *cobra.Command, o *dumpOptions, path string, args []string) (er
 	var skip func(*decode.Value) bool
 	if !o.includeOwned {
 		skip = ownedOrEvent
+	}
+	if o.render.raw {
+		if err := o.render.resolveServedBy(ctx, s, o.revision); err != nil {
+			return err
+		}
 	}
 	d := &dumpWrite{s: s, ro: o.render.options(skip), tree: tree, fails: fails, stderr: stderr}
 	pl := par.NewOrdered(ctx, renderWorkers(), d.work, d.emit)

@@ -85,11 +85,15 @@ metadata.namespace, as kubectl's do.` + exitStatus(exitRead...),
 			if o.key != "" && (o.sel.labels != "" || o.sel.fields != "" || o.sortBy != nil) {
 				return usagef("--key excludes -l, --field-selector and --sort-by: it names one key")
 			}
+			if err := o.render.validateServerVersion(o.render.raw || o.output.format == "wide"); err != nil {
+				return err
+			}
 			return runGet(cmd, o, args[0], args[1:], cmd.OutOrStdout())
 		},
 	}
 	o.addFlags(c)
 	o.render.addFlags(c, true)
+	o.render.addServerVersionFlag(c)
 	addObjectOutputFlag(c.Flags(), &o.output, "yaml", "json", "name", "wide", "jsonpath", "go-template", "custom-columns")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	addSortByFlag(c, &o.sortBy)
@@ -112,6 +116,11 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	var sels []inspect.Selection
 	if o.key == "" {
 		if sels, err = o.selections(ctx, res, args); err != nil {
+			return err
+		}
+	}
+	if o.render.raw || o.output.format == "wide" {
+		if err := o.render.resolveServedBy(ctx, s, o.revision); err != nil {
 			return err
 		}
 	}

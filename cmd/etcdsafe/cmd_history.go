@@ -42,6 +42,9 @@ the revisions as one document, each object whole (docs/JSON.md).` + exitStatus(e
 			if o.key == "" && len(args) < 2 {
 				return usagef("history needs TYPE/NAME or --key KEY")
 			}
+			if err := o.render.validateServerVersion(true); err != nil {
+				return err
+			}
 			return runHistory(cmd, o, args[0], args[1:], cmd.OutOrStdout())
 		},
 	}
@@ -49,6 +52,7 @@ the revisions as one document, each object whole (docs/JSON.md).` + exitStatus(e
 	c.Flags().StringVarP(&o.list.namespace, "namespace", "n", "", "the object's namespace")
 	c.Flags().StringVar(&o.key, "key", "", "one raw etcd key")
 	o.render.addFlags(c, false)
+	o.render.addServerVersionFlag(c)
 	o.render.raw = true
 	addOutputFlag(c.Flags(), &o.output, "text", "json", "yaml")
 	completeObjects(c, &o.list.src, objectArgs{sources: 1, names: 1})
@@ -78,6 +82,9 @@ func runHistory(cmd *cobra.Command, o *historyOptions, path string, args []strin
 		if key, err = findKey(ctx, res, &sel); err != nil {
 			return err
 		}
+	}
+	if err := o.render.resolveServedBy(ctx, s, 0); err != nil {
+		return err
 	}
 	recs, problems, err := s.Snapshot.History(ctx, []byte(key), 0)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/units"
 	"github.com/etcdsafe/etcdsafe/snapshot"
+	"github.com/etcdsafe/etcdsafe/source"
 )
 
 type statusOptions struct {
@@ -28,7 +30,13 @@ func newStatusCmd() *cobra.Command {
 consistent index and term, members, alarms, live keys, revisions, tombstones, db size and
 space in use, and whether the SHA-256 trailer is present and matches. The hash and key count
 are computed as 'etcdutl snapshot status' computes them. --check runs bbolt's full
-consistency check.` + exitStatus(exitRead...),
+consistency check.
+
+Kubernetes is the kube-apiserver version the file names, and where it was read: an archive's
+kubernetes/manifests/kube-apiserver.yaml (image tag), ConfigMap kube-system/kubeadm-config,
+Deckhouse's Secret kube-system/d8-cluster-configuration, or the kube-apiserver mirror Pods
+in kube-system (image tag). get, dump and history --raw print objects as that version
+serves them.` + exitStatus(exitRead...),
 		Example: `  etcdsafe status /var/backups/etcd/snapshot.db
   etcdsafe status /var/lib/etcd --check -o json`,
 		Args: cobra.ExactArgs(1),
@@ -46,7 +54,16 @@ type statusReport struct {
 	Source  string `json:"source"`
 	DBPath  string `json:"dbPath"`
 	Trailer string `json:"trailer"` // "verified", "MISMATCH", "absent ..."
+	// Kubernetes is the kube-apiserver version the file names; nil when
+	// it names none.
+	Kubernetes *kubernetesVersion `json:"kubernetes,omitempty"`
 	*inspect.Status
+}
+
+// kubernetesVersion is a [source.ServerVersion] as status prints it.
+type kubernetesVersion struct {
+	Version string `json:"version"` // as written where it was found
+	From    string `json:"from"`
 }
 
 func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer) error {
@@ -56,11 +73,20 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 	}
 	defer s.Close()
 	// The trailer check (and the page check) run on their own core while
-	// the status pass walks the buckets.
+	// the status pass walks the buckets, and so does the search for the
+	// kube-apiserver version (waited for before the source is closed).
+	var sv source.ServerVersion
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		// a db that does not read fails the status pass: its error is the one shown
+		sv, _ = s.ServerVersion(cmd.Context(), 0)
+	})
 	st, err := s.Snapshot.Status(cmd.Context(), false)
 	if err != nil {
 		return s.Settle(cmd.Context(), err)
 	}
+	wg.Wait()
 	if err := cmd.Context().Err(); err != nil {
 		return err
 	}
@@ -75,6 +101,9 @@ func runStatus(cmd *cobra.Command, o *statusOptions, path string, out io.Writer)
 		}
 	}
 	rep := statusReport{Source: path, DBPath: s.Snapshot.DBPath, Status: st}
+	if sv.Version != nil {
+		rep.Kubernetes = &kubernetesVersion{Version: sv.Raw, From: sv.From}
+	}
 	if s.Archive {
 		rep.DBPath = "etcd/snapshot.db in the archive"
 	}
@@ -112,6 +141,11 @@ func printStatus(out io.Writer, r *statusReport) {
 	}
 	row("Storage version", orDash(st.StorageVersion))
 	row("Cluster version", orDash(st.ClusterVersion))
+	if k := r.Kubernetes; k != nil {
+		row("Kubernetes", fmt.Sprintf("%s (%s)", k.Version, k.From))
+	} else {
+		row("Kubernetes", "-")
+	}
 	row("Revision", st.Revision)
 	row("Compacted revision", st.CompactRevision)
 	if st.ScheduledCompactRevision != st.CompactRevision {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
 
 	"github.com/spf13/cobra"
+	kversion "k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/etcdsafe/etcdsafe/decode"
 	"github.com/etcdsafe/etcdsafe/source"
@@ -34,6 +36,9 @@ type renderOptions struct {
 	keepClusterIP     bool
 	keepNodePorts     bool
 	keepNodeName      bool
+	// serverVersion is --server-version; servedBy its parsed value.
+	serverVersion string
+	servedBy      *kversion.Version
 }
 
 func (o *renderOptions) addFlags(c *cobra.Command, withRaw bool) {
@@ -49,11 +54,46 @@ func (o *renderOptions) addFlags(c *cobra.Command, withRaw bool) {
 	c.Flags().BoolVar(&o.keepNodeName, "keep-node-name", false, "create-ready output keeps Pod spec.nodeName")
 }
 
+// addServerVersionFlag adds --server-version (get, dump and history: the
+// commands that print objects as served).
+func (o *renderOptions) addServerVersionFlag(c *cobra.Command) {
+	c.Flags().StringVar(&o.serverVersion, "server-version", "", "print objects as this kube-apiserver version serves them (1.30, v1.30.14; with --raw); default: the version the source names (see status), else "+decode.BuildKubernetes)
+}
+
+// validateServerVersion parses --server-version, which only raw output
+// uses; it is a usage error otherwise.
+func (o *renderOptions) validateServerVersion(raw bool) error {
+	if o.serverVersion == "" {
+		return nil
+	}
+	if !raw {
+		return usagef("--server-version changes what --raw prints; add --raw")
+	}
+	v, err := source.ParseServerVersion(o.serverVersion)
+	if err != nil {
+		return usagef("--server-version: %v", err)
+	}
+	o.servedBy = v
+	return nil
+}
+
+// resolveServedBy sets the kube-apiserver version raw output reproduces:
+// --server-version, else the one the source names at revision rev (0: the
+// newest), else none (this build's).
+func (o *renderOptions) resolveServedBy(ctx context.Context, s *source.Source, rev int64) error {
+	if o.servedBy != nil {
+		return nil
+	}
+	sv, err := s.ServerVersion(ctx, rev)
+	o.servedBy = sv.Version
+	return err
+}
+
 // options are the flags as source.RenderOptions; skip, if not nil, leaves
 // objects out (see [source.ErrSkipped]).
 func (o *renderOptions) options(skip func(*decode.Value) bool) source.RenderOptions {
 	return source.RenderOptions{Skip: skip, Present: decode.PresentOptions{
-		Raw: o.raw, StorageVersion: o.storageVersion, ShowManagedFields: o.showManagedFields,
+		Raw: o.raw, StorageVersion: o.storageVersion, ShowManagedFields: o.showManagedFields, ServedBy: o.servedBy,
 		Clean: decode.CleanOptions{KeepStatus: o.keepStatus, KeepOwnerReferences: o.keepOwnerRefs, KeepClusterIP: o.keepClusterIP,
 			KeepNodePorts: o.keepNodePorts, KeepNodeName: o.keepNodeName},
 	}}

@@ -79,6 +79,9 @@ var scriptFixtures = map[string]string{
 	"demo-enc.yaml": "../../testdata/generated/encryption-config.yaml",
 	"real.db":       "../../testdata/real-k8s1.37-etcd3.7/snapshot.db",
 	"real-enc.yaml": "../../testdata/real-k8s1.37-etcd3.7/encryption-config.yaml",
+	// kube-apiserver v1.30.14 on etcd v3.5.21, with kubeadm-config
+	"old.db":       "../../testdata/real-k8s1.30-etcd3.5/snapshot.db",
+	"old-enc.yaml": "../../testdata/real-k8s1.30-etcd3.5/encryption-config.yaml",
 	// a kubeadm master's /etc/kubernetes/manifests/etcd.yaml
 	"kube/manifests/etcd.yaml": "../../restore/testdata/etcd-kubeadm-single.yaml",
 }
