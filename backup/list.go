@@ -103,6 +103,25 @@ func List(ctx context.Context, t store.Target) ([]Entry, error) {
 	return out, nil
 }
 
+// Newest returns the newest archive of entries (gathered from one or
+// several targets) that has a usable sidecar, as [List] orders them (by
+// time, then by name): an archive without one was not published by a
+// backup run as it is (a copy, a file put there by hand) and its time is
+// only the file's. False when no entry has a sidecar.
+func Newest(entries []Entry) (Entry, bool) {
+	var best Entry
+	found := false
+	for _, e := range entries {
+		if e.Sidecar == nil {
+			continue
+		}
+		if !found || e.Time.After(best.Time) || e.Time.Equal(best.Time) && e.Name > best.Name {
+			best, found = e, true
+		}
+	}
+	return best, found
+}
+
 func readSidecar(ctx context.Context, t store.Target, name string) (*archive.Sidecar, error) {
 	sn := name + archive.SidecarSuffix
 	rc, err := t.Get(ctx, sn)

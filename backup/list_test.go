@@ -60,6 +60,18 @@ func TestList(t *testing.T) {
 	if got[2].Sidecar == nil || !got[2].Time.Equal(day(2)) || got[2].Where != filepath.Join(dir, b) {
 		t.Errorf("b: %+v", got[2])
 	}
+	// the newest archive a backup published: the orphan and the one whose
+	// sidecar names another are skipped, whatever their file times
+	if n, ok := Newest(got); !ok || n.Name != b {
+		t.Errorf("Newest = %q, %v; want %q", n.Name, ok, b)
+	}
+	// gathered from several targets, in any order
+	if n, ok := Newest([]Entry{got[3], got[1], got[2], got[0]}); !ok || n.Name != b {
+		t.Errorf("Newest of shuffled = %q, %v; want %q", n.Name, ok, b)
+	}
+	if _, ok := Newest(got[:2]); ok {
+		t.Error("Newest found an archive among those without a usable sidecar")
+	}
 	if _, err := List(t.Context(), store.NewLocal(filepath.Join(dir, "missing"))); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing dir: %v", err)
 	}

@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/etcdsafe/etcdsafe/backup"
 	"github.com/etcdsafe/etcdsafe/drill"
+	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/termtext"
+	"github.com/etcdsafe/etcdsafe/store"
+	"github.com/etcdsafe/etcdsafe/store/s3store"
 )
 
 type drillOptions struct {
@@ -25,9 +30,11 @@ type drillOptions struct {
 func newDrillCmd() *cobra.Command {
 	o := &drillOptions{}
 	c := &cobra.Command{
-		Use:   "drill SOURCE [--metrics-file FILE] [-o json]",
+		Use:   "drill SOURCE|DIR|s3://BUCKET/PREFIX/ [--metrics-file FILE] [-o json]",
 		Short: "Prove a backup restores: restore it into a temp dir, start etcd on it, read every key back",
-		Long: `Run a restore drill of SOURCE (a backup archive, local or s3://, a snapshot or a db): the
+		Long: `Run a restore drill of SOURCE (a backup archive, local or s3://, a snapshot or a db), or
+of the newest archive a backup published in a directory of backups or under an s3:// prefix
+(its clusters' directories one level down included; it is named on stderr): the
 restore a real one would run (a single member, --bump-revision 1000000000
 --mark-compacted), into a private 0700 dir under --tmp-dir (default: the system temp dir;
 it needs room for a copy of the db), then an embedded etcd started on it, listening on
@@ -58,6 +65,8 @@ damaged source, exit 3; a wrong key for the archive or for encrypted values exit
 		Example: `  etcdsafe drill /var/backups/etcd/prod-20261202T030000Z.tar.zst.age -i /root/etcd-backup.key \
       --metrics-file /var/lib/node_exporter/etcdsafe-drill.prom
   etcdsafe drill s3://backups/etcd/prod/m1/m1-20261202T030000Z.tar.zst.age -i key.txt -o json
+  # the newest archive of a fleet (clusters one level down), as a weekly job runs it
+  etcdsafe drill s3://backups/etcd/prod/ -i key.txt --metrics-file /var/lib/node_exporter/etcdsafe-drill.prom
   etcdsafe drill snapshot.db --decryption-config /etc/kubernetes/encryption-config.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -98,6 +107,60 @@ func runDrill(cmd *cobra.Command, o *drillOptions, path string, out, stderr io.W
 	return err
 }
 
+// drillTarget is what to drill: path itself, or, for a directory of
+// backups or an s3:// prefix (a fleet's clusters one level down
+// included), the newest archive a backup published there, named on
+// stderr (a weekly job's log says which archive it proved).
+func drillTarget(ctx context.Context, so *sourceOptions, path string, stderr io.Writer) (string, error) {
+	var entries []backup.Entry
+	if s3store.IsURL(path) {
+		_, prefix, err := s3store.ParseURL(path)
+		if err != nil {
+			return "", usageError{err}
+		}
+		base := prefix[strings.LastIndex(prefix, "/")+1:]
+		if base != "" && backup.IsArchiveName(base) {
+			return path, nil
+		}
+		root, err := bucketOf(ctx, &so.s3, path)
+		if err != nil {
+			return "", err
+		}
+		tree, err := root.Tree(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, d := range tree {
+			es, err := backup.List(ctx, d.Bucket)
+			if err != nil {
+				return "", err
+			}
+			entries = append(entries, es...)
+		}
+		if len(entries) == 0 && base != "" {
+			return path, nil // an object named otherwise (a snapshot)
+		}
+	} else {
+		st, err := os.Stat(path)
+		if err != nil || !st.IsDir() {
+			return path, nil // opened, and its error reported, as any SOURCE
+		}
+		if _, err := inspect.ResolveDBPath(path); err == nil {
+			return path, nil // a data dir
+		}
+		if entries, err = backup.List(ctx, store.NewLocal(path)); err != nil {
+			return "", err
+		}
+	}
+	e, ok := backup.Newest(entries)
+	if !ok {
+		return "", fmt.Errorf("no backup archive with a sidecar under %s (%d archives without one)", termtext.Clean(path), len(entries))
+	}
+	fmt.Fprintf(stderr, "etcdsafe: drill: the newest backup under %s: %s (taken %s, host %s, revision %d)\n",
+		termtext.Clean(path), termtext.Clean(e.Name), e.Time.UTC().Format("2006-01-02 15:04:05 UTC"), orDash(termtext.Clean(e.Sidecar.Host)), e.Sidecar.Revision)
+	return e.Where, nil
+}
+
 // drillSource opens path with the read commands' flags, drills it and
 // writes the metrics file (unless interrupted). Progress goes to stderr
 // when it is a terminal.
@@ -112,6 +175,10 @@ func drillSource(cmd *cobra.Command, path string, so *sourceOptions, pageSize in
 			err = merr
 		}
 	}()
+	// a prefix with no archive to drill fails the drill: the alert fires
+	if path, err = drillTarget(ctx, so, path, stderr); err != nil {
+		return nil, err
+	}
 	src, err := openSource(cmd, path, so)
 	if err != nil {
 		return nil, err
