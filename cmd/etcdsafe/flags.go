@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -40,4 +41,40 @@ func orList(words []string) string {
 		return words[0]
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// completeChoices makes the shell complete every choice flag of c (-o,
+// --object-lock) with its words, as kubectl completes -o: the template
+// formats as "jsonpath=" and "jsonpath-file=", with no space after.
+func completeChoices(c *cobra.Command) {
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		var words []string
+		switch v := f.Value.(type) {
+		case *choiceValue:
+			words = v.allowed
+		case *outputValue:
+			for _, a := range v.allowed {
+				if slices.Contains(templateFormats, a) {
+					words = append(words, a+"=", a+"-file=")
+					continue
+				}
+				words = append(words, a)
+			}
+		default:
+			return
+		}
+		_ = c.RegisterFlagCompletionFunc(f.Name, func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			var out []string
+			for _, w := range words {
+				if strings.HasPrefix(w, toComplete) {
+					out = append(out, w)
+				}
+			}
+			d := cobra.ShellCompDirectiveNoFileComp
+			if len(out) > 0 && !slices.ContainsFunc(out, func(w string) bool { return !strings.HasSuffix(w, "=") }) {
+				d |= cobra.ShellCompDirectiveNoSpace // a template follows
+			}
+			return out, d
+		})
+	})
 }

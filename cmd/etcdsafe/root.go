@@ -114,6 +114,7 @@ read, and nothing from it is printed before its SHA-256 trailer, when it has one
 				return nil
 			}
 		}
+		completeChoices(c)
 		for _, sub := range c.Commands() {
 			wrap(sub)
 		}
