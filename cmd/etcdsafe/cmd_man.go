@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ func newManCmd() *cobra.Command {
 			}
 			root := cmd.Root()
 			root.DisableAutoGenTag = true
+			manExitStatus(root)
 			h := &doc.GenManHeader{Title: "ETCDSAFE", Section: "1", Date: &date,
 				Source: "etcdsafe " + version, Manual: "etcdsafe manual"}
 			if err := doc.GenManTree(root, h, args[0]); err != nil {
@@ -57,4 +59,28 @@ func manDate() (time.Time, error) {
 		return in.CommitTime, nil
 	}
 	return time.Now().UTC(), nil
+}
+
+// manExitStatus rewrites the EXIT STATUS block at the end of each
+// command's help (aligned text for a terminal) as the markdown the man
+// renderer reads: a section of its own, one list item per code, a
+// meaning that --help wraps joined into one line.
+func manExitStatus(c *cobra.Command) {
+	if head, block, ok := strings.Cut(c.Long, "\n\nEXIT STATUS\n"); ok {
+		var b strings.Builder
+		b.WriteString(head)
+		b.WriteString("\n\n# EXIT STATUS\n")
+		for _, line := range strings.Split(block, "\n") {
+			code, text, isCode := strings.Cut(strings.TrimPrefix(line, "  "), " ")
+			if _, err := strconv.Atoi(code); err == nil && isCode && strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") {
+				fmt.Fprintf(&b, "\n- **%s** %s", code, strings.TrimSpace(text))
+				continue
+			}
+			b.WriteString(" " + strings.TrimSpace(line)) // a wrapped meaning
+		}
+		c.Long = b.String() + "\n"
+	}
+	for _, sub := range c.Commands() {
+		manExitStatus(sub)
+	}
 }
