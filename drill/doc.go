@@ -10,8 +10,8 @@
 // EncryptionConfiguration), compares the restored member's revision with
 // the snapshot's and the archive manifest's, reports what would block a
 // real restore (alarms carried in the snapshot, a db larger than the
-// quota of the archived etcd manifest, values only a KMS plugin can
-// decrypt) and finally writes and deletes one key.
+// quota of the archived etcd manifest, KMS values whose plugin did not
+// answer) and finally writes and deletes one key.
 //
 // Invariants:
 //   - Everything is written inside one private 0700 dir
@@ -28,5 +28,6 @@
 //
 // Non-guarantees: the drill proves that this snapshot restores and is
 // served as it was taken; it does not start kube-apiserver, and values
-// encrypted by a KMS provider are counted, not decrypted.
+// encrypted by a KMS provider are decrypted only through a KMS v2 plugin
+// the source's decoder reaches (the others are counted, with the reason).
 package drill

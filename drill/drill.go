@@ -166,6 +166,8 @@ type Report struct {
 	Samples []string `json:"samples,omitempty"`
 	// OK is true when every check passed and nothing fatal blocks.
 	OK bool `json:"ok"`
+
+	kmsErr error // why the first KMS value was not decrypted
 }
 
 func (r *Report) check(name string, ok bool, format string, a ...any) {
@@ -386,7 +388,7 @@ func Run(ctx context.Context, src *source.Source, o Options) (rep *Report, err e
 		rep.Objects, rep.Secrets, rep.Encrypted, rep.Undecodable, rep.KeyProblems, rep.NotObjects)
 	if rep.KMS > 0 {
 		rep.Blockers = append(rep.Blockers, Blocker{Kind: "kms",
-			Detail: fmt.Sprintf("%d values are encrypted by a KMS provider: kube-apiserver reads them only where its KMS plugin runs (not decrypted here)", rep.KMS)})
+			Detail: fmt.Sprintf("%d values are encrypted by a KMS provider and were not decrypted here (kube-apiserver reads them only where its KMS plugin answers; --kms-socket reaches a KMS v2 plugin from the drill): %v", rep.KMS, rep.kmsErr)})
 	}
 
 	if err := step("write", stage.Path); err != nil {
@@ -498,7 +500,7 @@ type page struct {
 type tally struct {
 	objects, secrets, notObjects, encrypted, undecodable, keyProblems, kms int
 	samples                                                                []string
-	keyErr, badErr                                                         error
+	keyErr, badErr, kmsErr                                                 error
 }
 
 // readBack ranges over every key at revision rev in pages, compares each
@@ -583,6 +585,7 @@ func readBack(ctx context.Context, c *clientv3.Client, rev int64, entries []insp
 		}
 		keyErr = cmpOr(keyErr, t.keyErr)
 		badErr = cmpOr(badErr, t.badErr)
+		rep.kmsErr = cmpOr(rep.kmsErr, t.kmsErr)
 	}
 	if rep.Missing > 0 || rep.Extra > 0 || rep.Different > 0 || badErr != nil {
 		causes = append(causes, ErrMismatch)
@@ -662,6 +665,7 @@ func decodeOne(d *decode.Decoder, kv *mvccpb.KeyValue, secrets []byte, t *tally)
 		}
 	case errors.Is(err, decode.ErrKMS):
 		t.kms++
+		t.kmsErr = cmpOr(t.kmsErr, err)
 	case errors.Is(err, decode.ErrEncrypted), errors.Is(err, decode.ErrDecrypt):
 		t.keyProblems++
 		t.keyErr = cmpOr(t.keyErr, err)

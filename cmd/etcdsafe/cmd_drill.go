@@ -49,8 +49,9 @@ loopback only (a unix socket for clients). Then:
     agrees with its snapshot (revision, size);
   - what would block a real restore is reported: alarms raised in the snapshot's cluster
     (NOSPACE, CORRUPT), a db not below the quota of the archived etcd manifest
-    (--quota-backend-bytes; the drill then goes on with restore's --compact), values only
-    a KMS plugin can decrypt (a warning: they are counted, not decrypted);
+    (--quota-backend-bytes; the drill then goes on with restore's --compact), KMS values
+    whose plugin did not answer (a warning: counted, with the reason; values of a KMS v2
+    plugin that answers, through the config's endpoint or --kms-socket, are decrypted);
   - a test key is written and deleted.
 
 Nothing is left behind: the dir is removed when the drill ends, fails or is interrupted
