@@ -40,12 +40,16 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Connector dials KMS v2 plugins for decode. Close it to close their
-// connections. It is safe for concurrent use.
+// Connector dials KMS v2 plugins for decode. One Connector serves any
+// number of sources (decode.Decrypter.WithKMS): a provider's plugin, its
+// connection and the data keys it unwrapped are shared, so sources of one
+// cluster (diff's two, timeline's backups) cost one call per data key in
+// all. Close it to close the connections. It is safe for concurrent use.
 type Connector struct {
-	opts  Options
-	mu    sync.Mutex
-	conns []*grpc.ClientConn
+	opts    Options
+	mu      sync.Mutex
+	conns   []*grpc.ClientConn
+	plugins map[string]*plugin // by provider and socket path
 }
 
 // NewConnector returns a Connector; it dials nothing yet.
@@ -72,6 +76,12 @@ func (c *Connector) Plugin(provider, endpoint string) (decode.KMSPlugin, error) 
 	if err != nil {
 		return nil, fmt.Errorf("KMS v2 provider %q: endpoint %q: %w", provider, endpoint, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id := provider + "\x00" + path
+	if p, ok := c.plugins[id]; ok {
+		return p, nil
+	}
 	conn, err := grpc.NewClient("passthrough:///kms",
 		grpc.WithAuthority("localhost"),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -83,11 +93,14 @@ func (c *Connector) Plugin(provider, endpoint string) (decode.KMSPlugin, error) 
 	if err != nil {
 		return nil, fmt.Errorf("KMS v2 provider %q: %w", provider, err)
 	}
-	c.mu.Lock()
 	c.conns = append(c.conns, conn)
-	c.mu.Unlock()
-	return &plugin{provider: provider, endpoint: "unix://" + path, timeout: c.opts.Timeout,
-		client: kmsapi.NewKeyManagementServiceClient(conn)}, nil
+	p := &plugin{provider: provider, endpoint: "unix://" + path, timeout: c.opts.Timeout,
+		client: kmsapi.NewKeyManagementServiceClient(conn)}
+	if c.plugins == nil {
+		c.plugins = map[string]*plugin{}
+	}
+	c.plugins[id] = p
+	return p, nil
 }
 
 // Close closes every connection the Connector made.
@@ -98,7 +111,7 @@ func (c *Connector) Close() error {
 	for _, conn := range c.conns {
 		errs = append(errs, conn.Close())
 	}
-	c.conns = nil
+	c.conns, c.plugins = nil, nil
 	return errors.Join(errs...)
 }
 

@@ -116,6 +116,21 @@ func TestDecryptKMSv2(t *testing.T) {
 	if got := p.DecryptCalls(); got != 2 {
 		t.Errorf("%d Decrypt calls for 2 data keys and %d values, want 2", got, len(vals))
 	}
+	// a second source (another decoder, its own config) through the same
+	// Connector: the data keys are known, no call
+	dcr2, err := decode.ParseEncryptionConfig(config("vault", "unix://"+sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec2 := decode.NewDecoder(dcr2.WithKMS(c))
+	for _, v := range vals {
+		if _, err := dec2.Decode(v.key, v.val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.DecryptCalls(); got != 2 {
+		t.Errorf("%d Decrypt calls after a second source, want still 2", got)
+	}
 	// the etcd key is GCM's additional data: a value moved to another key
 	// does not open
 	if _, err := dec.Decode([]byte("/registry/secrets/x/moved"), vals[0].val); !errors.Is(err, decode.ErrDecrypt) {

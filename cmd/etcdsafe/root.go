@@ -126,7 +126,9 @@ read, and nothing from it is printed before its SHA-256 trailer, when it has one
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
+	ctx, closeKMS := withKMSConnectors(ctx)
 	err := root.ExecuteContext(ctx)
+	closeKMS()
 	if err == nil {
 		return exitOK
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -69,9 +70,9 @@ func openSource(cmd *cobra.Command, path string, o *sourceOptions) (*source.Sour
 		in = &source.Input{R: obj.r, Sidecar: obj.sidecar}
 	}
 	return source.Open(cmd.Context(), path, source.Options{
-		// the connector dials a plugin on the first kms value only; its
-		// connection lasts as long as the process
-		KMS:                  kms.NewConnector(kms.Options{Socket: o.kmsSocket}),
+		// the connector dials a plugin on the first kms value only; one
+		// serves every source of the run (see kmsConnectors)
+		KMS:                  kmsConnectorFor(cmd.Context(), o.kmsSocket),
 		DecryptionConfigPath: o.decryptionConfig, Prefix: o.prefix, LockTimeout: o.lockTimeout, Check: o.check,
 		Identities:       func() ([]age.Identity, error) { return readIdentities(o.identity, o.passFile, stderr) },
 		AllowUnencrypted: o.allowUnencrypted, TmpDir: o.tmpDir, Stdin: cmd.InOrStdin(), Input: in,
@@ -172,4 +173,45 @@ func newSelector(cmd *cobra.Command, s *source.Source, fails *failures) *inspect
 		OnCompacted: func(rev, c int64) {
 			fmt.Fprintf(stderr, "etcdsafe: warning: revision %d is older than the last compaction (%d): the file no longer holds the objects that changed between the two, so they are missing here\n", rev, c)
 		}})
+}
+
+// kmsConnectors are the KMS v2 connectors of one run, by --kms-socket: the
+// sources a command opens (diff's two, timeline's backups) share a
+// plugin's connection and the data keys it unwrapped. run closes them.
+type kmsConnectors struct {
+	mu sync.Mutex
+	by map[string]*kms.Connector
+}
+
+type kmsConnectorsKey struct{}
+
+// withKMSConnectors returns ctx carrying a new set, and the function that
+// closes them.
+func withKMSConnectors(ctx context.Context) (context.Context, func()) {
+	kc := &kmsConnectors{by: map[string]*kms.Connector{}}
+	return context.WithValue(ctx, kmsConnectorsKey{}, kc), func() {
+		kc.mu.Lock()
+		defer kc.mu.Unlock()
+		for _, c := range kc.by {
+			_ = c.Close() // closing a client connection loses nothing
+		}
+		kc.by = map[string]*kms.Connector{}
+	}
+}
+
+// kmsConnectorFor is the run's connector for socket (a new one when ctx
+// carries no set: a command run outside run).
+func kmsConnectorFor(ctx context.Context, socket string) *kms.Connector {
+	kc, ok := ctx.Value(kmsConnectorsKey{}).(*kmsConnectors)
+	if !ok {
+		return kms.NewConnector(kms.Options{Socket: socket})
+	}
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	c, ok := kc.by[socket]
+	if !ok {
+		c = kms.NewConnector(kms.Options{Socket: socket})
+		kc.by[socket] = c
+	}
+	return c
 }
