@@ -53,6 +53,11 @@ type column struct {
 	header string
 	path   *jsonpath.JSONPath
 	labels bool // a map printed as k=v,k=v (wide's SELECTOR), not as Go prints it
+	// count: a number kubectl prints 0 for when the field is absent (an
+	// omitempty int of a status); with over set, the cell is
+	// "path/over" (READY 3/5)
+	count bool
+	over  *jsonpath.JSONPath
 }
 
 // outputValue is -o as a flag: one of the command's formats, checked
@@ -230,6 +235,20 @@ func columnsFromFile(text string) ([]column, error) {
 // cell evaluates one column on obj as kubectl does: several values joined
 // by commas, <none> for none.
 func (c column) cell(obj map[string]any) string {
+	if c.count {
+		n := column{path: c.path}.cell(obj)
+		if n == "<none>" {
+			n = "0"
+		}
+		if c.over == nil {
+			return n
+		}
+		d := column{path: c.over}.cell(obj)
+		if d == "<none>" {
+			d = "0"
+		}
+		return n + "/" + d
+	}
 	results, err := c.path.FindResults(obj)
 	if err != nil {
 		return "<none>"
@@ -427,15 +446,16 @@ func tabSafe(s string) string {
 
 // wideColumns are get -o wide's columns by kind: NAMESPACE and NAME, what
 // kubectl's wide output shows of that kind where the stored object has it
-// (no ages, no counts of other objects), then REVISION, the etcd revision
+// (no ages, no counts of other objects; READY as kubectl's "ready/desired",
+// a count absent from the status as 0), then REVISION, the etcd revision
 // of the object's value. Kinds not listed show their KIND and APIVERSION.
 var wideColumns = map[string][]column{
 	"Pod":         mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,STATUS:.status.phase,IP:.status.podIP,NODE:.spec.nodeName,IMAGES:.spec.containers[*].image"),
-	"Deployment":  mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,REPLICAS:.spec.replicas,READY:.status.readyReplicas,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image,SELECTOR:.spec.selector.matchLabels"),
-	"StatefulSet": mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,REPLICAS:.spec.replicas,READY:.status.readyReplicas,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image"),
-	"DaemonSet":   mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,DESIRED:.status.desiredNumberScheduled,READY:.status.numberReady,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image,SELECTOR:.spec.selector.matchLabels"),
-	"ReplicaSet":  mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,DESIRED:.spec.replicas,READY:.status.readyReplicas,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image"),
-	"Job":         mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,SUCCEEDED:.status.succeeded,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image"),
+	"Deployment":  mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,READY:#.status.readyReplicas/.spec.replicas,UP-TO-DATE:#.status.updatedReplicas,AVAILABLE:#.status.availableReplicas,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image,SELECTOR:.spec.selector.matchLabels"),
+	"StatefulSet": mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,READY:#.status.readyReplicas/.spec.replicas,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image"),
+	"DaemonSet":   mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,DESIRED:#.status.desiredNumberScheduled,CURRENT:#.status.currentNumberScheduled,READY:#.status.numberReady,UP-TO-DATE:#.status.updatedNumberScheduled,AVAILABLE:#.status.numberAvailable,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image,SELECTOR:.spec.selector.matchLabels"),
+	"ReplicaSet":  mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,DESIRED:#.spec.replicas,CURRENT:#.status.replicas,READY:#.status.readyReplicas,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image"),
+	"Job":         mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,COMPLETIONS:#.status.succeeded/.spec.completions,CONTAINERS:.spec.template.spec.containers[*].name,IMAGES:.spec.template.spec.containers[*].image"),
 	"CronJob":     mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,SCHEDULE:.spec.schedule,SUSPEND:.spec.suspend,CONTAINERS:.spec.jobTemplate.spec.template.spec.containers[*].name,IMAGES:.spec.jobTemplate.spec.template.spec.containers[*].image"),
 	"Service":     mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,TYPE:.spec.type,CLUSTER-IP:.spec.clusterIP,PORTS:.spec.ports[*].port,SELECTOR:.spec.selector"),
 	"Node":        mustColumns("NAME:.metadata.name,INTERNAL-IP:.status.addresses[?(@.type==\"InternalIP\")].address,VERSION:.status.nodeInfo.kubeletVersion,OS-IMAGE:.status.nodeInfo.osImage,CONTAINER-RUNTIME:.status.nodeInfo.containerRuntimeVersion"),
@@ -443,13 +463,27 @@ var wideColumns = map[string][]column{
 	"":            mustColumns("NAMESPACE:.metadata.namespace,NAME:.metadata.name,KIND:.kind,APIVERSION:.apiVersion"),
 }
 
+// mustColumns parses a wide spec: custom-columns' HEADER:PATH, where a
+// PATH "#.a" is a count (0 when absent) and "#.a/.b" a ratio of counts.
 func mustColumns(spec string) []column {
-	cols, err := columnsFromSpec(spec)
-	if err != nil {
-		panic(err)
-	}
-	for i := range cols {
-		cols[i].labels = cols[i].header == "SELECTOR"
+	var cols []column
+	for _, part := range strings.Split(spec, ",") {
+		header, expr, _ := strings.Cut(part, ":")
+		expr, count := strings.CutPrefix(expr, "#")
+		num, den, ratio := strings.Cut(expr, "/")
+		c, err := newColumn(header, num)
+		if err != nil {
+			panic(err)
+		}
+		c.labels, c.count = header == "SELECTOR", count
+		if ratio {
+			d, err := newColumn(header, den)
+			if err != nil {
+				panic(err)
+			}
+			c.over = d.path
+		}
+		cols = append(cols, c)
 	}
 	return cols
 }

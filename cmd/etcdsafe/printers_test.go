@@ -130,8 +130,8 @@ func TestWideTables(t *testing.T) {
 	if err := p.close(); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAMESPACE   NAME   REPLICAS   READY    CONTAINERS   IMAGES   SELECTOR   REVISION
-p           api    2          <none>   <none>       <none>   app=api    10
+	want := `NAMESPACE   NAME   READY   UP-TO-DATE   AVAILABLE   CONTAINERS   IMAGES   SELECTOR   REVISION
+p           api    0/2     0            0           <none>       <none>   app=api    10
 
 NAMESPACE   NAME   TYPE        CLUSTER-IP   PORTS    SELECTOR   REVISION
 p           api    ClusterIP   10.0.0.1     <none>   <none>     11
