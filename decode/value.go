@@ -158,6 +158,12 @@ func (d *Decoder) Decode(key, val []byte) (*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.decodePlain(plain, info)
+}
+
+// decodePlain decodes a value with its encryption removed.
+func (d *Decoder) decodePlain(plain []byte, info EncryptionInfo) (*Value, error) {
+	var err error
 	out := &Value{Encryption: info, Encoding: SniffEncoding(plain)}
 	switch out.Encoding {
 	case EncodingEmpty:

@@ -183,8 +183,8 @@ func (r *Selector) MatchLabels(ctx context.Context, sel *Selection, entries []En
 		return entries, nil
 	}
 	keep := make([]bool, len(entries))
-	bad, err := r.EachObject(ctx, entries, workers, func(i int, obj *unstructured.Unstructured) {
-		keep[i] = obj != nil && sel.Labels.Matches(labels.Set(obj.GetLabels()))
+	bad, err := r.EachLabels(ctx, entries, workers, func(i int, l map[string]string, object bool) {
+		keep[i] = object && sel.Labels.Matches(labels.Set(l))
 	})
 	if err != nil {
 		return nil, err
@@ -198,6 +198,26 @@ func (r *Selector) MatchLabels(ctx context.Context, sel *Selection, entries []En
 	return out, nil
 }
 
+// EachLabels is [Selector.EachObject] for the labels alone: each value is
+// read only as far as its labels where the decoder can
+// ([decode.Decoder.Labels]); object is false for a value that holds no
+// object (text, empty).
+func (r *Selector) EachLabels(ctx context.Context, entries []Entry, workers int, fn func(i int, labels map[string]string, object bool)) (bad []bool, err error) {
+	return r.each(ctx, entries, workers, func(i int, rec Record) error {
+		switch decode.SniffEncoding(rec.Value) {
+		case decode.EncodingText, decode.EncodingEmpty:
+			fn(i, nil, false)
+			return nil
+		}
+		l, err := r.o.Decoder.Labels(rec.Key, rec.Value)
+		if err != nil {
+			return err
+		}
+		fn(i, l, true)
+		return nil
+	})
+}
+
 // EachObject decodes the newest value of each entry on workers goroutines
 // and calls fn with its index and the object as stored (nil for a value
 // that is not an object: text, empty); fn must be safe for concurrent use
@@ -205,17 +225,35 @@ func (r *Selector) MatchLabels(ctx context.Context, sel *Selection, entries []En
 // is told to OnProblem with its key, in order, after all are done, and
 // marked in bad; fn is not called for it.
 func (r *Selector) EachObject(ctx context.Context, entries []Entry, workers int, fn func(i int, obj *unstructured.Unstructured)) (bad []bool, err error) {
+	return r.each(ctx, entries, workers, func(i int, rec Record) error {
+		switch decode.SniffEncoding(rec.Value) {
+		case decode.EncodingText, decode.EncodingEmpty:
+			fn(i, nil)
+			return nil
+		}
+		v, err := r.o.Decoder.Decode(rec.Key, rec.Value)
+		if err != nil {
+			return err
+		}
+		fn(i, v.Object)
+		return nil
+	})
+}
+
+// each reads the newest record of each entry on workers goroutines and
+// calls fn with it; fn's errors are told to OnProblem with the key, in
+// order, after all are done, and marked in bad.
+func (r *Selector) each(ctx context.Context, entries []Entry, workers int, fn func(i int, rec Record) error) (bad []bool, err error) {
 	errs := make([]error, len(entries))
 	par.Do(len(entries), workers, func(i int) {
 		if i&0xff == 0 && ctx.Err() != nil {
 			return
 		}
-		obj, err := r.object(&entries[i])
-		if err != nil {
-			errs[i] = err
-			return
+		rec, err := r.snap.Get(entries[i].Rev)
+		if err == nil {
+			err = fn(i, rec)
 		}
-		fn(i, obj)
+		errs[i] = err
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -228,22 +266,6 @@ func (r *Selector) EachObject(ctx context.Context, entries []Entry, workers int,
 		}
 	}
 	return bad, nil
-}
-
-func (r *Selector) object(e *Entry) (*unstructured.Unstructured, error) {
-	rec, err := r.snap.Get(e.Rev)
-	if err != nil {
-		return nil, err
-	}
-	switch decode.SniffEncoding(rec.Value) {
-	case decode.EncodingText, decode.EncodingEmpty:
-		return nil, nil
-	}
-	v, err := r.o.Decoder.Decode(rec.Key, rec.Value)
-	if err != nil {
-		return nil, err
-	}
-	return v.Object, nil
 }
 
 // KeyInfo returns what e's key says about its object, and whether the key

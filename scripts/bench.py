@@ -274,6 +274,8 @@ def bench_snapshot(db):
     by_mib = (mib, "MiB/s")
     row("status", f"{es} status {db}", "etcdutl snapshot status", f"bin/etcdutl snapshot status {db}", ("max_ratio", 1.0))
     row("ls -A", f"{es} ls {db} -A", "floor", floor, ("max_ratio", 2.0))
+    # -l reads every object's labels (Secrets decrypted), not whole objects
+    row("ls -A -l app=x", f"{es} ls {db} -A -l app=x {enc}", "ls -A", f"{es} ls {db} -A", ("max_ratio", 4.0))
     if want("get", "history"):
         _, _, _, ns, name = first_key(db, "deployments")
         row(f"get deployment/{name} -n {ns}", f"{es} get {db} deployment/{name} -n {ns}", "floor", floor, ("max_ratio", 2.0))

@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/etcdsafe/etcdsafe/decode"
+	"github.com/etcdsafe/etcdsafe/inspect"
 	"github.com/etcdsafe/etcdsafe/internal/demodata"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/kubestore"
@@ -170,5 +173,61 @@ func TestParseServerVersion(t *testing.T) {
 		if v, err := source.ParseServerVersion(in); err == nil {
 			t.Errorf("%q: %v, want an error", in, v)
 		}
+	}
+}
+
+// TestLabelsMatchDecode: on every value of the real snapshots and the demo
+// (history included, Secrets decrypted), the labels decode.Decoder.Labels
+// reads from the wire are the ones a full decode finds, and it fails
+// where a full decode fails.
+func TestLabelsMatchDecode(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"real-k8s1.30-etcd3.5", "real-k8s1.33-etcd3.5", "real-k8s1.37-etcd3.7", "generated"} {
+		t.Run(dir, func(t *testing.T) {
+			db, enc := filepath.Join("../testdata", dir, "snapshot.db"), filepath.Join("../testdata", dir, "encryption-config.yaml")
+			if dir == "generated" {
+				db = filepath.Join("../testdata", dir, "demo.db")
+			}
+			s, err := source.Open(t.Context(), db, source.Options{DecryptionConfigPath: enc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			n, labelled := 0, 0
+			_, err = s.Snapshot.Records(t.Context(), func(rec inspect.Record) error {
+				if rec.Rev.Tombstone || len(rec.Value) == 0 {
+					return nil
+				}
+				switch decode.SniffEncoding(rec.Value) {
+				case decode.EncodingText, decode.EncodingEmpty:
+					return nil
+				}
+				v, derr := s.Decoder.Decode(rec.Key, rec.Value)
+				got, lerr := s.Decoder.Labels(rec.Key, rec.Value)
+				if (derr == nil) != (lerr == nil) {
+					t.Errorf("%s@%d: Decode error %v, Labels error %v", rec.Key, rec.Rev.Main, derr, lerr)
+					return nil
+				}
+				if derr != nil {
+					return nil
+				}
+				want := v.Object.GetLabels()
+				if len(want) > 0 {
+					labelled++
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s@%d: Labels %v, Decode finds %v", rec.Key, rec.Rev.Main, got, want)
+				}
+				n++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n < 50 || labelled < 10 {
+				t.Fatalf("only %d values (%d labelled) compared", n, labelled)
+			}
+			t.Logf("%d values, %d labelled: the same labels", n, labelled)
+		})
 	}
 }

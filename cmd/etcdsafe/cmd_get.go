@@ -134,12 +134,31 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	single := o.key != "" || len(sels) == 1 && len(sels[0].Names) == 1
 	g := &getPrint{s: s, ro: ro, p: newObjectOutput(out, o.output, single), fails: fails, stderr: cmd.ErrOrStderr()}
 	if len(sels) > 0 {
-		g.labels = sels[0].Labels // the same in each; matched after decoding, once
+		g.labels = sels[0].Labels // the same in each; matched again after decoding
 	}
 	pl := par.NewOrdered(ctx, renderWorkers(), g.work, g.emit)
 	defer pl.Stop()
 	submit := func(entries []inspect.Entry, sel *inspect.Selection) ([]inspect.Entry, error) {
 		var named []inspect.Entry // the entries of named objects, for notFound
+		if sel != nil && sel.Labels != nil {
+			// -l: only the labels of the objects the type, names and
+			// namespace keep are read first, and only the matching ones
+			// decoded whole (the render checks the labels again)
+			var kept []inspect.Entry
+			for i, e := range entries {
+				if _, ok := res.Keep(sel, &entries[i]); ok {
+					kept = append(kept, e)
+					if len(sel.Names) > 0 {
+						named = append(named, e)
+					}
+				}
+			}
+			matched, err := res.MatchLabels(ctx, sel, kept, renderWorkers())
+			if err != nil {
+				return nil, err
+			}
+			entries, sel = matched, nil
+		}
 		for i, e := range entries {
 			if i&0xff == 0 && ctx.Err() != nil {
 				return nil, ctx.Err()
