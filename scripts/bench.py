@@ -617,11 +617,12 @@ def report(results):
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
             "machine": platform.machine(), "runs": RUNS,
             "go": subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()}
-    # a run of some rows leaves the whole suite's report alone
+    # a run of some rows leaves the whole suite's report alone, and the
+    # runs of other rows
     name = "bench/report"
     if ONLY is not None:
         meta["only"] = sorted(ONLY)
-        name = "bench/report-only"
+        name = "bench/report-only-" + "-".join(sorted(ONLY))
     with open(name + ".json", "w") as f:
         json.dump({"meta": meta, "snapshots": results}, f, indent=2)
     md = render(meta, results)
