@@ -59,7 +59,7 @@ $(BENCH_NIGHTS)/nights.json: .cache/bench-$(BENCH_NIGHTS_SIZE).db
 	$(GO) run ./internal/cmd/mkbench -n $(BENCH_NIGHTS_SIZE) -base $< -nights $(BENCH_NIGHTS) -count 30
 
 ## bench: every measurement next to its comparison (bench/report.md, bench/report.json), then the Go benchmarks
-## (ONLY=diff,du,timeline runs those rows alone, into bench/report-only.md)
+## (ONLY=diff,du,timeline runs those rows alone, into bench/report-only-diff-du-timeline.md)
 ONLY ?=
 bench: $(BENCH_DATA)
 	python3 scripts/bench.py --nights $(BENCH_NIGHTS) $(if $(ONLY),--only $(ONLY) )$(BENCH_DBS)

@@ -17,7 +17,7 @@ backed up by this run's binary into 30 archives with their key indexes.
 usage: bench.py [--only ROWS] [--nights DIR] SNAPSHOT [SNAPSHOT...]   (env RUNS, default 3)
   --only diff,du,timeline   run only the rows whose command is listed (status, ls, get, drill,
                             history, backup, verify, restore, s3, dump, diff, du, timeline,
-                            index: the archive + index sizes), into bench/report-only.md/.json
+                            index: the archive + index sizes), into bench/report-only-GROUPS.md/.json
   --nights DIR              the nightly snapshots of the timeline rows (required for them)
 """
 import argparse, ctypes, glob, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
