@@ -47,79 +47,71 @@ func protobufLabels(b []byte) (labels map[string]string, ok bool) {
 	}
 	// metadata: field 1, merged over its occurrences as a decoder merges
 	// a message field that repeats on the wire
-	for rest := env.Raw; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
-			return nil, false
+	ok = eachField(env.Raw, func(num protowire.Number, val []byte) bool {
+		if num != 1 {
+			return true
 		}
-		rest = rest[n:]
-		m := protowire.ConsumeFieldValue(num, typ, rest)
-		if m < 0 {
-			return nil, false
-		}
-		if num == 1 && typ == protowire.BytesType {
-			meta, _ := protowire.ConsumeBytes(rest[:m])
-			if labels, ok = metaLabels(meta, labels); !ok {
-				return nil, false
-			}
-		}
-		rest = rest[m:]
+		labels, ok = metaLabels(val, labels)
+		return ok
+	})
+	if !ok {
+		return nil, false
 	}
 	return labels, true
 }
 
 // metaLabels adds the labels of an ObjectMeta on the wire (field 11,
-// map<string, string> entries) to labels; false if it does not parse.
+// map<string, string> entries: key 1, value 2) to labels; false if it does
+// not parse.
 func metaLabels(meta []byte, labels map[string]string) (map[string]string, bool) {
-	for len(meta) > 0 {
-		num, typ, n := protowire.ConsumeTag(meta)
-		if n < 0 {
-			return nil, false
+	ok := eachField(meta, func(num protowire.Number, entry []byte) bool {
+		if num != 11 {
+			return true
 		}
-		meta = meta[n:]
-		m := protowire.ConsumeFieldValue(num, typ, meta)
-		if m < 0 {
-			return nil, false
-		}
-		if num == 11 && typ == protowire.BytesType {
-			entry, _ := protowire.ConsumeBytes(meta[:m])
-			k, v, ok := mapEntry(entry)
-			if !ok {
-				return nil, false
-			}
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			labels[k] = v
-		}
-		meta = meta[m:]
-	}
-	return labels, true
-}
-
-// mapEntry reads a map<string, string> entry: key 1, value 2.
-func mapEntry(b []byte) (k, v string, ok bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", "", false
-		}
-		b = b[n:]
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return "", "", false
-		}
-		if typ == protowire.BytesType && (num == 1 || num == 2) {
-			s, _ := protowire.ConsumeBytes(b[:m])
-			if num == 1 {
+		var k, v string
+		if !eachField(entry, func(num protowire.Number, s []byte) bool {
+			switch num {
+			case 1:
 				k = string(s)
-			} else {
+			case 2:
 				v = string(s)
 			}
+			return true
+		}) {
+			return false
 		}
-		b = b[m:]
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[k] = v
+		return true
+	})
+	return labels, ok
+}
+
+// eachField checks that every field of msg parses, and calls fn with each
+// length-delimited one until fn returns false; false if a field does not
+// parse or fn returned false.
+func eachField(msg []byte, fn func(num protowire.Number, val []byte) bool) bool {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return false
+		}
+		msg = msg[n:]
+		m := protowire.ConsumeFieldValue(num, typ, msg)
+		if m < 0 {
+			return false
+		}
+		if typ == protowire.BytesType {
+			val, _ := protowire.ConsumeBytes(msg[:m])
+			if !fn(num, val) {
+				return false
+			}
+		}
+		msg = msg[m:]
 	}
-	return k, v, true
+	return true
 }
 
 var metaFieldOne sync.Map // schema.GroupVersionKind → bool

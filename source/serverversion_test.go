@@ -3,8 +3,6 @@ package source_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/etcdsafe/etcdsafe/internal/demodata"
 	"github.com/etcdsafe/etcdsafe/internal/etcdtest"
 	"github.com/etcdsafe/etcdsafe/internal/kubestore"
+	"github.com/etcdsafe/etcdsafe/snapshot"
 	"github.com/etcdsafe/etcdsafe/source"
 )
 
@@ -112,19 +111,7 @@ func TestServerVersionSources(t *testing.T) {
 	kubeadm := must(w.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kubeadm-config"},
 		Data: map[string]string{"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.32.2\n"}}))
 	db := filepath.Join(t.TempDir(), "s.db")
-	rc, err := srv.Client.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		t.Fatal(err)
-	}
-	rc.Close()
-	if err := f.Close(); err != nil {
+	if _, err := snapshot.Save(ctx, srv.Client, db); err != nil {
 		t.Fatal(err)
 	}
 	o := source.Options{DecryptionConfig: w.EncryptionConfigYAML()}
