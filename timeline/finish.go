@@ -85,7 +85,13 @@ func (t *run) finish() {
 		if !t.o.ShowSecrets {
 			prevSecret = maskSecret(obj, prevSecret)
 		}
-		b, err := yamlv2.Marshal(obj.Object)
+		// the diff leaves out what every write changes (resourceVersion,
+		// and generation with every spec change): the header says which
+		// revision, and the diff what the write changed
+		cmp := obj.DeepCopy()
+		unstructured.RemoveNestedField(cmp.Object, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(cmp.Object, "metadata", "generation")
+		b, err := yamlv2.Marshal(cmp.Object)
 		if err != nil {
 			v.Note = joinNote(v.Note, "could not be shown: "+err.Error())
 			continue

@@ -142,7 +142,9 @@ type Version struct {
 	Restore *Bound `json:"restore,omitempty"`
 	// Object is the version as shown (Secret values masked unless
 	// ShowSecrets); Diff the unified YAML diff from the previous version
-	// that has one (empty for the first, a deletion, or no change).
+	// that has one (empty for the first, a deletion, or no change),
+	// without metadata.resourceVersion and generation, which every write
+	// or spec change bumps.
 	Object map[string]any `json:"object,omitempty"`
 	Diff   string         `json:"diff,omitempty"`
 	// Note says more ("deleted and re-created between two backups", a
@@ -154,7 +156,7 @@ type Version struct {
 	sub   int64
 	tomb  bool
 	hash  [32]byte
-	text  string // YAML, for diffs
+	text  string // YAML without resourceVersion and generation, for diffs
 	has   bool   // the value was read
 	val   *decode.Value
 }
