@@ -154,8 +154,11 @@ func drillTarget(ctx context.Context, so *sourceOptions, path string, stderr io.
 		}
 	}
 	e, ok := backup.Newest(entries)
-	if !ok {
-		return "", fmt.Errorf("no backup archive with a sidecar under %s (%d archives without one)", termtext.Clean(path), len(entries))
+	switch {
+	case !ok && len(entries) == 0:
+		return "", fmt.Errorf("no backup archive under %s", termtext.Clean(path))
+	case !ok:
+		return "", fmt.Errorf("no backup archive with a sidecar under %s (%d without one: copies, not published by a backup)", termtext.Clean(path), len(entries))
 	}
 	fmt.Fprintf(stderr, "etcdsafe: drill: the newest backup under %s: %s (taken %s, host %s, revision %d)\n",
 		termtext.Clean(path), termtext.Clean(e.Name), e.Time.UTC().Format("2006-01-02 15:04:05 UTC"), orDash(termtext.Clean(e.Sidecar.Host)), e.Sidecar.Revision)
