@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -376,60 +375,9 @@ type diffSide struct {
 
 // diffRun is what one walker of a side keeps.
 type diffRun struct {
-	shared   *recSlice
-	chunks   []chunk
-	cur      []diffRec
-	blocks   [][]diffRec
+	filler[diffRec]
 	problems []Problem
 	err      error
-}
-
-// recSlice is one slice the walkers of a side fill at once, in chunks.
-type recSlice struct {
-	rs   []diffRec
-	next atomic.Int64
-}
-
-func (c *recSlice) take() (int, []diffRec) {
-	start := int(c.next.Add(entrySlab) - entrySlab)
-	if start >= len(c.rs) {
-		return 0, nil
-	}
-	return start, c.rs[start:start:min(start+entrySlab, len(c.rs))]
-}
-
-func (r *diffRun) slot() *diffRec {
-	if len(r.cur) == cap(r.cur) {
-		if r.shared != nil {
-			if len(r.chunks) > 0 {
-				r.chunks[len(r.chunks)-1].len = len(r.cur)
-			}
-			start, c := r.shared.take()
-			if c == nil {
-				r.shared, r.cur = nil, nil // more records than counted: blocks of our own
-				return r.slot()
-			}
-			r.chunks = append(r.chunks, chunk{start: start})
-			r.cur = c
-		} else {
-			if len(r.blocks) > 0 {
-				r.blocks[len(r.blocks)-1] = r.cur
-			}
-			r.cur = make([]diffRec, 0, min(entryBlock, 16<<min(len(r.blocks), 8)))
-			r.blocks = append(r.blocks, r.cur)
-		}
-	}
-	r.cur = r.cur[:len(r.cur)+1]
-	return &r.cur[len(r.cur)-1]
-}
-
-func (r *diffRun) finish() {
-	switch {
-	case len(r.chunks) > 0 && r.shared != nil:
-		r.chunks[len(r.chunks)-1].len = len(r.cur)
-	case len(r.blocks) > 0:
-		r.blocks[len(r.blocks)-1] = r.cur
-	}
 }
 
 // errBadSub is a record whose sub revision does not fit a diff record:
@@ -476,15 +424,9 @@ func (r *diffRun) collector(q *Query, o *DiffOptions) func(rev decode.Revision, 
 // live key.
 func (d *diffSide) collect(ctx context.Context, s *Snapshot, q *Query, o *DiffOptions) error {
 	ranges := s.splitRevisions(q.Revision, indexWalkers(s.FileSize))
-	var shared *recSlice
+	var shared *sharedSlice[diffRec]
 	if q.Exact == nil && len(q.Prefixes) == 0 && o.Filter == nil {
-		n := 0
-		if err := guard("count records", func() error {
-			n = s.tx.Bucket(bucketKey).Stats().KeyN
-			return nil
-		}); err == nil {
-			shared = &recSlice{rs: make([]diffRec, n+len(ranges)*sharedSlack)}
-		}
+		shared = newSharedSlice[diffRec](s, len(ranges))
 	}
 	runs := make([]diffRun, len(ranges))
 	var wg sync.WaitGroup
@@ -503,39 +445,12 @@ func (d *diffSide) collect(ctx context.Context, s *Snapshot, q *Query, o *DiffOp
 		}
 		d.problems = append(d.problems, runs[i].problems...)
 	}
-	var rs []diffRec
-	if shared != nil {
-		var chunks []chunk
-		for i := range runs {
-			chunks = append(chunks, runs[i].chunks...)
-		}
-		slices.SortFunc(chunks, func(x, y chunk) int { return x.start - y.start })
-		n := 0
-		for _, ch := range chunks {
-			n += copy(shared.rs[n:], shared.rs[ch.start:ch.start+ch.len])
-		}
-		rs = shared.rs[:n]
-		for i := range runs {
-			for _, b := range runs[i].blocks {
-				rs = append(rs, b...)
-			}
-		}
-	} else {
-		total := 0
-		for i := range runs {
-			for _, b := range runs[i].blocks {
-				total += len(b)
-			}
-		}
-		rs = make([]diffRec, 0, total)
-		for i := range runs {
-			for k, b := range runs[i].blocks {
-				rs = append(rs, b...)
-				runs[i].blocks[k] = nil
-			}
-		}
+	fills := make([]*filler[diffRec], len(runs))
+	for i := range runs {
+		fills[i] = &runs[i].filler
 	}
-	runs = nil
+	rs := gather(shared, fills)
+	runs, fills = nil, nil
 	rs = newestByHash(rs, runtime.GOMAXPROCS(0))
 	if len(rs) < cap(rs)/2 {
 		rs = append([]diffRec(nil), rs...) // most records were history

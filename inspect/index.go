@@ -43,9 +43,9 @@ import (
 //     deletion removes it (or, for Query.Deleted, marks the put before it).
 func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, error) {
 	ranges := s.splitRevisions(q.Revision, indexWalkers(s.FileSize))
-	var shared *chunkedSlice
+	var shared *sharedSlice[Entry]
 	if q.Exact == nil && len(q.Prefixes) == 0 {
-		shared = s.sharedSlice(len(ranges))
+		shared = newSharedSlice[Entry](s, len(ranges))
 	}
 	runs := make([]indexRun, len(ranges))
 	var wg sync.WaitGroup
@@ -66,91 +66,18 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 		problems = append(problems, runs[i].problems...)
 	}
 	prefixes := rankGroups(runs, shared)
-	var es []Entry
-	if shared != nil {
-		es = shared.compact(runs)
-	} else {
-		es = concat(runs)
+	fills := make([]*filler[Entry], len(runs))
+	for i := range runs {
+		fills[i] = &runs[i].filler
 	}
-	runs = nil
+	es := gather(shared, fills)
+	runs, fills = nil, nil
 	es = sortNewest(es, prefixes, runtime.GOMAXPROCS(0), q.Deleted)
 	if len(es) < cap(es)/2 {
 		es = append([]Entry(nil), es...) // most records were history: give the rest back
 	}
 	repackKeys(es)
 	return es, problems, nil
-}
-
-// sharedSlice returns a slice for every record of the key bucket, or nil
-// if bbolt cannot count them.
-func (s *Snapshot) sharedSlice(walkers int) *chunkedSlice {
-	n := 0
-	if err := guard("count records", func() error {
-		n = s.tx.Bucket(bucketKey).Stats().KeyN
-		return nil
-	}); err != nil {
-		return nil
-	}
-	// each walker leaves its last chunk part empty
-	return &chunkedSlice{es: make([]Entry, n+walkers*sharedSlack)}
-}
-
-// chunkedSlice is one slice the walkers fill at once, each taking chunks
-// of entrySlab entries in turn.
-type chunkedSlice struct {
-	es   []Entry
-	next atomic.Int64
-}
-
-const entrySlab = 1 << 12
-
-// take returns the next free chunk, nil when the slice is full.
-func (c *chunkedSlice) take() (int, []Entry) {
-	start := int(c.next.Add(entrySlab) - entrySlab)
-	if start >= len(c.es) {
-		return 0, nil
-	}
-	return start, c.es[start:start:min(start+entrySlab, len(c.es))]
-}
-
-// compact closes the holes the walkers' last chunks left: chunks are moved
-// down in order of position.
-func (c *chunkedSlice) compact(runs []indexRun) []Entry {
-	var chunks []chunk
-	for i := range runs {
-		chunks = append(chunks, runs[i].chunks...)
-	}
-	sort.Slice(chunks, func(i, j int) bool { return chunks[i].start < chunks[j].start })
-	n := 0
-	for _, ch := range chunks {
-		n += copy(c.es[n:], c.es[ch.start:ch.start+ch.len])
-	}
-	clear(c.es[n:])
-	return appendBlocks(c.es[:n], runs) // a walker that found the slice full
-}
-
-// concat copies the walkers' blocks into one slice of exactly the records
-// found.
-func concat(runs []indexRun) []Entry {
-	total := 0
-	for i := range runs {
-		for _, b := range runs[i].blocks {
-			total += len(b)
-		}
-	}
-	return appendBlocks(make([]Entry, 0, total), runs)
-}
-
-// appendBlocks appends the walkers' blocks to es in walker order, dropping
-// each block once copied.
-func appendBlocks(es []Entry, runs []indexRun) []Entry {
-	for i := range runs {
-		for j, b := range runs[i].blocks {
-			es = append(es, b...)
-			runs[i].blocks[j] = nil
-		}
-	}
-	return es
 }
 
 // Knobs, which tests turn to take every path on small files.
@@ -216,10 +143,7 @@ func (s *Snapshot) splitRevisions(maxRev int64, n int) [][2][]byte {
 
 // indexRun is what one walker keeps.
 type indexRun struct {
-	shared   *chunkedSlice // when set, entries go there, in chunks
-	chunks   []chunk       // the shared chunks taken
-	cur      []Entry       // the chunk or block being filled
-	blocks   [][]Entry     // when not shared
+	filler[Entry]
 	groups   map[string]*keyGroup
 	prefixes []string // by group number
 	arena0   keyArena // for keys past maxGroups groups
@@ -228,8 +152,6 @@ type indexRun struct {
 	problems []Problem
 	err      error
 }
-
-type chunk struct{ start, len int }
 
 // keyGroup is the keys of one walker that start with the same groupLen
 // bytes.
@@ -244,47 +166,6 @@ const groupLen = 20
 // maxGroups bounds the groups a walker keeps (a file of random keys
 // would make one per key); past it, the entries are sorted without groups.
 var maxGroups = 4096
-
-const entryBlock = 1 << 12
-
-// slot returns where the next entry goes.
-func (r *indexRun) slot() *Entry {
-	if len(r.cur) == cap(r.cur) {
-		if r.shared != nil {
-			if len(r.chunks) > 0 {
-				r.chunks[len(r.chunks)-1].len = len(r.cur)
-			}
-			start, c := r.shared.take()
-			if c == nil {
-				// more records than bbolt counted: cannot happen in a
-				// read-only transaction; go on in blocks of our own
-				r.shared = nil
-				r.cur = nil
-				return r.slot()
-			}
-			r.chunks = append(r.chunks, chunk{start: start})
-			r.cur = c
-		} else {
-			if len(r.blocks) > 0 {
-				r.blocks[len(r.blocks)-1] = r.cur
-			}
-			r.cur = make([]Entry, 0, min(entryBlock, 16<<min(len(r.blocks), 8)))
-			r.blocks = append(r.blocks, r.cur)
-		}
-	}
-	r.cur = r.cur[:len(r.cur)+1]
-	return &r.cur[len(r.cur)-1]
-}
-
-// finish records how full the last chunk or block is.
-func (r *indexRun) finish() {
-	switch {
-	case len(r.chunks) > 0 && r.shared != nil:
-		r.chunks[len(r.chunks)-1].len = len(r.cur)
-	case len(r.blocks) > 0:
-		r.blocks[len(r.blocks)-1] = r.cur
-	}
-}
 
 // noGroup marks an entry whose walker ran out of groups.
 const noGroup = 1<<16 - 1
@@ -407,7 +288,7 @@ func (s byKeyRev) Swap(i, j int) { s.es[i], s.es[j] = s.es[j], s.es[i] }
 // the rank of the group's prefix among all of them, and returns the
 // prefixes by rank; nil if a walker ran out of groups (the entries are then
 // sorted without them).
-func rankGroups(runs []indexRun, shared *chunkedSlice) []string {
+func rankGroups(runs []indexRun, shared *sharedSlice[Entry]) []string {
 	seen := map[string]bool{}
 	var prefixes []string
 	for i := range runs {
@@ -441,7 +322,7 @@ func rankGroups(runs []indexRun, shared *chunkedSlice) []string {
 			}
 		}
 		for _, ch := range r.chunks {
-			renumber(shared.es[ch.start : ch.start+ch.len])
+			renumber(shared.s[ch.start : ch.start+ch.len])
 		}
 		for _, b := range r.blocks {
 			renumber(b)
