@@ -138,38 +138,24 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 	}
 	pl := par.NewOrdered(ctx, renderWorkers(), g.work, g.emit)
 	defer pl.Stop()
+	// submit renders entries, those sel keeps when sel is set (with -l,
+	// only their labels are read first, and only the matching ones
+	// decoded). It returns the kept entries of named objects, for notFound.
 	submit := func(entries []inspect.Entry, sel *inspect.Selection) ([]inspect.Entry, error) {
-		var named []inspect.Entry // the entries of named objects, for notFound
-		if sel != nil && sel.Labels != nil {
-			// -l: only the labels of the objects the type, names and
-			// namespace keep are read first, and only the matching ones
-			// decoded whole (the render checks the labels again)
-			var kept []inspect.Entry
-			for i, e := range entries {
-				if _, ok := res.Keep(sel, &entries[i]); ok {
-					kept = append(kept, e)
-					if len(sel.Names) > 0 {
-						named = append(named, e)
-					}
-				}
-			}
-			matched, err := res.MatchLabels(ctx, sel, kept, renderWorkers())
+		var named []inspect.Entry
+		if sel != nil {
+			kept, matched, err := selected(ctx, res, sel, entries)
 			if err != nil {
 				return nil, err
 			}
-			entries, sel = matched, nil
+			if len(sel.Names) > 0 {
+				named = kept
+			}
+			entries = matched
 		}
 		for i, e := range entries {
 			if i&0xff == 0 && ctx.Err() != nil {
 				return nil, ctx.Err()
-			}
-			if sel != nil {
-				if _, ok := res.Keep(sel, &entries[i]); !ok {
-					continue
-				}
-				if len(sel.Names) > 0 {
-					named = append(named, e)
-				}
 			}
 			if err := pl.Submit(e); err != nil {
 				return nil, err
@@ -194,11 +180,13 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 			return err
 		}
 		if o.sortBy != nil {
-			for j := range entries {
-				if _, ok := res.Keep(&sels[i], &entries[j]); ok {
-					all = append(all, entries[j])
-				}
+			// sorted after -l: only the matching objects are decoded to sort
+			kept, matched, err := selected(ctx, res, &sels[i], entries)
+			if err != nil {
+				return err
 			}
+			named = append(named, kept...)
+			all = append(all, matched...)
 			continue
 		}
 		n, err := submit(entries, &sels[i])
@@ -208,7 +196,6 @@ func runGet(cmd *cobra.Command, o *getOptions, path string, args []string, out i
 		named = append(named, n...)
 	}
 	if o.sortBy != nil {
-		named = all
 		sorted, err := res.Sort(ctx, o.sortBy, all, renderWorkers())
 		if err == nil {
 			_, err = submit(sorted, nil)

@@ -41,15 +41,8 @@ func (o *listOptions) kept(ctx context.Context, res *inspect.Selector, sels []in
 		if err != nil {
 			return nil, err
 		}
-		// filtered in place: -A of a million keys keeps one slice of
-		// entries (88 MB), not two
-		kept := entries[:0]
-		for j := range entries {
-			if _, ok := res.Keep(&sels[i], &entries[j]); ok {
-				kept = append(kept, entries[j])
-			}
-		}
-		if kept, err = res.MatchLabels(ctx, &sels[i], kept, renderWorkers()); err != nil {
+		_, kept, err := selected(ctx, res, &sels[i], entries)
+		if err != nil {
 			return nil, err
 		}
 		if out == nil {
@@ -59,6 +52,21 @@ func (o *listOptions) kept(ctx context.Context, res *inspect.Selector, sels []in
 		}
 	}
 	return out, nil
+}
+
+// selected filters entries (the caller's own) in place to those sel keeps
+// by key, then, with -l, to those whose labels match (read alone, on
+// every core). In place: -A of a million keys keeps one slice of entries
+// (88 MB), not two.
+func selected(ctx context.Context, res *inspect.Selector, sel *inspect.Selection, entries []inspect.Entry) (kept, matched []inspect.Entry, err error) {
+	kept = entries[:0]
+	for i := range entries {
+		if _, ok := res.Keep(sel, &entries[i]); ok {
+			kept = append(kept, entries[i])
+		}
+	}
+	matched, err = res.MatchLabels(ctx, sel, kept, renderWorkers())
+	return kept, matched, err
 }
 
 // emptySelections says what matched nothing, and which namespace of the
