@@ -123,20 +123,12 @@ func drillTarget(ctx context.Context, so *sourceOptions, path string, stderr io.
 		if base != "" && backup.IsArchiveName(base) {
 			return path, nil
 		}
-		root, err := bucketOf(ctx, &so.s3, path)
+		fleet, err := listFleet(ctx, &so.s3, path)
 		if err != nil {
 			return "", err
 		}
-		tree, err := root.Tree(ctx)
-		if err != nil {
-			return "", err
-		}
-		for _, d := range tree {
-			es, err := backup.List(ctx, d.Bucket)
-			if err != nil {
-				return "", err
-			}
-			entries = append(entries, es...)
+		for _, f := range fleet {
+			entries = append(entries, f.Entry)
 		}
 		if len(entries) == 0 && base != "" {
 			return path, nil // an object named otherwise (a snapshot)

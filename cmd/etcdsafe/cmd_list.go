@@ -140,28 +140,18 @@ func encryptedWord(enc bool) string {
 // runListBucket lists a fleet: the archives under the prefix and one
 // level down, cluster by cluster.
 func runListBucket(ctx context.Context, o *listBackupsOptions, url string, out io.Writer) error {
-	root, err := bucketOf(ctx, &o.s3, url)
-	if err != nil {
-		return err
-	}
-	tree, err := root.Tree(ctx)
+	fleet, err := listFleet(ctx, &o.s3, url)
 	if err != nil {
 		return err
 	}
 	rows := []listRow{}
-	for _, d := range tree {
-		entries, err := backup.List(ctx, d.Bucket)
-		if err != nil {
-			return err
+	for _, f := range fleet {
+		r := newListRow(f.Entry)
+		r.URL = f.Where
+		if f.dir != "" {
+			r.name = f.dir + "/" + f.Name
 		}
-		for _, e := range entries {
-			r := newListRow(e)
-			r.URL = e.Where
-			if d.Name != "" {
-				r.name = d.Name + "/" + e.Name
-			}
-			rows = append(rows, r)
-		}
+		rows = append(rows, r)
 	}
 	if o.output == "json" {
 		return printJSON(out, rows)
@@ -184,6 +174,37 @@ func runListBucket(ctx context.Context, o *listBackupsOptions, url string, out i
 			yesNo(r.Index), encryptedWord(*r.Encrypted), lock, termtext.Clean(r.name))
 	}
 	return tw.Flush()
+}
+
+// fleetEntry is an archive of a fleet and the directory (a cluster, ""
+// for the prefix itself) it is in.
+type fleetEntry struct {
+	backup.Entry
+	dir string
+}
+
+// listFleet lists the archives under an s3:// prefix and one level down
+// (see s3store.Bucket.Tree), directory by directory, each newest first.
+func listFleet(ctx context.Context, f *s3Flags, url string) ([]fleetEntry, error) {
+	root, err := bucketOf(ctx, f, url)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := root.Tree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []fleetEntry
+	for _, d := range tree {
+		entries, err := backup.List(ctx, d.Bucket)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			out = append(out, fleetEntry{Entry: e, dir: d.Name})
+		}
+	}
+	return out, nil
 }
 
 // bucketOf is the target of an s3://BUCKET/PREFIX argument; an URL that
