@@ -450,7 +450,7 @@ func (d *diffSide) collect(ctx context.Context, s *Snapshot, q *Query, o *DiffOp
 		fills[i] = &runs[i].filler
 	}
 	rs := gather(shared, fills)
-	runs, fills = nil, nil
+	runs = nil
 	rs = newestByHash(rs, runtime.GOMAXPROCS(0))
 	if len(rs) < cap(rs)/2 {
 		rs = append([]diffRec(nil), rs...) // most records were history

@@ -71,7 +71,7 @@ func (s *Snapshot) Index(ctx context.Context, q Query) ([]Entry, []Problem, erro
 		fills[i] = &runs[i].filler
 	}
 	es := gather(shared, fills)
-	runs, fills = nil, nil
+	runs = nil
 	es = sortNewest(es, prefixes, runtime.GOMAXPROCS(0), q.Deleted)
 	if len(es) < cap(es)/2 {
 		es = append([]Entry(nil), es...) // most records were history: give the rest back
